@@ -1,0 +1,12 @@
+"""Data modules, resolved by name (`--data_class`), imported on first use."""
+from text_recognizer.registry import lazy_getattr
+
+# class name -> module of this package that defines it
+_MODULES = {
+    "BaseDataModule": "base_data_module",
+    "BaseDataset": "util",
+    "FakeImageData": "fake_images",
+    "MNIST": "mnist",
+}
+__all__ = sorted(_MODULES)
+__getattr__ = lazy_getattr(__name__, _MODULES)

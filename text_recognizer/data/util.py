@@ -1,0 +1,99 @@
+"""BaseDataset, label encoding and decoding, and the seeded train/val split."""
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import torch
+from torch.utils.data import Dataset
+
+from text_recognizer.metadata.shared import BLANK_TOKEN, END_TOKEN, PADDING_TOKEN, START_TOKEN
+
+SequenceOrTensor = Sequence | torch.Tensor
+
+
+class BaseDataset(Dataset):
+    """Pairs of (datum, target) with optional transforms applied on access.
+
+    >>> ds = BaseDataset([1, 2, 3], [4, 5, 6], transform=lambda x: x * 10)
+    >>> len(ds), ds[1]
+    (3, (20, 5))
+    """
+
+    def __init__(
+        self,
+        data: SequenceOrTensor,
+        targets: SequenceOrTensor,
+        transform: Callable | None = None,
+        target_transform: Callable | None = None,
+    ) -> None:
+        if len(data) != len(targets):
+            raise ValueError(f"data and targets differ in length: {len(data)} vs {len(targets)}")
+        self.data = data
+        self.targets = targets
+        self.transform = transform
+        self.target_transform = target_transform
+
+    def __len__(self) -> int:
+        return len(self.data)
+
+    def __getitem__(self, index: int) -> tuple[Any, Any]:
+        datum, target = self.data[index], self.targets[index]
+        if self.transform is not None:
+            datum = self.transform(datum)
+        if self.target_transform is not None:
+            target = self.target_transform(target)
+        return datum, target
+
+
+def inverse_mapping(mapping: Sequence[str]) -> dict[str, int]:
+    return {token: index for index, token in enumerate(mapping)}
+
+
+def convert_strings_to_labels(strings: Sequence[str], mapping: Sequence[str], length: int) -> torch.Tensor:
+    """Encode each string as <S> chars <E>, padded with <P> to `length` tokens.
+
+    >>> convert_strings_to_labels(["ab"], ["<B>", "<S>", "<E>", "<P>", "a", "b"], 6).tolist()
+    [[1, 4, 5, 2, 3, 3]]
+    """
+    index = inverse_mapping(mapping)
+    labels = torch.full((len(strings), length), index[PADDING_TOKEN], dtype=torch.long)
+    for row, string in enumerate(strings):
+        if len(string) + 2 > length:
+            raise ValueError(
+                f"label of {len(string) + 2} tokens (with <S>, <E>) exceeds the maximum {length}: {string[:60]!r}..."
+            )
+        unknown = sorted(set(string) - index.keys())
+        if unknown:
+            raise ValueError(f"characters {unknown} are not in the mapping, in {string[:60]!r}")
+        tokens = [index[START_TOKEN], *(index[char] for char in string), index[END_TOKEN]]
+        labels[row, : len(tokens)] = torch.tensor(tokens)
+    return labels
+
+
+def convert_labels_to_strings(labels: torch.Tensor | Sequence[Sequence[int]], mapping: Sequence[str]) -> list[str]:
+    """Decode token rows to text: stop at <E> or <P>, drop <S> and <B>.
+
+    >>> convert_labels_to_strings([[1, 4, 5, 2, 4], [4, 3, 3]], ["<B>", "<S>", "<E>", "<P>", "a", "b"])
+    ['ab', 'a']
+    """
+    rows = labels.tolist() if isinstance(labels, torch.Tensor) else labels
+    stop = {mapping.index(END_TOKEN), mapping.index(PADDING_TOKEN)}
+    skip = {mapping.index(START_TOKEN), mapping.index(BLANK_TOKEN)}
+    strings = []
+    for row in rows:
+        chars = []
+        for token in row:
+            if token in stop:
+                break
+            if token not in skip:
+                chars.append(mapping[token])
+        strings.append("".join(chars))
+    return strings
+
+
+def split_dataset(dataset: Dataset, fraction: float, seed: int) -> tuple[Dataset, Dataset]:
+    """Split into two random subsets, the first holding `fraction` of the samples; same seed, same split."""
+    first = int(fraction * len(dataset))  # type: ignore[arg-type]
+    generator = torch.Generator().manual_seed(seed)
+    return tuple(torch.utils.data.random_split(dataset, [first, len(dataset) - first], generator=generator))  # type: ignore[arg-type,return-value]

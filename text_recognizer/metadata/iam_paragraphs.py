@@ -1,0 +1,16 @@
+"""IAMParagraphs: whole handwritten parts of forms on a 576x640 canvas."""
+from text_recognizer.metadata import shared
+
+PROCESSED_DATA_DIRNAME = shared.PROCESSED_DATA_DIRNAME / "iam_paragraphs"
+
+NEW_LINE_TOKEN = "\n"
+MAPPING = shared.MAPPING + [NEW_LINE_TOKEN]  # 84 tokens
+assert MAPPING.index(NEW_LINE_TOKEN) == 83
+
+# The paragraph crops are halved again (on top of the archive's own halving).
+IMAGE_SCALE_FACTOR = 2
+IMAGE_HEIGHT, IMAGE_WIDTH = 576, 640
+IMAGE_SHAPE = (IMAGE_HEIGHT, IMAGE_WIDTH)
+DIMS = (1, IMAGE_HEIGHT, IMAGE_WIDTH)
+MAX_LABEL_LENGTH = 682  # including <S> and <E>
+OUTPUT_DIMS = (MAX_LABEL_LENGTH, 1)

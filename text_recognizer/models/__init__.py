@@ -1,0 +1,10 @@
+"""Models (plain nn.Modules), resolved by name (`--model_class`), imported on first use."""
+from text_recognizer.registry import lazy_getattr
+
+# class name -> module of this package that defines it
+_MODULES = {
+    "MLP": "mlp",
+    "CNN": "cnn",
+}
+__all__ = sorted(_MODULES)
+__getattr__ = lazy_getattr(__name__, _MODULES)

@@ -1,0 +1,148 @@
+"""Small helpers with no training dependencies: image reading, downloads, flag parsing."""
+from __future__ import annotations
+
+import argparse
+import hashlib
+import io
+import os
+import tempfile
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import IO
+
+import numpy as np
+import smart_open
+from PIL import Image, UnidentifiedImageError
+from tqdm import tqdm
+
+ImageSource = str | Path | Image.Image | np.ndarray
+DOWNLOAD_CHUNK_BYTES = 1 << 20
+DOWNLOAD_TIMEOUT_S = 60
+
+
+class DownloadError(RuntimeError):
+    """A file could not be fetched or did not match its checksum; nothing was left under its name."""
+
+
+def str2bool(value: str | bool) -> bool:
+    """argparse type for true/false flags (`--augment_data=false`).
+
+    >>> str2bool("False"), str2bool("1"), str2bool(True)
+    (False, True, True)
+    """
+    if isinstance(value, bool):
+        return value
+    lowered = value.strip().lower()
+    if lowered in ("true", "t", "yes", "y", "1"):
+        return True
+    if lowered in ("false", "f", "no", "n", "0"):
+        return False
+    raise argparse.ArgumentTypeError(f"expected true or false, got {value!r}")
+
+
+def _open_binary(uri: str | Path) -> IO[bytes]:
+    """Open a local path, an http(s) URL or an s3:// URI for reading bytes."""
+    uri = str(uri)
+    if "://" not in uri:
+        if not Path(uri).is_file():
+            raise FileNotFoundError(f"no such image file: {uri}")
+        return open(uri, "rb")
+    return smart_open.open(uri, "rb")
+
+
+def read_image_pil(source: ImageSource, grayscale: bool = False) -> Image.Image:
+    """Read an image from a path, an http(s) URL, an s3:// URI, a PIL image or a numpy array.
+
+    Raises ValueError, with the source named, when the bytes are not an image.
+    """
+    if isinstance(source, Image.Image):
+        image = source
+    elif isinstance(source, np.ndarray):
+        image = Image.fromarray(source)
+    else:
+        try:
+            with _open_binary(source) as file:
+                data = file.read()
+        except FileNotFoundError:
+            raise
+        except Exception as error:  # network, permissions, S3 credentials: say which source failed
+            raise OSError(f"could not read {source}: {error}") from error
+        if not data:
+            raise ValueError(f"{source} is empty: expected an image file (PNG, JPEG, ...)")
+        try:
+            image = Image.open(io.BytesIO(data))
+            image.load()
+        except (UnidentifiedImageError, OSError) as error:
+            raise ValueError(f"{source} is not a readable image ({error}); expected PNG, JPEG, TIFF, ...") from error
+    if grayscale:
+        image = to_grayscale(image)
+    return image
+
+
+def to_grayscale(image: Image.Image) -> Image.Image:
+    """8-bit grayscale from any mode: RGBA is flattened on white, 16-bit is rescaled, not clipped."""
+    if image.mode == "L":
+        return image
+    if image.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
+        array = np.asarray(image, dtype=np.float64)
+        low, high = float(array.min()), float(array.max())
+        scaled = (array - low) / (high - low) * 255 if high > low else np.zeros_like(array)
+        return Image.fromarray(scaled.round().astype(np.uint8), mode="L")
+    if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
+        rgba = image.convert("RGBA")
+        background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        image = Image.alpha_composite(background, rgba)
+    return image.convert("L")
+
+
+def compute_sha256(filename: str | Path) -> str:
+    digest = hashlib.sha256()
+    with open(filename, "rb") as file:
+        for chunk in iter(lambda: file.read(DOWNLOAD_CHUNK_BYTES), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def download_url(url: str, filename: str | Path, sha256: str | None = None, timeout: float = DOWNLOAD_TIMEOUT_S) -> Path:
+    """Download `url` to `filename` with a progress bar, check its sha256, and only then rename it into place.
+
+    The bytes go to a temporary file beside the target, so an interrupted, truncated or corrupt
+    download never leaves a file under the final name. Raises DownloadError saying what went wrong.
+    """
+    filename = Path(filename)
+    filename.parent.mkdir(parents=True, exist_ok=True)
+    fd, temp_name = tempfile.mkstemp(dir=filename.parent, prefix=f".{filename.name}.", suffix=".part")
+    try:
+        with os.fdopen(fd, "wb") as out:
+            try:
+                response = urllib.request.urlopen(url, timeout=timeout)  # noqa: S310 (http/https/file by design)
+            except (urllib.error.URLError, OSError) as error:
+                reason = getattr(error, "reason", error)
+                raise DownloadError(f"could not download {url} ({reason})") from error
+            with response:
+                expected = response.headers.get("Content-Length")
+                total = int(expected) if expected is not None else None
+                received = 0
+                with tqdm(total=total, unit="B", unit_scale=True, desc=filename.name, disable=None) as progress:
+                    try:
+                        for chunk in iter(lambda: response.read(DOWNLOAD_CHUNK_BYTES), b""):
+                            out.write(chunk)
+                            received += len(chunk)
+                            progress.update(len(chunk))
+                    except (OSError, urllib.error.URLError) as error:
+                        raise DownloadError(f"download of {url} broke off after {received} bytes ({error})") from error
+                if total is not None and received != total:
+                    raise DownloadError(f"download of {url} was truncated: {received} of {total} bytes")
+        if sha256 is not None:
+            actual = compute_sha256(temp_name)
+            if actual != sha256:
+                raise DownloadError(
+                    f"{url} does not match its checksum (expected sha256 {sha256}, got {actual}); "
+                    "the file may be corrupt or changed upstream"
+                )
+        os.replace(temp_name, filename)
+    except BaseException:
+        Path(temp_name).unlink(missing_ok=True)
+        raise
+    return filename
