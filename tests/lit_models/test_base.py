@@ -1,0 +1,42 @@
+"""BaseLitModel: optimizer and loss by name, the one-cycle schedule, clear errors."""
+import argparse
+
+import pytest
+import torch
+
+from text_recognizer.lit_models.base import BaseLitModel
+from text_recognizer.models import MLP
+
+DATA_CONFIG = {"input_dims": (1, 4, 4), "output_dims": (1,), "mapping": list(range(3))}
+
+
+def make(**flags):
+    return BaseLitModel(MLP(DATA_CONFIG, argparse.Namespace(fc1=8, fc2=8)), argparse.Namespace(**flags))
+
+
+def test_optimizer_and_loss_are_looked_up_by_name():
+    lit = make(optimizer="SGD", lr=0.5, loss="nll_loss")
+    optimizer = lit.configure_optimizers()
+    assert isinstance(optimizer, torch.optim.SGD) and optimizer.param_groups[0]["lr"] == 0.5
+    assert lit.loss_fn is torch.nn.functional.nll_loss
+
+
+def test_one_cycle_schedule_steps_per_batch():
+    lit = make(one_cycle_max_lr=0.1, one_cycle_total_steps=10)
+    config = lit.configure_optimizers()
+    assert isinstance(config["lr_scheduler"]["scheduler"], torch.optim.lr_scheduler.OneCycleLR)
+    assert config["lr_scheduler"]["interval"] == "step"
+
+
+def test_unknown_names_are_clear_errors():
+    with pytest.raises(ValueError, match="not in torch.optim"):
+        make(optimizer="Adamm")
+    with pytest.raises(ValueError, match="torch.nn.functional"):
+        make(loss="cross_entropyy")
+
+
+def test_hyperparameters_describe_how_to_rebuild_the_model():
+    lit = make(lr=0.01)
+    assert lit.hparams["model_class"] == "MLP"
+    assert lit.hparams["data_config"]["input_dims"] == [1, 4, 4]
+    assert lit.hparams["args"]["lr"] == 0.01

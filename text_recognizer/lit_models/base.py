@@ -1,0 +1,129 @@
+"""BaseLitModel: optimizer and loss by name, one-cycle schedule, accuracy metrics."""
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+import pytorch_lightning as pl
+import torch
+from torch import nn
+from torchmetrics.classification import MulticlassAccuracy
+
+OPTIMIZER = "Adam"
+LR = 1e-3
+ONE_CYCLE_TOTAL_STEPS = 100
+LOSS = "cross_entropy"
+
+
+class TrainingStepError(RuntimeError):
+    """A training or evaluation step failed; the message says where (epoch, step, samples)."""
+
+
+class BaseLitModel(pl.LightningModule):
+    """Wraps an nn.Module classifier. Subclasses override `_shared_step` for other tasks."""
+
+    # Metrics in the checkpoint file name after the epoch (the reference's pattern adds val_cer).
+    checkpoint_metrics: tuple[str, ...] = ("val_loss",)
+
+    def __init__(self, model: nn.Module, args: argparse.Namespace | dict | None = None) -> None:
+        super().__init__()
+        self.model = model
+        self.args = dict(args) if isinstance(args, dict) else (vars(args) if args is not None else {})
+        # What is needed to rebuild the model from a checkpoint alone (inference, save_best_model).
+        self.save_hyperparameters(
+            {
+                "model_class": type(model).__name__,
+                "data_config": _plain(getattr(model, "data_config", {})),
+                "args": _plain(self.args),
+            }
+        )
+        self.data_config = getattr(model, "data_config", {})
+        self.mapping = self.data_config.get("mapping", [])
+
+        optimizer = self.args.get("optimizer", OPTIMIZER)
+        if not hasattr(torch.optim, optimizer):
+            raise ValueError(f"--optimizer={optimizer} is not in torch.optim (e.g. Adam, AdamW, SGD)")
+        self.optimizer_class = getattr(torch.optim, optimizer)
+        self.lr = self.args.get("lr", LR)
+        self.one_cycle_max_lr = self.args.get("one_cycle_max_lr", None)
+        self.one_cycle_total_steps = self.args.get("one_cycle_total_steps", ONE_CYCLE_TOTAL_STEPS)
+
+        loss = self.args.get("loss", LOSS)
+        if loss not in ("ctc", "transformer"):
+            if not hasattr(torch.nn.functional, loss):
+                raise ValueError(f"--loss={loss} is not a function of torch.nn.functional (nor ctc/transformer)")
+            self.loss_fn = getattr(torch.nn.functional, loss)
+
+        num_classes = max(len(self.mapping), 2)
+        self.train_acc = MulticlassAccuracy(num_classes=num_classes, average="micro")
+        self.val_acc = MulticlassAccuracy(num_classes=num_classes, average="micro")
+        self.test_acc = MulticlassAccuracy(num_classes=num_classes, average="micro")
+
+    @staticmethod
+    def add_to_argparse(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+        parser.add_argument("--optimizer", type=str, default=OPTIMIZER, help="optimizer class in torch.optim")
+        parser.add_argument("--lr", type=float, default=LR, help="learning rate")
+        parser.add_argument(
+            "--one_cycle_max_lr", type=float, default=None, help="peak lr of a OneCycleLR schedule (off when unset)"
+        )
+        parser.add_argument(
+            "--one_cycle_total_steps", type=int, default=ONE_CYCLE_TOTAL_STEPS, help="length of the one-cycle schedule"
+        )
+        parser.add_argument(
+            "--loss", type=str, default=LOSS, help="transformer, ctc, or a loss function of torch.nn.functional"
+        )
+        return parser
+
+    def configure_optimizers(self) -> Any:
+        optimizer = self.optimizer_class(self.parameters(), lr=self.lr)
+        if self.one_cycle_max_lr is None:
+            return optimizer
+        scheduler = torch.optim.lr_scheduler.OneCycleLR(
+            optimizer, max_lr=self.one_cycle_max_lr, total_steps=self.one_cycle_total_steps
+        )
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.model(x)
+
+    def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
+        return self._guarded_step("train", batch, batch_idx)
+
+    def validation_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
+        return self._guarded_step("val", batch, batch_idx)
+
+    def test_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
+        return self._guarded_step("test", batch, batch_idx)
+
+    def _guarded_step(self, stage: str, batch: Any, batch_idx: int) -> torch.Tensor:
+        try:
+            return self._shared_step(stage, batch, batch_idx)
+        except (RuntimeError, ValueError) as error:
+            if isinstance(error, TrainingStepError):
+                raise
+            x = batch[0] if isinstance(batch, (list, tuple)) else batch
+            raise TrainingStepError(
+                f"{stage} step failed at epoch {self.current_epoch}, batch {batch_idx} "
+                f"(global step {self.global_step}; inputs {tuple(getattr(x, 'shape', ()))}): {error}"
+            ) from error
+
+    def _shared_step(self, stage: str, batch: Any, batch_idx: int) -> torch.Tensor:
+        x, y = batch
+        logits = self(x)
+        loss = self.loss_fn(logits, y)
+        metric = getattr(self, f"{stage}_acc")
+        metric(logits, y)
+        self.log(f"{stage}_loss", loss, prog_bar=stage == "train", sync_dist=stage != "train")
+        self.log(f"{stage}_acc", metric, on_step=False, on_epoch=True, prog_bar=stage != "train")
+        return loss
+
+
+def _plain(value: Any) -> Any:
+    """Hyper-parameters as plain YAML/JSON types (tuples become lists, odd objects become strings)."""
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    return str(value)

@@ -1,0 +1,60 @@
+"""CNN: a small convolutional classifier for single characters (MNIST, EMNIST, FakeImageData)."""
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+import torch
+from torch import nn
+
+CONV_DIM = 64
+FC_DIM = 128
+FC_DROPOUT = 0.25
+
+
+class ConvBlock(nn.Module):
+    """3x3 convolution (size-preserving) followed by ReLU."""
+
+    def __init__(self, input_channels: int, output_channels: int) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(input_channels, output_channels, kernel_size=3, stride=1, padding=1)
+        self.relu = nn.ReLU()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.relu(self.conv(x))
+
+
+class CNN(nn.Module):
+    """Two conv blocks, a 2x2 max-pool, dropout, then two fully connected layers."""
+
+    def __init__(self, data_config: dict[str, Any], args: argparse.Namespace | None = None) -> None:
+        super().__init__()
+        self.data_config = data_config
+        config = vars(args) if args is not None else {}
+        channels, height, width = data_config["input_dims"]
+        num_classes = len(data_config["mapping"])
+        conv_dim = config.get("conv_dim", CONV_DIM)
+        fc_dim = config.get("fc_dim", FC_DIM)
+        dropout = config.get("fc_dropout", FC_DROPOUT)
+
+        self.features = nn.Sequential(
+            ConvBlock(channels, conv_dim),
+            ConvBlock(conv_dim, conv_dim),
+            nn.MaxPool2d(2),  # (B, 64, 14, 14) for 28x28
+            nn.Dropout(dropout),
+            nn.Flatten(),  # (B, 64 * 14 * 14)
+        )
+        flat_dim = conv_dim * (height // 2) * (width // 2)
+        self.classifier = nn.Sequential(
+            nn.Linear(flat_dim, fc_dim), nn.ReLU(), nn.Dropout(dropout), nn.Linear(fc_dim, num_classes)
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.classifier(self.features(x))  # (B, C)
+
+    @staticmethod
+    def add_to_argparse(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+        parser.add_argument("--conv_dim", type=int, default=CONV_DIM, help="channels of the conv blocks")
+        parser.add_argument("--fc_dim", type=int, default=FC_DIM, help="width of the hidden fully connected layer")
+        parser.add_argument("--fc_dropout", type=float, default=FC_DROPOUT, help="dropout after pooling and fc")
+        return parser

@@ -1,0 +1,204 @@
+"""Train a model on a data class, checkpoint the best epoch, then test it.
+
+    python training/run_experiment.py --data_class=FakeImageData --model_class=CNN --max_epochs=2
+
+`--help` (with --data_class/--model_class/--loss set) lists every flag with its default, grouped by
+where it comes from. The old Lightning 1.x trainer flags of the reference's commands (--gpus,
+--accelerator=ddp, --num_processes, --terminate_on_nan, --auto_lr_find, --resume_from_checkpoint)
+are mapped onto Lightning 2 in `trainer_kwargs`.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import os
+import shlex
+import sys
+import warnings
+from pathlib import Path
+from typing import Any
+
+# Make `text_recognizer` importable when run as `python training/run_experiment.py` from a clone.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from training.trainer_flags import (  # noqa: E402
+    FiniteLossCheck,
+    NonFiniteLossError,
+    TrainerFlagError,
+    add_trainer_args,
+    trainer_kwargs,
+)
+
+DEFAULT_DATA_CLASS = "MNIST"
+DEFAULT_MODEL_CLASS = "MLP"
+DEFAULT_LOG_DIR = Path(__file__).resolve().parent / "logs"
+EARLY_STOPPING_PATIENCE = 10
+SEED = 42
+LIT_MODEL_BY_LOSS = {"transformer": "TransformerLitModel", "ctc": "CTCLitModel"}
+
+
+class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Shows the default of every flag, including flags without a help text."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        if action.help is None and action.default is not argparse.SUPPRESS:
+            action.help = ""
+        return super()._get_help_string(action)
+
+
+def import_class(package: str, name: str) -> type:
+    """`name` from text_recognizer.<package>; an unknown name lists the valid ones."""
+    module = importlib.import_module(f"text_recognizer.{package}")
+    try:
+        return getattr(module, name)
+    except AttributeError:
+        valid = ", ".join(n for n in module.__all__ if not n.startswith("Base"))
+        raise SystemExit(f"error: unknown {package} class {name!r}; choose one of: {valid}") from None
+
+
+def lit_model_class(loss: str) -> type:
+    return import_class("lit_models", LIT_MODEL_BY_LOSS.get(loss, "BaseLitModel"))
+
+
+def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
+    """The full parser: its flags depend on the chosen data class, model class and loss."""
+    base = argparse.ArgumentParser(add_help=False, allow_abbrev=False)
+    base.add_argument("--data_class", type=str, default=DEFAULT_DATA_CLASS, help="class in text_recognizer.data")
+    base.add_argument("--model_class", type=str, default=DEFAULT_MODEL_CLASS, help="class in text_recognizer.models")
+    base.add_argument("--loss", type=str, default="cross_entropy", help="transformer, ctc, or a torch.nn.functional loss")
+    chosen, _ = base.parse_known_args(argv)
+
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=HelpFormatter, allow_abbrev=False
+    )
+    experiment = parser.add_argument_group("Experiment")
+    experiment.add_argument("--data_class", type=str, default=DEFAULT_DATA_CLASS, help="class in text_recognizer.data")
+    experiment.add_argument(
+        "--model_class", type=str, default=DEFAULT_MODEL_CLASS, help="class in text_recognizer.models"
+    )
+    experiment.add_argument("--load_checkpoint", type=str, default=None, help="initialise weights from this .ckpt")
+    experiment.add_argument("--wandb", action="store_true", default=False, help="log to Weights & Biases")
+    experiment.add_argument("--seed", type=int, default=SEED, help="seed for python, numpy and torch")
+    experiment.add_argument("--log_dir", type=str, default=str(DEFAULT_LOG_DIR), help="where local runs are written")
+    experiment.add_argument(
+        "--early_stopping_patience", type=int, default=EARLY_STOPPING_PATIENCE, help="epochs without val_loss gain"
+    )
+
+    add_trainer_args(parser.add_argument_group("Trainer (Lightning 2, with the reference's 1.x flags mapped)"))
+
+    data_class = import_class("data", chosen.data_class)
+    model_class = import_class("models", chosen.model_class)
+    data_class.add_to_argparse(parser.add_argument_group(f"Data: {chosen.data_class}"))
+    model_class.add_to_argparse(parser.add_argument_group(f"Model: {chosen.model_class}"))
+    lit_class = lit_model_class(chosen.loss)
+    lit_class.add_to_argparse(parser.add_argument_group(f"LitModel: {lit_class.__name__}"))
+    return parser
+
+
+def _setup_wandb_env() -> None:
+    """Fail fast with advice instead of wandb's interactive prompt or a long online stall."""
+    if os.environ.get("WANDB_MODE") in ("offline", "disabled", "dryrun") or os.environ.get("WANDB_API_KEY"):
+        return
+    netrc = Path.home() / ".netrc"
+    if netrc.exists() and "api.wandb.ai" in netrc.read_text(errors="ignore"):
+        return
+    raise TrainerFlagError(
+        "--wandb needs W&B credentials: run `wandb login`, set WANDB_API_KEY, "
+        "or set WANDB_MODE=offline to log locally and `wandb sync` later"
+    )
+
+
+def _loggers(args: argparse.Namespace, log_dir: Path) -> list:
+    import pytorch_lightning as pl
+
+    loggers: list = [pl.loggers.CSVLogger(save_dir=str(log_dir), name="csv")]
+    if args.wandb:
+        _setup_wandb_env()
+        # log_model=True uploads the checkpoint callback's best checkpoint as an artifact after fit.
+        wandb_logger = pl.loggers.WandbLogger(save_dir=str(log_dir), log_model=True)
+        wandb_logger.log_hyperparams(vars(args))
+        loggers.insert(0, wandb_logger)
+    return loggers
+
+
+def run(args: argparse.Namespace, command: list[str] | None = None) -> dict[str, Any]:
+    """Train and test as the flags say; returns the test metrics and the best checkpoint path."""
+    import pytorch_lightning as pl
+
+    trainer_settings = trainer_kwargs(args)  # first: bad trainer flags fail before any data work
+    pl.seed_everything(args.seed, workers=True)
+    data_class = import_class("data", args.data_class)
+    model_class = import_class("models", args.model_class)
+    data = data_class(args)
+    model = model_class(data_config=data.config(), args=args)
+    lit_class = lit_model_class(args.loss)
+    if args.load_checkpoint:
+        lit_model = lit_class.load_from_checkpoint(args.load_checkpoint, model=model, args=args)
+    else:
+        lit_model = lit_class(model=model, args=args)
+
+    log_dir = Path(args.log_dir)
+    loggers = _loggers(args, log_dir)
+    loggers[-1].experiment  # creates the CSV logger's version folder (csv/version_N) before we add files
+    run_dir = Path(loggers[-1].log_dir)
+    metric_names = "-".join(f"{{{name}:.3f}}" for name in lit_class.checkpoint_metrics)
+    checkpoint = pl.callbacks.ModelCheckpoint(
+        dirpath=run_dir / "checkpoints",
+        filename="{epoch:03d}-" + metric_names,
+        monitor="val_loss",
+        mode="min",
+        save_top_k=1,
+    )
+    callbacks = [
+        checkpoint,
+        pl.callbacks.EarlyStopping(monitor="val_loss", mode="min", patience=args.early_stopping_patience),
+        pl.callbacks.LearningRateMonitor() if args.wandb else None,
+    ]
+    if args.terminate_on_nan:
+        callbacks.append(FiniteLossCheck())
+    trainer = pl.Trainer(
+        logger=loggers, callbacks=[c for c in callbacks if c is not None], **trainer_settings
+    )
+    if trainer.is_global_zero:
+        _write_run_files(run_dir, args, command)
+
+    if args.auto_lr_find:
+        from pytorch_lightning.tuner import Tuner
+
+        finder = Tuner(trainer).lr_find(lit_model, datamodule=data, attr_name="lr")
+        print(f"auto_lr_find: learning rate set to {lit_model.lr:.3g}" if finder else "auto_lr_find: no suggestion")
+
+    trainer.fit(lit_model, datamodule=data, ckpt_path=args.resume_from_checkpoint)
+    best = checkpoint.best_model_path or None
+    test_results = trainer.test(lit_model, datamodule=data, ckpt_path=best if best else None)
+    if trainer.is_global_zero:
+        print(f"Best checkpoint: {best or '(none: validation did not run)'}")
+        print(f"Run folder: {run_dir}")
+    metrics = {k: float(v) for k, v in (test_results[0] if test_results else {}).items()}
+    return {"test_metrics": metrics, "best_checkpoint": best, "run_dir": str(run_dir)}
+
+
+def _write_run_files(run_dir: Path, args: argparse.Namespace, command: list[str] | None) -> None:
+    """config.json and run_command.txt beside the checkpoints, for save_best_model on local runs."""
+    run_dir.mkdir(parents=True, exist_ok=True)
+    (run_dir / "config.json").write_text(json.dumps(vars(args), indent=2, sort_keys=True) + "\n")
+    argv = command if command is not None else ["training/run_experiment.py", *sys.argv[1:]]
+    (run_dir / "run_command.txt").write_text("python " + shlex.join(argv) + "\n")
+
+
+def main(argv: list[str] | None = None) -> int:
+    # Lightning 2.6 trips over its own deprecation in torch >= 2.11; nothing a user can act on.
+    warnings.filterwarnings("ignore", message=".*isinstance\\(treespec, LeafSpec\\).*")
+    parser = build_parser(argv)
+    args = parser.parse_args(argv)
+    try:
+        run(args, command=None if argv is None else ["training/run_experiment.py", *argv])
+    except (TrainerFlagError, NonFiniteLossError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2 if isinstance(error, TrainerFlagError) else 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,154 @@
+"""Trainer flags: the modern Lightning 2 ones plus the reference's Lightning 1.x flags, mapped.
+
+Lightning 2 dropped `Trainer.add_argparse_args`, `--gpus`, `--num_processes`, `--terminate_on_nan`,
+`--auto_lr_find` and `--resume_from_checkpoint`, and `--accelerator=ddp` now means a strategy.
+The reference's documented commands use all of them, so they are accepted and translated here.
+"""
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+import pytorch_lightning as pl
+import torch
+
+from text_recognizer.util import str2bool
+
+# --accelerator values of Lightning 1.x that named a strategy: value -> (strategy, accelerator)
+OLD_ACCELERATOR_STRATEGIES = {
+    "ddp": ("ddp", None),
+    "ddp_spawn": ("ddp_spawn", None),
+    "ddp_cpu": ("ddp", "cpu"),
+    "dp": ("ddp", None),  # DataParallel is gone in Lightning 2; DDP is its replacement
+}
+OLD_PRECISIONS = {"16": "16-mixed", "bf16": "bf16-mixed", "32": "32-true", "64": "64-true"}
+DEFAULT_MAX_EPOCHS = 1000  # as in Lightning 1.x; early stopping usually ends sooner
+
+
+class TrainerFlagError(ValueError):
+    """The trainer flags cannot be honoured on this machine or contradict each other."""
+
+
+class NonFiniteLossError(RuntimeError):
+    """Training stopped because the loss became NaN or infinite (--terminate_on_nan)."""
+
+
+class FiniteLossCheck(pl.Callback):
+    """Stops training with a clear message when the training loss stops being finite."""
+
+    def on_train_batch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule, outputs: Any, batch: Any, batch_idx: int) -> None:
+        loss = outputs["loss"] if isinstance(outputs, dict) else outputs
+        if loss is not None and not torch.isfinite(loss).all():
+            raise NonFiniteLossError(
+                f"training loss is {loss.item()} at epoch {trainer.current_epoch}, batch {batch_idx} "
+                f"(global step {trainer.global_step}); lower --lr, set --gradient_clip_val, or try "
+                "--precision=32 (stopped because of --terminate_on_nan)"
+            )
+
+
+def _int_or_float(value: str) -> int | float:
+    """`--limit_val_batches=5` means 5 batches, `=0.5` half of them (Lightning's convention)."""
+    number = float(value)
+    return int(number) if number.is_integer() and "." not in value else number
+
+
+def _devices(value: str) -> str | int | list[int]:
+    """'auto', a count ('2', '-1'), or a comma-separated list of indices ('0,1')."""
+    if value == "auto":
+        return value
+    if "," in value:
+        return [int(part) for part in value.split(",") if part.strip()]
+    return int(value)
+
+
+def add_trainer_args(parser: argparse._ActionsContainer) -> None:
+    add = parser.add_argument
+    add("--accelerator", type=str, default="auto", help="cpu, gpu, mps, auto; old values ddp/ddp_spawn/dp mean --strategy")
+    add("--devices", type=str, default="1", help="number of devices, -1 for all, or a list like 0,1")
+    add("--strategy", type=str, default="auto", help="auto, ddp, ddp_spawn, fsdp, ...")
+    add("--num_nodes", type=int, default=1, help="machines (torchrun / SLURM launch them)")
+    add("--gpus", type=str, default=None, help="(Lightning 1.x) GPUs to use: a count, -1 for all, or 0,1")
+    add("--num_processes", type=int, default=None, help="(Lightning 1.x) CPU processes, i.e. --devices on cpu")
+    add("--precision", type=str, default="32-true", help="32-true, bf16-mixed, 16-mixed, 64-true (old: 32, 16, bf16)")
+    add("--max_epochs", type=int, default=None, help=f"epochs to train (default {DEFAULT_MAX_EPOCHS})")
+    add("--min_epochs", type=int, default=None, help="train at least this many epochs")
+    add("--max_steps", type=int, default=-1, help="optimizer steps to train, -1 for no limit")
+    add("--max_time", type=str, default=None, help="wall-clock limit, DD:HH:MM:SS")
+    add("--accumulate_grad_batches", type=int, default=1, help="batches per optimizer step")
+    add("--gradient_clip_val", type=float, default=None, help="clip gradient norm to this value")
+    add("--check_val_every_n_epoch", type=int, default=1, help="validate every N epochs")
+    add("--val_check_interval", type=_int_or_float, default=None, help="validate every N batches or fraction of an epoch")
+    add("--num_sanity_val_steps", type=int, default=2, help="validation batches run before training")
+    add("--fast_dev_run", type=_int_or_float, default=0, help="run N batches of each stage as a smoke test")
+    add("--overfit_batches", type=_int_or_float, default=0.0, help="train and validate on N batches")
+    add("--limit_train_batches", type=_int_or_float, default=None, help="batches (int) or fraction per train epoch")
+    add("--limit_val_batches", type=_int_or_float, default=None, help="batches (int) or fraction per validation")
+    add("--limit_test_batches", type=_int_or_float, default=None, help="batches (int) or fraction for testing")
+    add("--log_every_n_steps", type=int, default=50, help="logging interval in steps")
+    add("--enable_progress_bar", type=str2bool, default=True, help="show progress bars")
+    add("--deterministic", type=str2bool, default=False, help="use deterministic algorithms")
+    add("--terminate_on_nan", type=str2bool, nargs="?", const=True, default=False, help="stop on a non-finite loss")
+    add("--auto_lr_find", type=str2bool, nargs="?", const=True, default=False, help="run the lr finder before fit")
+    add("--resume_from_checkpoint", type=str, default=None, help="resume the whole training state from a .ckpt")
+
+
+def _check_gpus_available(requested: Any) -> None:
+    if requested in (0, [], "0"):
+        return
+    if not torch.cuda.is_available():
+        raise TrainerFlagError(
+            f"GPUs were requested (--gpus/--accelerator=gpu, devices={requested}) but this machine has none "
+            "(torch.cuda.is_available() is False). Drop --gpus, or use --accelerator=cpu "
+            "(--devices=2 --strategy=ddp runs two CPU processes)."
+        )
+    count = torch.cuda.device_count()
+    wanted = len(requested) if isinstance(requested, list) else requested
+    if isinstance(wanted, int) and wanted > count:
+        raise TrainerFlagError(f"{wanted} GPUs requested but only {count} available")
+
+
+def trainer_kwargs(args: argparse.Namespace) -> dict[str, Any]:
+    """Keyword arguments for pl.Trainer from the parsed flags, old flags translated."""
+    accelerator, strategy, devices = args.accelerator, args.strategy, _devices(args.devices)
+    if accelerator in OLD_ACCELERATOR_STRATEGIES:
+        old_strategy, old_accelerator = OLD_ACCELERATOR_STRATEGIES[accelerator]
+        strategy = old_strategy if strategy == "auto" else strategy
+        accelerator = old_accelerator or "auto"
+    if args.gpus is not None:
+        gpus = _devices(args.gpus)
+        if gpus in (0, []):
+            accelerator = "cpu"
+        else:
+            accelerator, devices = "gpu", gpus
+    if args.num_processes is not None:
+        accelerator, devices = "cpu", args.num_processes
+    if accelerator in ("gpu", "cuda"):
+        _check_gpus_available(devices)
+    if accelerator == "auto" and strategy.startswith("ddp") and not torch.cuda.is_available():
+        accelerator = "cpu"  # DDP on CPU (gloo) when no GPU is there
+
+    kwargs: dict[str, Any] = {
+        "accelerator": accelerator,
+        "devices": devices,
+        "strategy": strategy,
+        "num_nodes": args.num_nodes,
+        "precision": OLD_PRECISIONS.get(str(args.precision), args.precision),
+        "max_epochs": args.max_epochs if args.max_epochs is not None else DEFAULT_MAX_EPOCHS,
+        "min_epochs": args.min_epochs,
+        "max_steps": args.max_steps,
+        "max_time": args.max_time,
+        "accumulate_grad_batches": args.accumulate_grad_batches,
+        "gradient_clip_val": args.gradient_clip_val,
+        "check_val_every_n_epoch": args.check_val_every_n_epoch,
+        "val_check_interval": args.val_check_interval,
+        "num_sanity_val_steps": args.num_sanity_val_steps,
+        "fast_dev_run": args.fast_dev_run,
+        "overfit_batches": args.overfit_batches,
+        "limit_train_batches": args.limit_train_batches,
+        "limit_val_batches": args.limit_val_batches,
+        "limit_test_batches": args.limit_test_batches,
+        "log_every_n_steps": args.log_every_n_steps,
+        "deterministic": args.deterministic,
+        "enable_progress_bar": args.enable_progress_bar,
+    }
+    return kwargs
