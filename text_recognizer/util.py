@@ -96,6 +96,13 @@ def to_grayscale(image: Image.Image) -> Image.Image:
     return image.convert("L")
 
 
+def make_readable(path: str | Path) -> None:
+    """Give a file made by mkstemp/mkdtemp (private, 0600/0700) the permissions of a normal one."""
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(path, (0o777 if Path(path).is_dir() else 0o666) & ~umask)
+
+
 def compute_sha256(filename: str | Path) -> str:
     digest = hashlib.sha256()
     with open(filename, "rb") as file:
@@ -141,6 +148,7 @@ def download_url(url: str, filename: str | Path, sha256: str | None = None, time
                     f"{url} does not match its checksum (expected sha256 {sha256}, got {actual}); "
                     "the file may be corrupt or changed upstream"
                 )
+        make_readable(temp_name)
         os.replace(temp_name, filename)
     except BaseException:
         Path(temp_name).unlink(missing_ok=True)

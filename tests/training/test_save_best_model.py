@@ -1,0 +1,135 @@
+"""save_best_model: local runs made here, the W&B path against a stand-in API, and failures."""
+import json
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+import torch
+
+from text_recognizer.model_file import load_model, read_checkpoint
+from training.run_experiment import build_parser, run
+from training.save_best_model import main, plain_config
+
+SMALL = ["--data_class=FakeImageData", "--model_class=CNN", "--num_samples=64", "--batch_size=32", "--conv_dim=4",
+         "--fc_dim=8", "--num_sanity_val_steps=0", "--enable_progress_bar=false", "--max_epochs=2"]
+
+
+@pytest.fixture(scope="module")
+def local_runs(tmp_path_factory):
+    """Two real runs: a useless learning rate and a good one."""
+    log_dir = tmp_path_factory.mktemp("logs")
+    results = []
+    for lr in ("1e-7", "3e-3"):
+        argv = [*SMALL, f"--lr={lr}", f"--log_dir={log_dir}"]
+        results.append(run(build_parser(argv).parse_args(argv), command=["training/run_experiment.py", *argv]))
+    return log_dir, results
+
+
+def test_local_selection_writes_the_best_runs_artifacts(local_runs, tmp_path, capsys):
+    log_dir, results = local_runs
+    assert main(["--local", str(log_dir), "--trained_data_class=FakeImageData", f"--artifacts_dir={tmp_path}"]) == 0
+    folder = tmp_path / "paragraph_text_recognizer"
+    config = json.loads((folder / "config.json").read_text())
+    assert config["lr"] == 3e-3 and config["one_cycle_max_lr"] is None  # real JSON null, not "None"
+    assert "--lr=3e-3" in (folder / "run_command.txt").read_text()
+    content = read_checkpoint(folder / "model.pt")
+    assert content["model_class"] == "CNN" and all(
+        t.dtype == torch.float16 for t in content["state_dict"].values() if t.is_floating_point()
+    )
+    model = load_model(folder / "model.pt")
+    reference = load_model(results[1]["best_checkpoint"])  # a Lightning checkpoint is accepted too
+    x = torch.rand(4, 1, 28, 28)
+    assert torch.equal(model(x).argmax(-1), reference(x).argmax(-1))
+
+
+def test_line_data_classes_go_to_the_line_folder(local_runs, tmp_path):
+    log_dir, _ = local_runs
+    for path in Path(log_dir).glob("**/config.json"):  # pretend the runs trained on IAMLines
+        config = json.loads(path.read_text())
+        path.with_name("config.json").write_text(json.dumps({**config, "data_class": "IAMLines"}))
+    try:
+        assert main(["--local", str(log_dir), "--trained_data_class=IAMLines", f"--artifacts_dir={tmp_path}"]) == 0
+        assert (tmp_path / "line_text_recognizer" / "model.pt").exists()
+    finally:
+        for path in Path(log_dir).glob("**/config.json"):
+            config = json.loads(path.read_text())
+            path.write_text(json.dumps({**config, "data_class": "FakeImageData"}))
+
+
+@pytest.mark.parametrize(
+    "flags, message",
+    [
+        (["--trained_data_class=IAMParagraphs"], "no local run of IAMParagraphs"),
+        (["--trained_data_class=FakeImageData", "--metric=val_cer"], "logged val_cer"),
+    ],
+)
+def test_failures_leave_existing_artifacts_untouched(local_runs, tmp_path, capsys, flags, message):
+    log_dir, _ = local_runs
+    folder = tmp_path / "paragraph_text_recognizer"
+    folder.mkdir()
+    (folder / "model.pt").write_text("the old model")
+    assert main(["--local", str(log_dir), *flags, f"--artifacts_dir={tmp_path}"]) == 1
+    assert message in capsys.readouterr().err
+    assert (folder / "model.pt").read_text() == "the old model"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["paragraph_text_recognizer"]  # no leftovers
+
+
+class StandInArtifact:
+    type = "model"
+
+    def __init__(self, checkpoint, aliases):
+        self.checkpoint, self.aliases = Path(checkpoint), aliases
+
+    def download(self, root):
+        Path(root).mkdir(parents=True, exist_ok=True)
+        (Path(root) / "model.ckpt").write_bytes(self.checkpoint.read_bytes())
+        return root
+
+
+class StandInApi:
+    """The few wandb.Api methods save_best_model uses, over the local runs."""
+
+    def __init__(self, runs):
+        self._runs = runs
+        self.queries = []
+
+    def runs(self, path, filters):
+        self.queries.append((path, filters))
+        return [r for r in self._runs if r.config["data_class"] == filters["config.data_class"]]
+
+
+def stand_in_run(name, config, val_losses, checkpoint):
+    return SimpleNamespace(
+        name=name, id=name, config={**config, "_wandb": {"runtime": 3}},
+        metadata={"program": "training/run_experiment.py", "args": ["--lr=0.5"]},
+        history=lambda keys, pandas: [{"val_loss": v} for v in val_losses],
+        logged_artifacts=lambda: [StandInArtifact(checkpoint, ["best", "latest"])] if checkpoint else [],
+    )
+
+
+def test_wandb_selection_through_the_api(local_runs, tmp_path):
+    _, results = local_runs
+    config = json.loads((Path(results[0]["run_dir"]) / "config.json").read_text())
+    api = StandInApi([
+        stand_in_run("worse", config, [2.0, 1.5], results[0]["best_checkpoint"]),
+        stand_in_run("best-without-weights", config, [0.1], None),
+        stand_in_run("best", config, [1.9, 0.9, 1.2], results[1]["best_checkpoint"]),
+    ])
+    argv = ["--entity=me", "--project=htr", "--trained_data_class=FakeImageData", f"--artifacts_dir={tmp_path}"]
+    assert main(argv, api=api) == 0
+    assert api.queries == [("me/htr", {"config.data_class": "FakeImageData"})]
+    folder = tmp_path / "paragraph_text_recognizer"
+    assert (folder / "run_command.txt").read_text().strip() == "python training/run_experiment.py --lr=0.5"
+    assert "_wandb" not in json.loads((folder / "config.json").read_text())
+    assert load_model(folder / "model.pt") is not None
+
+
+def test_wandb_without_credentials_is_a_clear_error(tmp_path, capsys, monkeypatch):
+    monkeypatch.delenv("WANDB_API_KEY", raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path))  # no ~/.netrc
+    assert main(["--entity=me", "--project=htr", "--trained_data_class=X", f"--artifacts_dir={tmp_path}"]) == 1
+    assert "wandb login" in capsys.readouterr().err
+
+
+def test_plain_config_fixes_the_references_none_strings():
+    assert plain_config({"a": "None", "b": {"value": 3}, "_wandb": {}}) == {"a": None, "b": 3}

@@ -1,0 +1,107 @@
+"""model.pt: what inference needs and nothing else, loadable without Lightning.
+
+A model file is a plain dict saved with torch.save and read back with `weights_only=True`:
+    {"format": 1, "model_class": "ResnetTransformer", "data_config": {...}, "args": {...},
+     "state_dict": {name: tensor}}   (floating-point weights in half precision by default)
+`load_model` also accepts a Lightning checkpoint (.ckpt) written by run_experiment, whose
+hyper-parameters hold the same model_class, data_config and args.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from text_recognizer.util import make_readable
+
+FORMAT_VERSION = 1
+LIGHTNING_MODEL_PREFIX = "model."  # BaseLitModel keeps the nn.Module as `self.model`
+
+
+def _plain_state_dict(state_dict: dict[str, torch.Tensor], half: bool) -> dict[str, torch.Tensor]:
+    def convert(tensor: torch.Tensor) -> torch.Tensor:
+        tensor = tensor.detach().cpu()
+        return tensor.half() if half and tensor.is_floating_point() else tensor.clone()
+
+    return {name: convert(tensor) for name, tensor in state_dict.items()}
+
+
+def read_checkpoint(path: str | Path) -> dict[str, Any]:
+    """model_class, data_config, args and the model's state_dict from a model.pt or a Lightning .ckpt."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"no model file at {path}")
+    try:
+        content = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception:
+        # Lightning checkpoints may pickle Lightning's own containers (AttributeDict): trusted local files.
+        content = torch.load(path, map_location="cpu", weights_only=False)
+    if not isinstance(content, dict):
+        raise ValueError(f"{path} is neither a model.pt nor a Lightning checkpoint")
+    if "format" in content and "state_dict" in content:
+        return content
+    if "hyper_parameters" in content and "state_dict" in content:
+        hparams = dict(content["hyper_parameters"])
+        missing = {"model_class", "data_config", "args"} - hparams.keys()
+        if missing:
+            raise ValueError(f"{path} was not written by run_experiment (hyper-parameters lack {sorted(missing)})")
+        state_dict = {
+            name[len(LIGHTNING_MODEL_PREFIX) :]: tensor
+            for name, tensor in content["state_dict"].items()
+            if name.startswith(LIGHTNING_MODEL_PREFIX)
+        }
+        return {
+            "format": FORMAT_VERSION,
+            "model_class": hparams["model_class"],
+            "data_config": dict(hparams["data_config"]),
+            "args": dict(hparams["args"]),
+            "state_dict": state_dict,
+        }
+    raise ValueError(f"{path} is neither a model.pt nor a Lightning checkpoint (keys: {sorted(content)[:8]})")
+
+
+def build_model(content: dict[str, Any]) -> nn.Module:
+    """Instantiate the model class named in a model file and load its weights (as float32), in eval mode."""
+    import text_recognizer.models as models
+
+    model_class = getattr(models, content["model_class"])
+    data_config = dict(content["data_config"])
+    data_config["input_dims"] = tuple(data_config["input_dims"])
+    data_config["output_dims"] = tuple(data_config["output_dims"])
+    model = model_class(data_config=data_config, args=argparse.Namespace(**content["args"]))
+    state_dict = {name: tensor.float() if tensor.is_floating_point() else tensor for name, tensor in content["state_dict"].items()}
+    model.load_state_dict(state_dict)
+    return model.eval()
+
+
+def load_model(path: str | Path) -> nn.Module:
+    """A ready-to-use model (eval mode, float32) from a model.pt or a Lightning checkpoint."""
+    return build_model(read_checkpoint(path))
+
+
+def save_model_file(content: dict[str, Any], path: str | Path, half: bool = True) -> Path:
+    """Write a model file atomically (temporary name, then rename)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    payload = {
+        "format": FORMAT_VERSION,
+        "model_class": content["model_class"],
+        "data_config": content["data_config"],
+        "args": content["args"],
+        "state_dict": _plain_state_dict(content["state_dict"], half=half),
+    }
+    fd, temp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
+    os.close(fd)
+    try:
+        torch.save(payload, temp_name)
+        make_readable(temp_name)
+        os.replace(temp_name, path)
+    except BaseException:
+        Path(temp_name).unlink(missing_ok=True)
+        raise
+    return path

@@ -1,0 +1,205 @@
+"""Pick the best run of a data class and write its model into text_recognizer/artifacts/.
+
+    python training/save_best_model.py --entity=E --project=P --trained_data_class=IAMOriginalAndSyntheticParagraphs
+    python training/save_best_model.py --local --trained_data_class=IAMParagraphs --metric=val_cer
+
+From W&B (the default) it searches the project's runs through the W&B API; with `--local` it
+searches the folders run_experiment writes (training/logs/csv/version_*/: config.json,
+metrics.csv, checkpoints/), which every run has, online, offline or without W&B. It writes
+<artifacts_dir>/<line|paragraph>_text_recognizer/{config.json, model.pt, run_command.txt},
+replacing the old folder only once the new one is complete.
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import math
+import os
+import shutil
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from text_recognizer.model_file import read_checkpoint, save_model_file  # noqa: E402
+from text_recognizer.util import make_readable  # noqa: E402
+
+ARTIFACTS_DIRNAME = Path(__file__).resolve().parents[1] / "text_recognizer" / "artifacts"
+DEFAULT_LOG_DIR = Path(__file__).resolve().parent / "logs"
+METRIC = "val_loss"
+MODE = "min"
+
+
+class SelectionError(RuntimeError):
+    """No run, metric or checkpoint to select; the existing artifacts are left as they were."""
+
+
+@dataclass
+class RunChoice:
+    name: str
+    value: float
+    config: dict[str, Any]
+    run_command: str
+    checkpoint: Path
+
+
+def plain_config(config: dict[str, Any]) -> dict[str, Any]:
+    """Hyper-parameters as real JSON types: no W&B internals, and the string "None" back to null."""
+    def fix(value: Any) -> Any:
+        if isinstance(value, dict) and set(value) == {"value"}:  # W&B API's {"value": x} wrapping
+            return fix(value["value"])
+        return None if value == "None" else value
+
+    return {key: fix(value) for key, value in sorted(config.items()) if not key.startswith("_")}
+
+
+def _better(value: float, best: float | None, mode: str) -> bool:
+    return best is None or (value < best if mode == "min" else value > best)
+
+
+def best_metric(rows: list[dict[str, Any]], metric: str, mode: str) -> float | None:
+    values = [float(row[metric]) for row in rows if row.get(metric) not in (None, "")]
+    values = [v for v in values if math.isfinite(v)]
+    if not values:
+        return None
+    return min(values) if mode == "min" else max(values)
+
+
+def find_best_local_run(log_dir: Path, data_class: str, metric: str, mode: str) -> RunChoice:
+    run_dirs = sorted(p.parent for p in Path(log_dir).glob("**/config.json"))
+    matching = [d for d in run_dirs if json.loads((d / "config.json").read_text()).get("data_class") == data_class]
+    if not matching:
+        raise SelectionError(f"no local run of {data_class} under {log_dir} (looked for */config.json)")
+    best: RunChoice | None = None
+    seen_metrics: set[str] = set()
+    for run_dir in matching:
+        metrics_file = run_dir / "metrics.csv"
+        rows = list(csv.DictReader(open(metrics_file))) if metrics_file.exists() else []
+        seen_metrics.update(k for row in rows for k, v in row.items() if v)
+        value = best_metric(rows, metric, mode)
+        checkpoints = sorted((run_dir / "checkpoints").glob("*.ckpt"))
+        if value is None or not checkpoints or not _better(value, best.value if best else None, mode):
+            continue
+        command_file = run_dir / "run_command.txt"
+        best = RunChoice(
+            name=str(run_dir),
+            value=value,
+            config=json.loads((run_dir / "config.json").read_text()),
+            run_command=command_file.read_text().strip() if command_file.exists() else "",
+            checkpoint=checkpoints[-1],
+        )
+    if best is None:
+        raise SelectionError(
+            f"none of the {len(matching)} local runs of {data_class} has both a checkpoint and a logged {metric} "
+            f"(metrics seen: {sorted(seen_metrics - {'epoch', 'step'})})"
+        )
+    return best
+
+
+def find_best_wandb_run(api: Any, entity: str, project: str, data_class: str, metric: str, mode: str, download_dir: Path) -> RunChoice:
+    """The best run through the W&B API (`api` is a wandb.Api or a stand-in with the same methods)."""
+    runs = list(api.runs(f"{entity}/{project}", filters={"config.data_class": data_class}))
+    if not runs:
+        raise SelectionError(f"no W&B run of {data_class} in {entity}/{project}")
+    scored = []
+    for run in runs:
+        value = best_metric(list(run.history(keys=[metric], pandas=False)), metric, mode)
+        if value is not None:
+            scored.append((value, run))
+    if not scored:
+        raise SelectionError(f"no run of {data_class} in {entity}/{project} logged {metric}")
+    scored.sort(key=lambda pair: pair[0], reverse=mode == "max")
+    for value, run in scored:
+        artifacts = [a for a in run.logged_artifacts() if a.type == "model"]
+        artifacts.sort(key=lambda a: "best" not in a.aliases)  # the checkpoint callback's best first
+        if not artifacts:
+            print(f"run {run.name} ({metric}={value:.4g}) has no model artifact; trying the next best")
+            continue
+        folder = Path(artifacts[0].download(root=str(download_dir / run.id)))
+        checkpoints = sorted(folder.glob("*.ckpt"))
+        if not checkpoints:
+            raise SelectionError(f"the model artifact of run {run.name} holds no .ckpt file")
+        metadata = getattr(run, "metadata", None) or {}
+        program = metadata.get("program", "training/run_experiment.py")
+        command = " ".join(["python", program, *metadata.get("args", [])])
+        return RunChoice(run.name, value, dict(run.config), command, checkpoints[0])
+    raise SelectionError(f"no run of {data_class} in {entity}/{project} has a saved checkpoint (run with --wandb)")
+
+
+def recognizer_dirname(data_class: str) -> str:
+    return "line_text_recognizer" if "line" in data_class.lower() else "paragraph_text_recognizer"
+
+
+def write_artifacts(choice: RunChoice, artifacts_dir: Path, data_class: str, half: bool = True) -> Path:
+    """Write config.json, model.pt and run_command.txt to a temporary folder, then swap it in."""
+    final = Path(artifacts_dir) / recognizer_dirname(data_class)
+    final.parent.mkdir(parents=True, exist_ok=True)
+    content = read_checkpoint(choice.checkpoint)
+    staging = Path(tempfile.mkdtemp(dir=final.parent, prefix=f".{final.name}."))
+    try:
+        (staging / "config.json").write_text(json.dumps(plain_config(choice.config), indent=2) + "\n")
+        (staging / "run_command.txt").write_text(choice.run_command + "\n")
+        save_model_file(content, staging / "model.pt", half=half)
+        make_readable(staging)
+        old = final.with_name(f".{final.name}.old")
+        shutil.rmtree(old, ignore_errors=True)
+        if final.exists():
+            os.replace(final, old)
+        os.replace(staging, final)
+        shutil.rmtree(old, ignore_errors=True)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return final
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser.add_argument("--entity", type=str, default=None, help="W&B entity (user or team)")
+    parser.add_argument("--project", type=str, default=None, help="W&B project")
+    parser.add_argument("--trained_data_class", type=str, required=True, help="data class the runs trained on")
+    parser.add_argument("--metric", type=str, default=METRIC, help="metric to rank runs by, e.g. val_loss or val_cer")
+    parser.add_argument("--mode", type=str, default=MODE, choices=("min", "max"), help="whether lower or higher is better")
+    parser.add_argument("--local", nargs="?", const=str(DEFAULT_LOG_DIR), default=None, metavar="LOG_DIR",
+                        help=f"select among local runs instead of W&B (LOG_DIR defaults to {DEFAULT_LOG_DIR})")
+    parser.add_argument("--artifacts_dir", type=str, default=str(ARTIFACTS_DIRNAME), help="where to write the model folder")
+    parser.add_argument("--full_precision", action="store_true", help="keep float32 weights (default: half precision)")
+    return parser
+
+
+def select_run(args: argparse.Namespace, api: Any, download_dir: Path) -> RunChoice:
+    if args.local is not None:
+        return find_best_local_run(Path(args.local), args.trained_data_class, args.metric, args.mode)
+    if not (args.entity and args.project):
+        raise SelectionError("--entity and --project are needed to search W&B (or use --local)")
+    if api is None:
+        try:
+            import wandb
+
+            api = wandb.Api()
+        except Exception as error:
+            raise SelectionError(f"the W&B API is unavailable ({error}); run `wandb login`, or use --local") from error
+    return find_best_wandb_run(api, args.entity, args.project, args.trained_data_class, args.metric, args.mode, download_dir)
+
+
+def main(argv: list[str] | None = None, api: Any = None) -> int:
+    """`api` replaces wandb.Api() (tests pass a stand-in, since no W&B server runs here)."""
+    args = build_parser().parse_args(argv)
+    try:
+        with tempfile.TemporaryDirectory() as download_dir:
+            choice = select_run(args, api, Path(download_dir))
+            folder = write_artifacts(choice, Path(args.artifacts_dir), args.trained_data_class, half=not args.full_precision)
+    except (SelectionError, FileNotFoundError, ValueError) as error:
+        print(f"error: {error}; the artifacts were left unchanged", file=sys.stderr)
+        return 1
+    print(f"best run: {choice.name} ({args.metric}={choice.value:.4g}), checkpoint {choice.checkpoint.name}")
+    print(f"wrote {folder}/config.json, model.pt ({(folder / 'model.pt').stat().st_size / 1e6:.1f} MB), run_command.txt")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
