@@ -1,0 +1,171 @@
+"""Synthetic handwriting: a writer (a font plus a hand's habits) renders words as ink masks.
+
+Fonts come from installed packages: handwriting TrueType fonts (`fontpkg-*`) and the single-stroke
+Hershey fonts (`Hershey-Fonts`), whose strokes we draw as polylines with the writer's pen width.
+All sizes are in pixels of the stored form image (half the scan resolution, like IAM's JPGs).
+"""
+from __future__ import annotations
+
+import functools
+import importlib
+import random
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageDraw, ImageFont
+
+FONT_PACKAGES = (
+    "fontpkg_caveat", "fontpkg_dancing_script", "fontpkg_delius", "fontpkg_great_vibes", "fontpkg_indie_flower",
+    "fontpkg_kalam", "fontpkg_satisfy", "fontpkg_shadows_into_light", "fontpkg_yellowtail", "fontpkg_zeyada",
+)
+HERSHEY_PREFIX = "hershey-"
+HERSHEY_FONTS = ("scripts", "scriptc", "cursive", "futural", "futuram", "rowmans", "timesi")
+# Joined-up script fonts: drawn a word at a time so that the letters stay connected.
+CONNECTED_FONTS = frozenset({"DancingScript[wght]", "GreatVibes-Regular", "Satisfy-Regular", "Yellowtail-Regular"})
+# Writers of these fonts write only test forms, so the test split measures unseen hands.
+HELD_OUT_FONTS = ("Satisfy-Regular", "ShadowsIntoLight", "hershey-scriptc", "Kalam-Light")
+HERSHEY_BASELINE, HERSHEY_X_TOP = 9, {"scripts": 0, "scriptc": 0, "cursive": 0}  # font units, y down
+HERSHEY_X_TOP_DEFAULT = -5
+PAD = 4  # pixels of margin around a word canvas, so nothing is clipped before cropping
+
+
+@functools.lru_cache(maxsize=1)
+def ttf_font_files() -> dict[str, Path]:
+    """Font name (file stem) -> .ttf path, for every installed fontpkg package."""
+    files = {}
+    for package in FONT_PACKAGES:
+        try:
+            module = importlib.import_module(package)
+        except ImportError:
+            continue
+        for filename in sorted((Path(module.__file__).parent / "files").glob("*.ttf")):
+            files[filename.stem] = filename
+    if not files:
+        raise RuntimeError(f"no handwriting fonts found: pip install {' '.join(p.replace('_', '-') for p in FONT_PACKAGES)}")
+    return files
+
+
+def font_names() -> list[str]:
+    """Every usable font: the installed TrueType fonts, then the Hershey fonts."""
+    return sorted(ttf_font_files()) + [HERSHEY_PREFIX + name for name in HERSHEY_FONTS]
+
+
+@functools.lru_cache(maxsize=256)
+def _ttf(name: str, size: int) -> ImageFont.FreeTypeFont:
+    return ImageFont.truetype(str(ttf_font_files()[name]), size)
+
+
+@functools.lru_cache(maxsize=None)
+def _ttf_x_height_ratio(name: str) -> float:
+    """x-height / font size, so that every font is drawn at the writer's x-height."""
+    return -_ttf(name, 100).getbbox("x", anchor="ls")[1] / 100
+
+
+@functools.lru_cache(maxsize=None)
+def _hershey(name: str):
+    from HersheyFonts import HersheyFonts  # imported here: only rendering needs it
+
+    font = HersheyFonts()
+    font.load_default_font(name)
+    return font
+
+
+@dataclass(frozen=True)
+class Writer:
+    """One hand: a font and the habits that make its words differ from typeset text."""
+
+    writer_id: str
+    font: str
+    x_height: float  # pixels
+    slant: float  # horizontal shear (tan of the lean angle); positive leans right
+    letter_spacing: float  # extra space between letters, in x-heights (print fonts)
+    word_spacing: float  # space between words, in x-heights
+    line_spacing: float  # baseline to baseline, in x-heights
+    darkness: float  # ink opacity, 0..1
+    pen_width: float  # pixels (Hershey strokes)
+    jitter: float  # per-letter baseline and size wobble, pixels
+    drift: float  # largest baseline slope of a line (rise over run)
+
+    @classmethod
+    def sample(cls, writer_id: str, font: str, rng: random.Random) -> Writer:
+        return cls(
+            writer_id=writer_id, font=font, x_height=rng.uniform(15, 21),
+            slant=min(max(rng.gauss(0.12, 0.12), -0.15), 0.4), letter_spacing=rng.uniform(-0.02, 0.12),
+            word_spacing=rng.uniform(0.6, 1.1), line_spacing=rng.uniform(3.4, 4.4), darkness=rng.uniform(0.7, 0.97),
+            pen_width=rng.uniform(1.6, 3.0), jitter=rng.uniform(0.4, 1.6), drift=rng.uniform(0.0, 0.015),
+        )
+
+    def render_word(self, word: str, rng: random.Random) -> tuple[np.ndarray, int, int]:
+        """Ink of one word: (mask uint8 HxW, left offset from the pen, baseline row in the mask).
+
+        Each word varies around the writer's habits: size, slant and darkness change a little.
+        """
+        x_height = self.x_height * rng.uniform(0.94, 1.06)
+        if self.font.startswith(HERSHEY_PREFIX):
+            image, baseline = self._draw_hershey(word, x_height, rng)
+        else:
+            image, baseline = self._draw_ttf(word, x_height, rng)
+        image, x0 = _shear(image, baseline, self.slant + rng.gauss(0, 0.03))
+        mask = np.asarray(image)
+        columns, rows = np.flatnonzero(mask.any(axis=0)), np.flatnonzero(mask.any(axis=1))
+        if columns.size == 0:
+            return np.zeros((1, 1), np.uint8), 0, 0
+        mask = mask[rows[0] : rows[-1] + 1, columns[0] : columns[-1] + 1]
+        opacity = self.darkness * rng.uniform(0.9, 1.05)
+        return (np.minimum(mask * opacity, 255)).astype(np.uint8), x0 + int(columns[0]), baseline - int(rows[0])
+
+    def _draw_ttf(self, word: str, x_height: float, rng: random.Random) -> tuple[Image.Image, int]:
+        size = max(8, round(x_height / _ttf_x_height_ratio(self.font)))
+        font = _ttf(self.font, size)
+        width = int(font.getlength(word) * 1.3 + len(word) * self.letter_spacing * x_height) + 2 * size + 2 * PAD
+        baseline = int(1.2 * size) + PAD
+        image = Image.new("L", (width, int(1.8 * size) + 2 * PAD), 0)
+        draw = ImageDraw.Draw(image)
+        if self.font in CONNECTED_FONTS:
+            draw.text((PAD, baseline + rng.gauss(0, self.jitter / 2)), word, fill=255, font=font, anchor="ls")
+            return image, baseline
+        x = float(PAD)
+        for char in word:  # letter by letter: each letter sits and sizes a little differently
+            letter_font = _ttf(self.font, max(8, round(size * rng.uniform(0.96, 1.04))))
+            draw.text((x, baseline + rng.gauss(0, self.jitter)), char, fill=255, font=letter_font, anchor="ls")
+            x += letter_font.getlength(char) + self.letter_spacing * x_height + rng.gauss(0, self.jitter / 2)
+        return image, baseline
+
+    def _draw_hershey(self, word: str, x_height: float, rng: random.Random) -> tuple[Image.Image, int]:
+        name = self.font[len(HERSHEY_PREFIX) :]
+        x_top = HERSHEY_X_TOP.get(name, HERSHEY_X_TOP_DEFAULT)
+        scale = x_height / (HERSHEY_BASELINE - x_top)  # pixels per font unit
+        strokes = [[(x * scale, (y - HERSHEY_BASELINE) * scale) for x, y in stroke]
+                   for stroke in _hershey(name).strokes_for_text(word)]
+        if not strokes:
+            return Image.new("L", (1, 1), 0), 0
+        xs = [x for stroke in strokes for x, _ in stroke]
+        ys = [y for stroke in strokes for _, y in stroke]
+        margin = PAD + self.pen_width + 2 * self.jitter
+        left, top = min(xs) - margin, min(ys) - margin
+        image = Image.new("L", (int(max(xs) - left + margin) + 1, int(max(ys) - top + margin) + 1), 0)
+        draw = ImageDraw.Draw(image)
+        # A slow wave along the word and a little tremor at every point: a hand, not a plotter.
+        phase, period = rng.uniform(0, 6.3), rng.uniform(3, 6) * x_height
+        pen = max(1, round(self.pen_width))
+        for stroke in strokes:
+            points = [(x - left + rng.gauss(0, 0.15 * self.jitter),
+                       y - top + 0.5 * self.jitter * np.sin(phase + x / period * 6.3) + rng.gauss(0, 0.15 * self.jitter))
+                      for x, y in stroke]
+            draw.line(points, fill=255, width=pen, joint="curve")
+            if pen > 2:  # round caps, so stroke ends are not cut square
+                for x, y in (points[0], points[-1]):
+                    draw.ellipse((x - pen / 2, y - pen / 2, x + pen / 2, y + pen / 2), fill=255)
+        return image, int(round(-top))
+
+
+def _shear(image: Image.Image, baseline: int, slant: float) -> tuple[Image.Image, int]:
+    """Lean the word by `slant` around its baseline; returns the image and the baseline origin's shift."""
+    width, height = image.size
+    # x_out = x_in + slant * (baseline - y): the top moves right for a positive slant.
+    shifts = (slant * baseline, slant * (baseline - height))
+    low, high = min(*shifts, 0.0), max(*shifts, 0.0)
+    size = (int(np.ceil(width + high - low)) + 1, height)
+    sheared = image.transform(size, Image.AFFINE, (1, slant, low - slant * baseline, 0, 1, 0), Image.BILINEAR)
+    return sheared, int(round(low))

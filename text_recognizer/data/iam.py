@@ -1,0 +1,303 @@
+"""The IAM handwriting database as forms: fetch or render, verify, extract, parse the XML, split.
+
+Two sources share every line of parsing below (`--iam_source`):
+- "iam": the real archive (iamdb.zip: forms/*.jpg at half the scan resolution, xml/*.xml);
+- "rendered": an offline tree in exactly that format, written by `iam_rendered.render_tree`.
+"""
+from __future__ import annotations
+
+import argparse
+import functools
+import json
+import os
+import random
+import shutil
+import tempfile
+import warnings
+import xml.etree.ElementTree as ElementTree
+import zipfile
+from pathlib import Path
+
+import toml
+from PIL import Image
+
+from text_recognizer.data import iam_rendered
+from text_recognizer.metadata import iam as metadata
+from text_recognizer.util import DownloadError, compute_sha256, download_url
+
+TRAIN_FRACTION = 0.8  # of the non-test forms; the rest is validation
+SPLIT_SEED = 42
+PARSE_CACHE_FILENAME = "parsed.json"  # written inside the dataset tree, beside xml/
+PARSE_CACHE_VERSION = 1
+Region = dict[str, int]
+
+
+class IAM:
+    """Forms of IAM (or of the offline renderer), keyed by form id such as "a01-000u".
+
+    Regions are in the stored image's pixels (the XML's coordinates // DOWNSAMPLE_FACTOR), padded by
+    LINE_REGION_PADDING. Splits: test = the LWITLRT test forms (the renderer writes its own list);
+    the other forms, minus those written by a test writer, are shuffled (seed 42) and split 80/20.
+    """
+
+    def __init__(self, source: str = metadata.DEFAULT_SOURCE, data_dirname: Path | None = None,
+                 url: str | None = None, sha256: str | None = None, **render_options):
+        if source not in metadata.SOURCES:
+            raise ValueError(f"unknown IAM source {source!r}: choose one of {metadata.SOURCES}")
+        self.source = source
+        if source == "iam":
+            if render_options:
+                raise ValueError(f"render options {sorted(render_options)} only apply to --iam_source=rendered")
+            info = toml.load(metadata.METADATA_FILENAME)
+            self.url, self.sha256 = url or info["url"], sha256 if sha256 is not None else info["sha256"]
+            self.dl_dirname = Path(data_dirname or metadata.DL_DATA_DIRNAME)
+            self.archive_filename = self.dl_dirname / info["filename"]
+            self.root = self.dl_dirname / metadata.EXTRACTED_DATASET_DIRNAME.name
+            self.test_list_filename = metadata.METADATA_FILENAME
+            self.cache_name = "iam"
+        else:
+            self.render_options = iam_rendered.RenderOptions(**render_options)  # unknown keys are errors
+            self.dl_dirname = Path(data_dirname or iam_rendered.RENDERED_DL_DIRNAME)
+            self.root = self.dl_dirname / self.render_options.dirname()
+            self.test_list_filename = self.root / iam_rendered.TREE_METADATA_FILENAME
+            self.cache_name = self.render_options.cache_name()
+        self._forms: dict[str, dict] | None = None
+
+    # ---------------------------------------------------------------- fetching
+    def prepare_data(self) -> None:
+        """Make the tree (forms/, xml/) exist: extract the archive (downloading it if needed) or render.
+
+        Safe to call twice; call it from one process (DataModule.prepare_data), not from DDP ranks.
+        """
+        if (self.root / "xml").is_dir():
+            return
+        self.dl_dirname.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(dir=self.dl_dirname, prefix=f".{self.root.name}."))
+        try:
+            if self.source == "iam":
+                self._fetch_archive()
+                print(f"Extracting {self.archive_filename}...")
+                with zipfile.ZipFile(self.archive_filename) as archive:
+                    archive.extractall(staging)
+                tree = staging / self.root.name if (staging / self.root.name / "xml").is_dir() else staging
+            else:
+                tree = staging / "tree"
+                iam_rendered.render_tree(tree, self.render_options)
+            if not (tree / "xml").is_dir() or not (tree / "forms").is_dir():
+                raise RuntimeError(f"{self.archive_filename} has no forms/ and xml/ folders: not an IAM archive")
+            try:
+                os.replace(tree, self.root)  # atomic: a half-written tree never appears under its name
+            except OSError:
+                if not (self.root / "xml").is_dir():  # not just a concurrent writer that finished first
+                    raise
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+
+    def _fetch_archive(self) -> None:
+        if self.archive_filename.is_file():
+            actual = compute_sha256(self.archive_filename)
+            if self.sha256 and actual != self.sha256:
+                raise RuntimeError(
+                    f"{self.archive_filename} does not match its checksum (expected sha256 {self.sha256}, "
+                    f"got {actual}): delete it and run again, or replace it with the real iamdb.zip"
+                )
+            return
+        try:
+            download_url(self.url, self.archive_filename, self.sha256)
+        except DownloadError as error:
+            raise RuntimeError(
+                f"The IAM archive could not be downloaded from {self.url} ({error}). "
+                f"Place iamdb.zip at {self.dl_dirname}/ (sha256 {self.sha256}) and run again, "
+                "or train on the offline handwriting source with --iam_source=rendered."
+            ) from error
+
+    # ---------------------------------------------------------------- parsing
+    def load(self) -> IAM:
+        """Parse every form's XML once (cached in the tree as parsed.json); returns self."""
+        if self._forms is None:
+            self.prepare_data()
+            self._forms = self._load_or_parse()
+        return self
+
+    def _load_or_parse(self) -> dict[str, dict]:
+        cache = self.root / PARSE_CACHE_FILENAME
+        xml_filenames = sorted((self.root / "xml").glob("*.xml"))
+        if cache.is_file():
+            cached = json.loads(cache.read_text())
+            if cached.get("version") == PARSE_CACHE_VERSION and cached.get("n_xml") == len(xml_filenames):
+                return cached["forms"]
+        forms = {}
+        for filename in xml_filenames:
+            form = parse_form_xml(filename, self.root / "forms")
+            if form is not None:
+                forms[form.pop("id")] = form
+        temp = cache.with_name(f".{cache.name}.{os.getpid()}")
+        temp.write_text(json.dumps({"version": PARSE_CACHE_VERSION, "n_xml": len(xml_filenames), "forms": forms}))
+        os.replace(temp, cache)
+        return forms
+
+    @property
+    def forms(self) -> dict[str, dict]:
+        return self.load()._forms  # type: ignore[return-value]
+
+    @property
+    def all_ids(self) -> list[str]:
+        return sorted(self.forms)
+
+    @functools.cached_property
+    def form_filenames_by_id(self) -> dict[str, Path]:
+        return {id_: self.root / "forms" / f"{id_}.jpg" for id_ in self.forms}
+
+    @functools.cached_property
+    def writer_id_by_form_id(self) -> dict[str, str]:
+        return {id_: form["writer_id"] for id_, form in self.forms.items()}
+
+    @functools.cached_property
+    def line_strings_by_id(self) -> dict[str, list[str]]:
+        return {id_: form["line_strings"] for id_, form in self.forms.items()}
+
+    @functools.cached_property
+    def line_regions_by_id(self) -> dict[str, list[Region]]:
+        return {id_: form["line_regions"] for id_, form in self.forms.items()}
+
+    @functools.cached_property
+    def paragraph_string_by_id(self) -> dict[str, str]:
+        return {id_: "\n".join(form["line_strings"]) for id_, form in self.forms.items()}
+
+    @functools.cached_property
+    def paragraph_region_by_id(self) -> dict[str, Region]:
+        return {id_: union_of_regions(form["line_regions"]) for id_, form in self.forms.items()}
+
+    # ---------------------------------------------------------------- splits
+    @property
+    def test_ids(self) -> list[str]:
+        return self._splits()[2]
+
+    @property
+    def train_ids(self) -> list[str]:
+        return self._splits()[0]
+
+    @property
+    def val_ids(self) -> list[str]:
+        return self._splits()[1]
+
+    @property
+    def excluded_ids(self) -> list[str]:
+        """Non-test forms left out of train and val because their writer also wrote a test form."""
+        return self._splits()[3]
+
+    def _splits(self) -> tuple[list[str], list[str], list[str], list[str]]:
+        if not hasattr(self, "_split_cache"):
+            test_list = toml.load(self.test_list_filename)["test_ids"]
+            self._split_cache = split_ids(self.writer_id_by_form_id, test_list)
+        return self._split_cache
+
+    def __repr__(self) -> str:
+        train, val, test, excluded = self._splits()
+        writers = {writer for writer in self.writer_id_by_form_id.values() if writer}
+        lines = sum(len(form["line_strings"]) for form in self.forms.values())
+        longest = max((len(text) for text in self.paragraph_string_by_id.values()), default=0)
+        return (
+            f"IAM dataset (source={self.source}, cache_name={self.cache_name}, root={self.root})\n"
+            f"Forms: {len(self.forms)} by {len(writers)} writers, {lines} lines\n"
+            f"Splits: train {len(train)}, val {len(val)}, test {len(test)}; "
+            f"{len(excluded)} non-test forms excluded because their writer wrote a test form\n"
+            f"Max paragraph label length: {longest} characters (+2 for <S> and <E>)"
+        )
+
+    # ---------------------------------------------------------------- command line
+    @staticmethod
+    def add_to_argparse(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+        parser.add_argument("--iam_source", type=str, choices=metadata.SOURCES, default=metadata.DEFAULT_SOURCE,
+                            help="'iam': the real archive (downloaded or placed in data/downloaded/iam/); "
+                            "'rendered': offline synthetic handwriting in the same format")
+        iam_rendered.RenderOptions.add_to_argparse(parser)
+        return parser
+
+    @classmethod
+    def from_args(cls, args: argparse.Namespace | dict | None = None) -> IAM:
+        """Build from parsed flags (missing flags take their defaults)."""
+        args = vars(args) if isinstance(args, argparse.Namespace) else dict(args or {})
+        source = args.get("iam_source", metadata.DEFAULT_SOURCE)
+        if source != "rendered":
+            return cls(source=source)
+        return cls(source=source, **iam_rendered.RenderOptions.from_args(args).as_kwargs())
+
+
+def parse_form_xml(filename: Path, forms_dirname: Path) -> dict | None:
+    """One form's id, writer, line texts and line regions (stored-image pixels), or None if unusable."""
+    try:
+        root = ElementTree.parse(filename).getroot()
+        form_id, writer_id = root.attrib["id"], root.attrib.get("writer-id", "")
+        lines = root.findall("handwritten-part/line")
+    except (ElementTree.ParseError, KeyError) as error:
+        raise ValueError(f"{filename} is not a valid IAM form XML ({error!r}); delete the tree to fetch it again") from error
+    image_filename = forms_dirname / f"{form_id}.jpg"
+    if not image_filename.is_file():
+        warnings.warn(f"{filename}: no image {image_filename}; form skipped", stacklevel=2)
+        return None
+    with Image.open(image_filename) as image:  # reads the header only
+        width, height = image.size
+    strings, regions = [], []
+    for line in lines:
+        boxes = line.findall(".//cmp")
+        if not boxes:
+            warnings.warn(f"{filename}: line {line.attrib.get('id')} has no cmp box; line skipped", stacklevel=2)
+            continue
+        try:
+            box_coords = [[int(box.attrib[key]) for key in ("x", "y", "width", "height")] for box in boxes]
+            text = line.attrib["text"]
+        except (KeyError, ValueError) as error:
+            raise ValueError(f"{filename}: line {line.attrib.get('id')} is malformed ({error!r})") from error
+        # ElementTree decodes &quot;; some files escape it twice, leaving a literal "&quot;".
+        strings.append(text.replace("&quot;", '"'))
+        regions.append(line_region(box_coords, width, height))
+    if not strings:
+        warnings.warn(f"{filename}: no handwritten line with cmp boxes; form skipped", stacklevel=2)
+        return None
+    return {"id": form_id, "writer_id": writer_id, "line_strings": strings, "line_regions": regions}
+
+
+def line_region(boxes: list[list[int]], width: int, height: int,
+                factor: int = metadata.DOWNSAMPLE_FACTOR, padding: int = metadata.LINE_REGION_PADDING) -> Region:
+    """Union of (x, y, w, h) boxes at scan resolution -> padded region in stored-image pixels.
+
+    >>> line_region([[100, 40, 50, 20], [170, 30, 30, 20]], width=1000, height=1000)
+    {'x1': 34, 'y1': 0, 'x2': 116, 'y2': 46}
+    """
+    x1 = min(x for x, _, _, _ in boxes) // factor - padding
+    y1 = min(y for _, y, _, _ in boxes) // factor - padding
+    x2 = max(x + w for x, _, w, _ in boxes) // factor + padding
+    y2 = max(y + h for _, y, _, h in boxes) // factor + padding
+    return {"x1": max(x1, 0), "y1": max(y1, 0), "x2": min(x2, width), "y2": min(y2, height)}
+
+
+def union_of_regions(regions: list[Region]) -> Region:
+    return {
+        "x1": min(r["x1"] for r in regions), "y1": min(r["y1"] for r in regions),
+        "x2": max(r["x2"] for r in regions), "y2": max(r["y2"] for r in regions),
+    }
+
+
+def split_ids(writer_by_form: dict[str, str], test_list: list[str],
+              train_fraction: float = TRAIN_FRACTION, seed: int = SPLIT_SEED):
+    """(train, val, test, excluded) form ids: test = test_list's forms; no test writer in train/val."""
+    test = [id_ for id_ in dict.fromkeys(test_list) if id_ in writer_by_form]
+    test_writers = {writer_by_form[id_] for id_ in test} - {""}
+    rest = sorted(set(writer_by_form) - set(test))
+    excluded = [id_ for id_ in rest if writer_by_form[id_] in test_writers]
+    train_val = [id_ for id_ in rest if writer_by_form[id_] not in test_writers]
+    random.Random(seed).shuffle(train_val)
+    n_train = int(train_fraction * len(train_val))
+    return train_val[:n_train], train_val[n_train:], test, excluded
+
+
+def main() -> None:
+    parser = IAM.add_to_argparse(argparse.ArgumentParser(description=__doc__))
+    dataset = IAM.from_args(parser.parse_args())
+    dataset.prepare_data()
+    print(dataset)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,143 @@
+"""An offline handwriting source in exactly IAM's format: form JPGs, one XML per form, writer ids.
+
+`render_tree(dirname, options)` writes forms/<id>.jpg (1240x1754, half the scan resolution, like the
+archive), xml/<id>.xml (IAM's schema; coordinates at full scan resolution, i.e. 2x the JPG's pixels;
+the cmp boxes are computed from the rendered ink) and metadata.toml (the options and `test_ids`:
+the forms of writers whose fonts appear only in test). The IAM class reads it like the real archive.
+Each form is rendered from its own seed, so the tree depends only on the options, however many
+processes render it.
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import multiprocessing
+import random
+import time
+from pathlib import Path
+
+import toml
+
+from text_recognizer.data import handwriting
+from text_recognizer.data.form_renderer import render_form
+from text_recognizer.metadata import shared
+
+RENDERED_DL_DIRNAME = shared.DOWNLOADED_DATA_DIRNAME / "iam_rendered"
+TREE_METADATA_FILENAME = "metadata.toml"
+RENDERER_VERSION = 1  # bump when the output changes, so that old trees and caches are not reused
+DEFAULT_FORMS = 400  # about a quarter of IAM's 1539 forms: enough variety, renders in about 2 minutes
+DEFAULT_WRITERS = 24  # a sixth of them (4) write with held-out fonts and only test forms
+DEFAULT_SEED = 0
+TEST_WRITER_FRACTION = 1 / 6  # IAM's LWITLRT test set is 232 of 1539 forms, about 15%
+DEFAULT_PROCESSES = 2
+
+
+@dataclasses.dataclass(frozen=True)
+class RenderOptions:
+    forms: int = DEFAULT_FORMS
+    writers: int = DEFAULT_WRITERS
+    seed: int = DEFAULT_SEED
+
+    def __post_init__(self):
+        if self.writers < 2 or self.forms < self.writers:
+            raise ValueError(f"need at least 2 writers and one form per writer (got {self.forms} forms, {self.writers} writers)")
+
+    def dirname(self) -> str:
+        return f"forms{self.forms}_writers{self.writers}_seed{self.seed}_v{RENDERER_VERSION}"
+
+    def cache_name(self) -> str:
+        """Name of processed caches made from this tree: 'iam_rendered', suffixed unless the options are the defaults."""
+        return "iam_rendered" if self == RenderOptions() else f"iam_rendered_{self.dirname()}"
+
+    def as_kwargs(self) -> dict[str, int]:
+        return dataclasses.asdict(self)
+
+    @staticmethod
+    def add_to_argparse(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+        parser.add_argument("--iam_rendered_forms", type=int, default=DEFAULT_FORMS,
+                            help="forms written by the offline source (--iam_source=rendered)")
+        parser.add_argument("--iam_rendered_writers", type=int, default=DEFAULT_WRITERS,
+                            help="distinct synthetic writers; about a sixth write only test forms")
+        parser.add_argument("--iam_rendered_seed", type=int, default=DEFAULT_SEED, help="seed of the offline source")
+        return parser
+
+    @classmethod
+    def from_args(cls, args: dict) -> RenderOptions:
+        return cls(forms=args.get("iam_rendered_forms", DEFAULT_FORMS),
+                   writers=args.get("iam_rendered_writers", DEFAULT_WRITERS),
+                   seed=args.get("iam_rendered_seed", DEFAULT_SEED))
+
+
+def form_id(index: int) -> str:
+    """IAM-like form ids: r01-000, r01-001, ..., r02-000 after a thousand."""
+    return f"r{index // 1000 + 1:02d}-{index % 1000:03d}"
+
+
+def make_writers(options: RenderOptions) -> tuple[list[handwriting.Writer], set[str]]:
+    """Writers (ids "000", "001", ...) and the ids of those who write only test forms."""
+    rng = random.Random(f"writers-{options.seed}")
+    fonts = handwriting.font_names()
+    held_out = [font for font in handwriting.HELD_OUT_FONTS if font in fonts]
+    seen = [font for font in fonts if font not in held_out]
+    rng.shuffle(seen)
+    rng.shuffle(held_out)
+    n_test = max(1, round(options.writers * TEST_WRITER_FRACTION))
+    writers = []
+    for index in range(options.writers):
+        is_test = index >= options.writers - n_test
+        pool = held_out if is_test else seen
+        font = pool[(index - (options.writers - n_test) if is_test else index) % len(pool)]
+        writers.append(handwriting.Writer.sample(f"{index:03d}", font, rng))
+    return writers, {writer.writer_id for writer in writers[-n_test:]}
+
+
+def _form_writers(options: RenderOptions, n_writers: int) -> list[int]:
+    """Writer index of each form: every writer writes at least one, the rest at random."""
+    rng = random.Random(f"assign-{options.seed}")
+    assignment = list(range(n_writers)) + [rng.randrange(n_writers) for _ in range(options.forms - n_writers)]
+    rng.shuffle(assignment)
+    return assignment
+
+
+def _render_one(job: tuple[Path, str, handwriting.Writer, int]) -> None:
+    dirname, id_, writer, seed = job
+    image, xml = render_form(id_, writer, random.Random(seed))
+    image.save(dirname / "forms" / f"{id_}.jpg", quality=85)
+    (dirname / "xml" / f"{id_}.xml").write_text(xml, encoding="utf-8")
+
+
+def render_tree(dirname: Path, options: RenderOptions = RenderOptions(), processes: int = DEFAULT_PROCESSES) -> None:
+    """Write a complete IAM-format tree into `dirname` (callers make it atomic by renaming it afterwards)."""
+    dirname = Path(dirname)
+    (dirname / "forms").mkdir(parents=True, exist_ok=True)
+    (dirname / "xml").mkdir(parents=True, exist_ok=True)
+    writers, test_writers = make_writers(options)
+    ids = [form_id(index) for index in range(options.forms)]
+    assignment = _form_writers(options, len(writers))
+    jobs = [(dirname, id_, writers[w], options.seed * 1_000_003 + index) for index, (id_, w) in enumerate(zip(ids, assignment))]
+    started = time.time()
+    print(f"Rendering {options.forms} handwritten forms by {options.writers} writers into {dirname}...")
+    if processes > 1 and len(jobs) > 8:
+        with multiprocessing.get_context("spawn").Pool(processes) as pool:
+            for _ in pool.imap_unordered(_render_one, jobs, chunksize=4):
+                pass
+    else:
+        for job in jobs:
+            _render_one(job)
+    test_ids = [id_ for id_, w in zip(ids, assignment) if writers[w].writer_id in test_writers]
+    metadata = {"renderer_version": RENDERER_VERSION, **options.as_kwargs(), "test_ids": test_ids,
+                "writers": {writer.writer_id: dataclasses.asdict(writer) for writer in writers}}
+    (dirname / TREE_METADATA_FILENAME).write_text(toml.dumps(metadata))
+    print(f"Rendered {options.forms} forms in {time.time() - started:.1f} s")
+
+
+def main() -> None:
+    parser = RenderOptions.add_to_argparse(argparse.ArgumentParser(description=__doc__))
+    parser.add_argument("--output", type=Path, required=True, help="folder to write forms/, xml/ and metadata.toml into")
+    parser.add_argument("--processes", type=int, default=DEFAULT_PROCESSES)
+    args = parser.parse_args()
+    render_tree(args.output, RenderOptions.from_args(vars(args)), processes=args.processes)
+
+
+if __name__ == "__main__":
+    main()
