@@ -140,7 +140,7 @@ def run(args: argparse.Namespace, command: list[str] | None = None) -> dict[str,
 
     log_dir = Path(args.log_dir)
     loggers = _loggers(args, log_dir)
-    loggers[-1].experiment  # creates the CSV logger's version folder (csv/version_N) before we add files
+    _ = loggers[-1].experiment  # creates the CSV logger's version folder (csv/version_N) before we add files
     run_dir = Path(loggers[-1].log_dir)
     metric_names = "-".join(f"{{{name}:.3f}}" for name in lit_class.checkpoint_metrics)
     checkpoint = pl.callbacks.ModelCheckpoint(
