@@ -7,6 +7,9 @@ _MODULES = {
     "BaseDataset": "util",
     "FakeImageData": "fake_images",
     "MNIST": "mnist",
+    "EMNIST": "emnist",
+    "EMNISTLines": "emnist_lines",
+    "EMNISTLines2": "emnist_lines2",
 }
 __all__ = sorted(_MODULES)
 __getattr__ = lazy_getattr(__name__, _MODULES)

@@ -13,3 +13,11 @@ INPUT_SHAPE = (28, 28)
 DIMS = (1, *INPUT_SHAPE)
 OUTPUT_DIMS = (1,)
 TRAIN_FRAC = 0.8
+
+# NIST's matlab.zip; only the byclass split is used (814,255 characters of 62 unbalanced classes).
+MAT_MEMBER = "matlab/emnist-byclass.mat"
+# An EMNIST-format zip to use instead of the download (e.g. a tiny made-up one for offline runs).
+ARCHIVE_ENV_VAR = "EMNIST_ARCHIVE"
+NUM_SPECIAL_TOKENS = len(shared.SPECIAL_TOKENS)
+# byclass label k is MAPPING[k + NUM_SPECIAL_TOKENS]: 0-9, A-Z, a-z; the punctuation follows them.
+BYCLASS_CHARACTERS = shared.CHARACTERS[:62]
