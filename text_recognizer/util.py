@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import http.client
 import io
 import os
 import tempfile
@@ -124,7 +125,9 @@ def download_url(url: str, filename: str | Path, sha256: str | None = None, time
         with os.fdopen(fd, "wb") as out:
             try:
                 response = urllib.request.urlopen(url, timeout=timeout)  # noqa: S310 (http/https/file by design)
-            except (urllib.error.URLError, OSError) as error:
+            except urllib.error.HTTPError as error:  # before URLError, which it subclasses
+                raise DownloadError(f"could not download {url} (HTTP {error.code} {error.reason})") from error
+            except (urllib.error.URLError, OSError, http.client.HTTPException) as error:
                 reason = getattr(error, "reason", error)
                 raise DownloadError(f"could not download {url} ({reason})") from error
             with response:
@@ -137,7 +140,7 @@ def download_url(url: str, filename: str | Path, sha256: str | None = None, time
                             out.write(chunk)
                             received += len(chunk)
                             progress.update(len(chunk))
-                    except (OSError, urllib.error.URLError) as error:
+                    except (OSError, urllib.error.URLError, http.client.HTTPException) as error:
                         raise DownloadError(f"download of {url} broke off after {received} bytes ({error})") from error
                 if total is not None and received != total:
                     raise DownloadError(f"download of {url} was truncated: {received} of {total} bytes")

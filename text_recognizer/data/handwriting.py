@@ -6,6 +6,7 @@ All sizes are in pixels of the stored form image (half the scan resolution, like
 """
 from __future__ import annotations
 
+import dataclasses
 import functools
 import importlib
 import random
@@ -27,6 +28,8 @@ CONNECTED_FONTS = frozenset({"DancingScript[wght]", "GreatVibes-Regular", "Satis
 HELD_OUT_FONTS = ("Satisfy-Regular", "ShadowsIntoLight", "hershey-scriptc", "Kalam-Light")
 HERSHEY_BASELINE, HERSHEY_X_TOP = 9, {"scripts": 0, "scriptc": 0, "cursive": 0}  # font units, y down
 HERSHEY_X_TOP_DEFAULT = -5
+MIN_X_HEIGHT, MAX_X_HEIGHT = 11.0, 26.0  # pixels; IAM's writers range about 15 to 25
+CALIBRATION_TEXT = "The quick brown fox jumps over the lazy dog, said Mr. Smith; then he went home."
 PAD = 4  # pixels of margin around a word canvas, so nothing is clipped before cropping
 
 
@@ -56,13 +59,13 @@ def _ttf(name: str, size: int) -> ImageFont.FreeTypeFont:
     return ImageFont.truetype(str(ttf_font_files()[name]), size)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _ttf_x_height_ratio(name: str) -> float:
     """x-height / font size, so that every font is drawn at the writer's x-height."""
     return -_ttf(name, 100).getbbox("x", anchor="ls")[1] / 100
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _hershey(name: str):
     from HersheyFonts import HersheyFonts  # imported here: only rendering needs it
 
@@ -92,9 +95,23 @@ class Writer:
         return cls(
             writer_id=writer_id, font=font, x_height=rng.uniform(15, 21),
             slant=min(max(rng.gauss(0.12, 0.12), -0.15), 0.4), letter_spacing=rng.uniform(-0.02, 0.12),
-            word_spacing=rng.uniform(0.6, 1.1), line_spacing=rng.uniform(3.4, 4.4), darkness=rng.uniform(0.7, 0.97),
+            word_spacing=rng.uniform(0.45, 0.9), line_spacing=rng.uniform(3.4, 4.4), darkness=rng.uniform(0.7, 0.97),
             pen_width=rng.uniform(1.6, 3.0), jitter=rng.uniform(0.4, 1.6), drift=rng.uniform(0.0, 0.015),
         )
+
+    def fitted(self, characters_per_line: float, line_width: float) -> Writer:
+        """The same hand at the x-height that writes about `characters_per_line` in `line_width` pixels.
+
+        Fonts differ by 2.5x in width per x-height, so a fixed size would give 25 characters per line
+        in one font and 70 in another; IAM's lines hold 35 to 60.
+        """
+        rng, width = random.Random(0), 0.0
+        for word in CALIBRATION_TEXT.split():
+            mask, _, _ = self.render_word(word, rng)
+            width += mask.shape[1] + self.word_spacing * self.x_height
+        per_character = width / (len(CALIBRATION_TEXT) + 1) / self.x_height  # in x-heights
+        x_height = line_width / characters_per_line / per_character
+        return dataclasses.replace(self, x_height=min(max(x_height, MIN_X_HEIGHT), MAX_X_HEIGHT))
 
     def render_word(self, word: str, rng: random.Random) -> tuple[np.ndarray, int, int]:
         """Ink of one word: (mask uint8 HxW, left offset from the pen, baseline row in the mask).

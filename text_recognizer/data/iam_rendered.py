@@ -30,6 +30,8 @@ DEFAULT_WRITERS = 24  # a sixth of them (4) write with held-out fonts and only t
 DEFAULT_SEED = 0
 TEST_WRITER_FRACTION = 1 / 6  # IAM's LWITLRT test set is 232 of 1539 forms, about 15%
 DEFAULT_PROCESSES = 2
+CHARACTERS_PER_LINE = (38, 56)  # a writer's typical line, drawn from this range (IAM: about 35 to 60)
+LINE_WIDTH = 1000  # pixels a line of handwriting spans on the 1240-pixel-wide form
 
 
 @dataclasses.dataclass(frozen=True)
@@ -87,7 +89,8 @@ def make_writers(options: RenderOptions) -> tuple[list[handwriting.Writer], set[
         is_test = index >= options.writers - n_test
         pool = held_out if is_test else seen
         font = pool[(index - (options.writers - n_test) if is_test else index) % len(pool)]
-        writers.append(handwriting.Writer.sample(f"{index:03d}", font, rng))
+        writer = handwriting.Writer.sample(f"{index:03d}", font, rng)
+        writers.append(writer.fitted(rng.uniform(*CHARACTERS_PER_LINE), LINE_WIDTH))
     return writers, {writer.writer_id for writer in writers[-n_test:]}
 
 
