@@ -21,7 +21,7 @@ MIN_SENTENCE_WORDS = 3
 # A sentence ends at . ! or ? (optionally followed by a closing quote or bracket) before a capital.
 _SENTENCE_END = re.compile(r"(?<=[.!?])[\"')]?\s+(?=[\"'(]?[A-Z])")
 _ATTRIBUTION = re.compile(r"^\s*--")  # "-- Mark Twain": a signature, not prose
-_TABLE_GAP = re.compile(r"\S(\t| {3,})\S")  # columns of a table or aligned code
+_TABLE_GAP = re.compile(r"\S(?:\t| {3,})[ \t]*\S")  # columns of a table or aligned code
 
 
 def _entries(text: str) -> list[str]:

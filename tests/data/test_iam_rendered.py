@@ -1,0 +1,117 @@
+"""The offline handwriting source: IAM's format, ink-true boxes, paragraph-canvas fit, determinism."""
+import random
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from text_recognizer.data import form_renderer, handwriting, iam_rendered
+from text_recognizer.data.iam import IAM
+from text_recognizer.metadata import iam as metadata
+from text_recognizer.metadata import iam_paragraphs
+
+OPTIONS = iam_rendered.RenderOptions(forms=4, writers=2, seed=11)
+
+
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory) -> IAM:
+    dataset = IAM(source="rendered", data_dirname=tmp_path_factory.mktemp("rendered"), **OPTIONS.as_kwargs())
+    dataset.prepare_data()
+    return dataset.load()
+
+
+def test_tree_has_iam_layout_and_parses(dataset):
+    root = dataset.root
+    assert root.name == OPTIONS.dirname() and dataset.cache_name == f"iam_rendered_{OPTIONS.dirname()}"
+    assert len(list((root / "forms").glob("*.jpg"))) == len(list((root / "xml").glob("*.xml"))) == 4
+    for form_id, filename in dataset.form_filenames_by_id.items():
+        with Image.open(filename) as image:
+            assert image.size == (form_renderer.PAGE_WIDTH, form_renderer.PAGE_HEIGHT) and image.mode == "L"
+        lines = dataset.line_strings_by_id[form_id]
+        assert form_renderer.MIN_LINES <= len(lines) <= form_renderer.MAX_LINES
+        assert all(len(line) <= form_renderer.MAX_LINE_CHARACTERS for line in lines)
+        assert len(lines) == len(dataset.line_regions_by_id[form_id])
+    xml = (root / "xml" / "r01-000.xml").read_text()
+    for tag in ("<machine-printed-part>", "<machine-print-line text=", "<handwritten-part>", "<word id=", "<cmp x="):
+        assert tag in xml
+
+
+def test_preparing_again_reuses_the_tree(dataset):
+    before = (dataset.root / "xml" / "r01-000.xml").stat().st_mtime_ns
+    again = IAM(source="rendered", data_dirname=dataset.dl_dirname, **OPTIONS.as_kwargs())
+    again.prepare_data()
+    assert (again.root / "xml" / "r01-000.xml").stat().st_mtime_ns == before
+    assert [p.name for p in dataset.dl_dirname.iterdir()] == [OPTIONS.dirname()]  # no staging folders left
+
+
+def test_test_split_holds_unseen_writers_and_fonts(dataset):
+    writers = dataset.writer_id_by_form_id
+    assert dataset.test_ids and dataset.train_ids
+    assert {writers[i] for i in dataset.test_ids}.isdisjoint(writers[i] for i in dataset.train_ids + dataset.val_ids)
+    all_writers, test_writers = iam_rendered.make_writers(iam_rendered.RenderOptions(forms=24, writers=24))
+    test_fonts = {w.font for w in all_writers if w.writer_id in test_writers}
+    train_fonts = {w.font for w in all_writers if w.writer_id not in test_writers}
+    assert len(test_writers) == 4 and test_fonts <= set(handwriting.HELD_OUT_FONTS)
+    assert test_fonts.isdisjoint(train_fonts)
+
+
+def test_cmp_boxes_enclose_the_handwritten_ink(dataset):
+    """Every dark pixel of the handwritten region lies inside some cmp box (halved to JPG pixels)."""
+    import xml.etree.ElementTree as ElementTree
+
+    for form_id, filename in dataset.form_filenames_by_id.items():
+        pixels = np.asarray(Image.open(filename))
+        inside = np.zeros(pixels.shape, bool)
+        for cmp in ElementTree.parse(dataset.root / "xml" / f"{form_id}.xml").getroot().iter("cmp"):
+            x, y, w, h = (int(cmp.attrib[key]) // metadata.DOWNSAMPLE_FACTOR for key in ("x", "y", "width", "height"))
+            inside[y : y + h, x : x + w] = True
+        region = dataset.paragraph_region_by_id[form_id]
+        window = (slice(region["y1"], region["y2"]), slice(region["x1"], region["x2"]))
+        dark = pixels[window] < 128
+        assert dark.sum() > 1000  # there is handwriting
+        assert (dark & ~inside[window]).sum() == 0
+
+
+def test_the_handwritten_region_fits_the_paragraph_canvas(dataset):
+    height, width = iam_paragraphs.IMAGE_HEIGHT, iam_paragraphs.IMAGE_WIDTH
+    scale = iam_paragraphs.IMAGE_SCALE_FACTOR
+    for region in dataset.paragraph_region_by_id.values():
+        assert (region["y2"] - region["y1"]) / scale <= height and (region["x2"] - region["x1"]) / scale <= width
+    assert max(len(text) for text in dataset.paragraph_string_by_id.values()) + 2 <= iam_paragraphs.MAX_LABEL_LENGTH
+
+
+@pytest.mark.parametrize("font", ["GreatVibes-Regular", "IndieFlower-Regular", "hershey-scripts"])
+def test_nine_lines_of_the_largest_hand_still_fit(font, monkeypatch):
+    """Worst case: the tallest fonts at the largest size and line spacing, nine lines."""
+    monkeypatch.setattr(form_renderer, "MIN_LINES", form_renderer.MAX_LINES)
+    writer = handwriting.Writer.sample("000", font, random.Random(0))
+    writer = handwriting.dataclasses.replace(writer, x_height=handwriting.MAX_X_HEIGHT, line_spacing=4.4)
+    rng = random.Random(1)
+    lines = form_renderer.write_lines(writer, form_renderer.paragraph_text(rng).split(), rng)
+    assert len(lines) == form_renderer.MAX_LINES  # the height budget did not have to cut the form short
+    top = min(top for line in lines for *_, top in line)
+    bottom = max(top + mask.shape[0] for line in lines for _, mask, _, top in line)
+    padded = bottom - top + 2 * form_renderer.BOX_MARGIN + 2 * metadata.LINE_REGION_PADDING
+    assert padded / iam_paragraphs.IMAGE_SCALE_FACTOR <= iam_paragraphs.IMAGE_HEIGHT
+
+
+def test_rendering_is_deterministic():
+    writers, _ = iam_rendered.make_writers(OPTIONS)
+    first_image, first_xml = form_renderer.render_form("r01-000", writers[0], random.Random(3))
+    second_image, second_xml = form_renderer.render_form("r01-000", writers[0], random.Random(3))
+    assert first_xml == second_xml
+    assert np.array_equal(np.asarray(first_image), np.asarray(second_image))
+    assert iam_rendered.make_writers(OPTIONS) == (writers, iam_rendered.make_writers(OPTIONS)[1])
+
+
+def test_the_ink_looks_like_ink(dataset):
+    """Dark strokes on light paper: mostly paper, some ink, nothing saturated everywhere."""
+    pixels = np.asarray(Image.open(next(iter(dataset.form_filenames_by_id.values()))), dtype=np.float32)
+    assert 200 < np.median(pixels) < 255 and pixels.min() < 80
+    assert 0.01 < (pixels < 128).mean() < 0.2
+
+
+def test_form_ids_look_like_iam_ids():
+    assert iam_rendered.form_id(0) == "r01-000" and iam_rendered.form_id(1234) == "r02-234"
+    assert Path(iam_rendered.RENDERED_DL_DIRNAME).name == "iam_rendered"
