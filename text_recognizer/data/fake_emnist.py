@@ -94,7 +94,9 @@ def write_fake_emnist_archive(
     filename.parent.mkdir(parents=True, exist_ok=True)
     temp = filename.with_name(f".{filename.name}.{os.getpid()}.part")
     with zipfile.ZipFile(temp, "w", compression=zipfile.ZIP_DEFLATED) as archive:
-        archive.writestr(metadata.MAT_MEMBER, mat.getvalue())
+        # A fixed timestamp: the same arguments give the same bytes, hence the same EMNIST cache (keyed by hash).
+        member = zipfile.ZipInfo(metadata.MAT_MEMBER, date_time=(2021, 1, 1, 0, 0, 0))
+        archive.writestr(member, mat.getvalue(), compress_type=zipfile.ZIP_DEFLATED)
     os.replace(temp, filename)
     return filename
 
