@@ -5,6 +5,8 @@ from text_recognizer.registry import lazy_getattr
 _MODULES = {
     "MLP": "mlp",
     "CNN": "cnn",
+    "LineCNNSimple": "line_cnn_simple",
+    "LineCNNLSTM": "line_cnn_lstm",
 }
 __all__ = sorted(_MODULES)
 __getattr__ = lazy_getattr(__name__, _MODULES)
