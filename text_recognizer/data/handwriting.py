@@ -30,6 +30,7 @@ HERSHEY_BASELINE, HERSHEY_X_TOP = 9, {"scripts": 0, "scriptc": 0, "cursive": 0} 
 HERSHEY_X_TOP_DEFAULT = -5
 MIN_X_HEIGHT, MAX_X_HEIGHT = 11.0, 26.0  # pixels; IAM's writers range about 15 to 25
 CALIBRATION_TEXT = "The quick brown fox jumps over the lazy dog, said Mr. Smith; then he went home."
+WOBBLE_MARGIN = 4  # pixels added around a word before distorting it (more than the largest shift)
 PAD = 4  # pixels of margin around a word canvas, so nothing is clipped before cropping
 
 
@@ -89,6 +90,7 @@ class Writer:
     pen_width: float  # pixels (Hershey strokes)
     jitter: float  # per-letter baseline and size wobble, pixels
     drift: float  # largest baseline slope of a line (rise over run)
+    wobble: float = 0.08  # amplitude of the smooth distortion of every word, in x-heights
 
     @classmethod
     def sample(cls, writer_id: str, font: str, rng: random.Random) -> Writer:
@@ -96,7 +98,7 @@ class Writer:
             writer_id=writer_id, font=font, x_height=rng.uniform(15, 21),
             slant=min(max(rng.gauss(0.12, 0.12), -0.15), 0.4), letter_spacing=rng.uniform(-0.02, 0.12),
             word_spacing=rng.uniform(0.45, 0.9), line_spacing=rng.uniform(3.4, 4.4), darkness=rng.uniform(0.7, 0.97),
-            pen_width=rng.uniform(1.6, 3.0), jitter=rng.uniform(0.4, 1.6), drift=rng.uniform(0.0, 0.015),
+            pen_width=rng.uniform(1.6, 3.0), jitter=rng.uniform(0.4, 1.6), drift=rng.uniform(0.0, 0.015), wobble=rng.uniform(0.05, 0.11),
         )
 
     def fitted(self, characters_per_line: float, line_width: float) -> Writer:
@@ -123,8 +125,17 @@ class Writer:
             image, baseline = self._draw_hershey(word, x_height, rng)
         else:
             image, baseline = self._draw_ttf(word, x_height, rng)
-        image, x0 = _shear(image, baseline, self.slant + rng.gauss(0, 0.03))
-        mask = np.asarray(image)
+        slant = self.slant + rng.gauss(0, 0.03)
+        box = image.getbbox()
+        if box is None:  # nothing drawn (a character the font lacks)
+            return np.zeros((1, 1), np.uint8), 0, 0
+        # Shear only the inked box, with a pixel of margin for the resampling: a third of the cost.
+        left, top = max(box[0] - 1, 0), max(box[1] - 1, 0)
+        image = image.crop((left, top, box[2] + 1, box[3] + 1))
+        image, x0 = _shear(image, baseline - top, slant)
+        x0, baseline = x0 + left, baseline - top
+        mask = _wobble(np.asarray(image), self.wobble * x_height, x_height, rng)
+        x0, baseline = x0 - WOBBLE_MARGIN, baseline + WOBBLE_MARGIN
         columns, rows = np.flatnonzero(mask.any(axis=0)), np.flatnonzero(mask.any(axis=1))
         if columns.size == 0:
             return np.zeros((1, 1), np.uint8), 0, 0
@@ -186,3 +197,27 @@ def _shear(image: Image.Image, baseline: int, slant: float) -> tuple[Image.Image
     size = (int(np.ceil(width + high - low)) + 1, height)
     sheared = image.transform(size, Image.AFFINE, (1, slant, low - slant * baseline, 0, 1, 0), Image.BILINEAR)
     return sheared, int(round(low))
+
+
+def _wobble(mask: np.ndarray, amplitude: float, x_height: float, rng: random.Random) -> np.ndarray:
+    """Bend a word with a smooth random displacement field, so no two copies of a letter are alike.
+
+    Vertical shifts vary along the line (letters ride up and down, grow and shrink); horizontal
+    shifts vary with height (the local slant changes). Bilinear sampling, in numpy.
+    """
+    amplitude = min(amplitude, WOBBLE_MARGIN - 1.0)
+    padded = np.pad(mask.astype(np.float32), WOBBLE_MARGIN)
+    height, width = padded.shape
+    ys, xs = np.arange(height, dtype=np.float32)[:, None], np.arange(width, dtype=np.float32)[None, :]
+
+    def wave(coordinate: np.ndarray) -> np.ndarray:
+        period = rng.uniform(1.2, 3.0) * x_height
+        return amplitude * rng.uniform(0.5, 1.0) * np.sin(coordinate * (2 * np.pi / period) + rng.uniform(0, 2 * np.pi))
+    source_y = ys + wave(xs) + 0.5 * wave(xs)  # (H, W) by broadcasting
+    source_x = xs + wave(ys)  # (H, W)
+    y0 = np.clip(np.floor(source_y).astype(np.int64), 0, height - 2)
+    x0 = np.clip(np.floor(source_x).astype(np.int64), 0, width - 2)
+    fy, fx = np.clip(source_y - y0, 0, 1), np.clip(source_x - x0, 0, 1)
+    top = padded[y0, x0] * (1 - fx) + padded[y0, x0 + 1] * fx
+    bottom = padded[y0 + 1, x0] * (1 - fx) + padded[y0 + 1, x0 + 1] * fx
+    return (top * (1 - fy) + bottom * fy).astype(np.uint8)

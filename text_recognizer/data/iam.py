@@ -38,6 +38,8 @@ class IAM:
     Regions are in the stored image's pixels (the XML's coordinates // DOWNSAMPLE_FACTOR), padded by
     LINE_REGION_PADDING. Splits: test = the LWITLRT test forms (the renderer writes its own list);
     the other forms, minus those written by a test writer, are shuffled (seed 42) and split 80/20.
+    `cache_name` ("iam", or "iam_rendered_<options>_v<renderer version>") names processed caches: it is
+    the one thing downstream code uses to tell data sources apart.
     """
 
     def __init__(self, source: str = metadata.DEFAULT_SOURCE, data_dirname: Path | None = None,
@@ -106,7 +108,7 @@ class IAM:
             download_url(self.url, self.archive_filename, self.sha256)
         except DownloadError as error:
             raise RuntimeError(
-                f"The IAM archive could not be downloaded from {self.url} ({error}). "
+                f"The IAM archive could not be fetched: {error}. "
                 f"Place iamdb.zip at {self.dl_dirname}/ (sha256 {self.sha256}) and run again, "
                 "or train on the offline handwriting source with --iam_source=rendered."
             ) from error
@@ -295,7 +297,10 @@ def split_ids(writer_by_form: dict[str, str], test_list: list[str],
 def main() -> None:
     parser = IAM.add_to_argparse(argparse.ArgumentParser(description=__doc__))
     dataset = IAM.from_args(parser.parse_args())
-    dataset.prepare_data()
+    try:
+        dataset.prepare_data()
+    except RuntimeError as error:  # offline, bad archive: the message says what to do, no traceback needed
+        raise SystemExit(f"error: {error}") from error
     print(dataset)
 
 

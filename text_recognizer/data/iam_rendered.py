@@ -24,7 +24,7 @@ from text_recognizer.metadata import shared
 
 RENDERED_DL_DIRNAME = shared.DOWNLOADED_DATA_DIRNAME / "iam_rendered"
 TREE_METADATA_FILENAME = "metadata.toml"
-RENDERER_VERSION = 1  # bump when the output changes, so that old trees and caches are not reused
+RENDERER_VERSION = 2  # bump when the output changes, so that old trees and caches are not reused
 DEFAULT_FORMS = 400  # about a quarter of IAM's 1539 forms: enough variety, renders in about 2 minutes
 DEFAULT_WRITERS = 24  # a sixth of them (4) write with held-out fonts and only test forms
 DEFAULT_SEED = 0
@@ -48,8 +48,11 @@ class RenderOptions:
         return f"forms{self.forms}_writers{self.writers}_seed{self.seed}_v{RENDERER_VERSION}"
 
     def cache_name(self) -> str:
-        """Name of processed caches made from this tree: 'iam_rendered', suffixed unless the options are the defaults."""
-        return "iam_rendered" if self == RenderOptions() else f"iam_rendered_{self.dirname()}"
+        """Name of processed caches made from this tree, e.g. 'iam_rendered_forms400_writers24_seed0_v2'.
+
+        It names the options and the renderer version, so that a cache is never reused for other data.
+        """
+        return f"iam_rendered_{self.dirname()}"
 
     def as_kwargs(self) -> dict[str, int]:
         return dataclasses.asdict(self)
