@@ -173,3 +173,14 @@ def test_flags_build_the_dataset():
         IAM(source="nope")
     with pytest.raises(TypeError):
         IAM(source="rendered", pages=3)  # unknown render options are errors
+
+
+def test_parse_is_cached_in_the_tree(archive, tmp_path):
+    shutil.copy(archive, tmp_path / "iamdb.zip")
+    sha256 = hashlib.sha256(archive.read_bytes()).hexdigest()
+    dataset = IAM(source="iam", data_dirname=tmp_path, url=closed_port_url(), sha256=sha256).load()
+    cache = tmp_path / "iamdb" / "parsed.json"
+    assert cache.is_file()
+    (tmp_path / "iamdb" / "xml" / "r01-000.xml").write_text("<form")  # would fail if parsed again
+    again = IAM(source="iam", data_dirname=tmp_path, url=closed_port_url(), sha256=sha256)
+    assert again.line_strings_by_id == dataset.line_strings_by_id

@@ -122,11 +122,13 @@ class IAM:
         return self
 
     def _load_or_parse(self) -> dict[str, dict]:
-        cache = self.root / PARSE_CACHE_FILENAME
         xml_filenames = sorted((self.root / "xml").glob("*.xml"))
+        cache = self.root / PARSE_CACHE_FILENAME
+        # Regions depend on the constants below: a cache made with other values is parsed anew.
+        cache_key = [PARSE_CACHE_VERSION, len(xml_filenames), metadata.DOWNSAMPLE_FACTOR, metadata.LINE_REGION_PADDING]
         if cache.is_file():
             cached = json.loads(cache.read_text())
-            if cached.get("version") == PARSE_CACHE_VERSION and cached.get("n_xml") == len(xml_filenames):
+            if cached.get("key") == cache_key:
                 return cached["forms"]
         forms = {}
         for filename in xml_filenames:
@@ -134,7 +136,7 @@ class IAM:
             if form is not None:
                 forms[form.pop("id")] = form
         temp = cache.with_name(f".{cache.name}.{os.getpid()}")
-        temp.write_text(json.dumps({"version": PARSE_CACHE_VERSION, "n_xml": len(xml_filenames), "forms": forms}))
+        temp.write_text(json.dumps({"key": cache_key, "forms": forms}))
         os.replace(temp, cache)
         return forms
 

@@ -123,7 +123,8 @@ def render_tree(dirname: Path, options: RenderOptions = RenderOptions(), process
     jobs = [(dirname, id_, writers[w], options.seed * 1_000_003 + index) for index, (id_, w) in enumerate(zip(ids, assignment))]
     started = time.time()
     print(f"Rendering {options.forms} handwritten forms by {options.writers} writers into {dirname}...")
-    if processes > 1 and len(jobs) > 8:
+    # A daemonic process (a DataLoader worker, say) may not start a pool: render in-process there.
+    if processes > 1 and len(jobs) > 8 and not multiprocessing.current_process().daemon:
         with multiprocessing.get_context("spawn").Pool(processes) as pool:
             for _ in pool.imap_unordered(_render_one, jobs, chunksize=4):
                 pass
