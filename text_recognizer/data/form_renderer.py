@@ -25,7 +25,6 @@ PRINT_SIZE, PRINT_MARGIN, PRINT_TOP = 24, 130, 190
 BOX_MARGIN = 2  # pixels added around measured ink, covering what the blur spreads
 # The handwritten region, padded on both sides and halved, must fit the paragraph canvas (576 px high).
 HAND_MAX_HEIGHT = iam_paragraphs.IMAGE_HEIGHT * iam_paragraphs.IMAGE_SCALE_FACTOR - 2 * metadata.LINE_REGION_PADDING - 8
-HAND_CANVAS_HEIGHT = HAND_MAX_HEIGHT + 200
 INK_LEVEL, PAPER_LEVEL = 25.0, 244.0
 GRAIN_SHIFT = 256  # pixels: range of the random offset into the shared paper grain
 
@@ -53,8 +52,9 @@ def ink_boxes(mask: np.ndarray, left: int, top: int) -> list[tuple[int, int, int
 
 
 def write_lines(writer: Writer, words: list[str], rng: random.Random):
-    """Lay out handwriting on a canvas: returns [(line words, [(word, placements)])] with placements
-    (mask, left, top) in canvas pixels; stops at the line count or when the height budget is spent."""
+    """Lay out handwriting: a list of lines, each a list of (word, mask, left, top), with top in
+    pixels from an arbitrary origin (render_form shifts it); stops at the drawn line count, at the
+    end of the words, or when one more line would overflow the paragraph canvas."""
     n_lines = rng.randint(MIN_LINES, MAX_LINES)
     left_margin, right_edge = rng.uniform(90, 150), PAGE_WIDTH - rng.uniform(70, 120)
     baseline, index, lines, top_of_text = 3.0 * writer.x_height, 0, [], None
@@ -76,7 +76,7 @@ def write_lines(writer: Writer, words: list[str], rng: random.Random):
         line_top = min(top for _, _, _, top in line)
         line_bottom = max(top + mask.shape[0] for _, mask, _, top in line)
         top_of_text = line_top if top_of_text is None else min(top_of_text, line_top)
-        if line_top < 0 or line_bottom - top_of_text > HAND_MAX_HEIGHT or line_bottom > HAND_CANVAS_HEIGHT:
+        if lines and line_bottom - top_of_text > HAND_MAX_HEIGHT:
             break  # this line would not fit the paragraph canvas: the form ends here
         lines.append(line)
         baseline += writer.line_spacing * writer.x_height * rng.uniform(0.96, 1.04)

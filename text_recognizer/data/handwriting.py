@@ -21,11 +21,12 @@ FONT_PACKAGES = (
     "fontpkg_kalam", "fontpkg_satisfy", "fontpkg_shadows_into_light", "fontpkg_yellowtail", "fontpkg_zeyada",
 )
 HERSHEY_PREFIX = "hershey-"
-HERSHEY_FONTS = ("scripts", "scriptc", "cursive", "futural", "futuram", "rowmans", "timesi")
+HERSHEY_FONTS = ("scripts", "scriptc", "cursive", "futural", "futuram", "timesi")
 # Joined-up script fonts: drawn a word at a time so that the letters stay connected.
 CONNECTED_FONTS = frozenset({"DancingScript[wght]", "GreatVibes-Regular", "Satisfy-Regular", "Yellowtail-Regular"})
 # Writers of these fonts write only test forms, so the test split measures unseen hands.
 HELD_OUT_FONTS = ("Satisfy-Regular", "ShadowsIntoLight", "hershey-scriptc", "Kalam-Light")
+HERSHEY_SCRIPTS = ("scripts", "scriptc", "cursive")  # joined-up
 HERSHEY_BASELINE, HERSHEY_X_TOP = 9, {"scripts": 0, "scriptc": 0, "cursive": 0}  # font units, y down
 HERSHEY_X_TOP_DEFAULT = -5
 MIN_X_HEIGHT, MAX_X_HEIGHT = 11.0, 26.0  # pixels; IAM's writers range about 15 to 25
@@ -164,8 +165,17 @@ class Writer:
         name = self.font[len(HERSHEY_PREFIX) :]
         x_top = HERSHEY_X_TOP.get(name, HERSHEY_X_TOP_DEFAULT)
         scale = x_height / (HERSHEY_BASELINE - x_top)  # pixels per font unit
-        strokes = [[(x * scale, (y - HERSHEY_BASELINE) * scale) for x, y in stroke]
-                   for stroke in _hershey(name).strokes_for_text(word)]
+        font, strokes, pen_x = _hershey(name), [], 0.0
+        # Letter by letter, so each letter sits and sizes a little differently (less in joined-up
+        # scripts, whose letters must still meet).
+        jitter = self.jitter * (0.3 if name in HERSHEY_SCRIPTS else 1.0)
+        for char in word:
+            glyph_scale = scale * rng.uniform(1 - 0.02 * jitter, 1 + 0.02 * jitter)
+            rise = rng.gauss(0, 0.5 * jitter)
+            strokes += [[(pen_x + x * glyph_scale, (y - HERSHEY_BASELINE) * glyph_scale + rise) for x, y in stroke]
+                        for stroke in font.strokes_for_text(char)]
+            glyphs = list(font.glyphs_for_text(char))
+            pen_x += (glyphs[0].char_width * glyph_scale if glyphs else 0) + rng.gauss(0, 0.3 * jitter)
         if not strokes:
             return Image.new("L", (1, 1), 0), 0
         xs = [x for stroke in strokes for x, _ in stroke]
