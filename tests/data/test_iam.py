@@ -184,3 +184,19 @@ def test_parse_is_cached_in_the_tree(archive, tmp_path):
     (tmp_path / "iamdb" / "xml" / "r01-000.xml").write_text("<form")  # would fail if parsed again
     again = IAM(source="iam", data_dirname=tmp_path, url=closed_port_url(), sha256=sha256)
     assert again.line_strings_by_id == dataset.line_strings_by_id
+
+
+def test_archive_layouts_forms_and_xml_at_the_top_and_not_an_archive(archive, tmp_path):
+    flat = tmp_path / "flat"
+    flat.mkdir()
+    with zipfile.ZipFile(archive) as source, zipfile.ZipFile(flat / "iamdb.zip", "w") as target:
+        for name in source.namelist():
+            target.writestr(name.removeprefix("iamdb/"), source.read(name))
+    IAM(source="iam", data_dirname=flat, url=closed_port_url(), sha256="").prepare_data()  # "" skips the check
+    assert (flat / "iamdb" / "xml" / "r01-000.xml").is_file()
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    (broken / "iamdb.zip").write_bytes(b"not a zip")
+    with pytest.raises(RuntimeError, match="not a zip file"):
+        IAM(source="iam", data_dirname=broken, url=closed_port_url(), sha256="").prepare_data()
+    assert sorted(path.name for path in broken.iterdir()) == ["iamdb.zip"]

@@ -79,14 +79,19 @@ class IAM:
             if self.source == "iam":
                 self._fetch_archive()
                 print(f"Extracting {self.archive_filename}...")
-                with zipfile.ZipFile(self.archive_filename) as archive:
-                    archive.extractall(staging)
-                tree = staging / self.root.name if (staging / self.root.name / "xml").is_dir() else staging
+                try:
+                    with zipfile.ZipFile(self.archive_filename) as archive:
+                        archive.extractall(staging)
+                except zipfile.BadZipFile as error:
+                    raise RuntimeError(f"{self.archive_filename} is not a zip file ({error}): delete it and run again") from error
+                # The archive holds iamdb/{forms,xml}; accept forms/ and xml/ at its top level too.
+                candidates = [staging, *sorted(path for path in staging.iterdir() if path.is_dir())]
+                tree = next((c for c in candidates if (c / "xml").is_dir() and (c / "forms").is_dir()), None)
+                if tree is None:
+                    raise RuntimeError(f"{self.archive_filename} has no forms/ and xml/ folders: not the IAM archive")
             else:
                 tree = staging / "tree"
                 iam_rendered.render_tree(tree, self.render_options)
-            if not (tree / "xml").is_dir() or not (tree / "forms").is_dir():
-                raise RuntimeError(f"{self.archive_filename} has no forms/ and xml/ folders: not an IAM archive")
             try:
                 os.replace(tree, self.root)  # atomic: a half-written tree never appears under its name
             except OSError:
@@ -105,7 +110,7 @@ class IAM:
                 )
             return
         try:
-            download_url(self.url, self.archive_filename, self.sha256)
+            download_url(self.url, self.archive_filename, self.sha256 or None)  # sha256="" skips the check
         except DownloadError as error:
             raise RuntimeError(
                 f"The IAM archive could not be fetched: {error}. "
@@ -194,6 +199,7 @@ class IAM:
         if not hasattr(self, "_split_cache"):
             test_list = toml.load(self.test_list_filename)["test_ids"]
             self._split_cache = split_ids(self.writer_id_by_form_id, test_list)
+            self.missing_test_ids = sorted(set(test_list) - set(self.forms))
         return self._split_cache
 
     def __repr__(self) -> str:
@@ -205,7 +211,8 @@ class IAM:
             f"IAM dataset (source={self.source}, cache_name={self.cache_name}, root={self.root})\n"
             f"Forms: {len(self.forms)} by {len(writers)} writers, {lines} lines\n"
             f"Splits: train {len(train)}, val {len(val)}, test {len(test)}; "
-            f"{len(excluded)} non-test forms excluded because their writer wrote a test form\n"
+            f"{len(excluded)} non-test forms excluded because their writer wrote a test form; "
+            f"{len(self.missing_test_ids)} ids of the test list not found\n"
             f"Max paragraph label length: {longest} characters (+2 for <S> and <E>)"
         )
 
