@@ -1,0 +1,93 @@
+"""ResnetTransformer: a ResNet-18 encoder and a transformer decoder that reads whole paragraphs.
+
+Encoder: torchvision's resnet18 (random init) without its average pool and classifier turns a
+(B, 1, 576, 640) page into (B, 512, 18, 20) features (stride 32); a 1x1 convolution projects them
+to tf_dim channels, a 2D sinusoid marks each cell's row and column, and the cells are flattened
+row by row into 360 memory tokens. Decoder: TransformerTextDecoder (transformer_decoder.py).
+"""
+from __future__ import annotations
+
+import argparse
+import math
+from typing import Any
+
+import torch
+import torchvision
+from torch import nn
+
+from text_recognizer.models.transformer_decoder import TransformerTextDecoder
+from text_recognizer.models.transformer_util import PositionalEncodingImage
+
+RESNET_DIM = 512  # channels of resnet18's last stage
+RESNET_DOWNSAMPLINGS = 5  # stem conv, max-pool and three strided stages each halve (rounding up): stride 32
+
+
+def resnet_output_size(size: int) -> int:
+    """Height or width of resnet18's feature map for an input of `size` pixels.
+
+    >>> resnet_output_size(576), resnet_output_size(640), resnet_output_size(100)
+    (18, 20, 4)
+    """
+    for _ in range(RESNET_DOWNSAMPLINGS):
+        size = (size + 1) // 2
+    return size
+
+
+class ResnetTransformer(nn.Module):
+    """(B, 1, H, W) images -> memory (B, H/32 * W/32, tf_dim) -> tokens (B, max_length)."""
+
+    def __init__(self, data_config: dict[str, Any], args: argparse.Namespace | None = None) -> None:
+        super().__init__()
+        self.data_config = data_config
+        self.decoder = TransformerTextDecoder(data_config, args)
+        dim = self.decoder.dim
+        if dim % 4:
+            raise ValueError(f"--tf_dim={dim} must be divisible by 4 (the 2D positional encoding splits it in four)")
+
+        resnet = torchvision.models.resnet18(weights=None)
+        self.resnet = nn.Sequential(*list(resnet.children())[:-2])  # without avgpool and fc
+        self.encoder_projection = nn.Conv2d(RESNET_DIM, dim, kernel_size=1)
+        _, height, width = data_config["input_dims"]
+        self.enc_pos_encoder = PositionalEncodingImage(dim, resnet_output_size(height), resnet_output_size(width))
+        self.init_weights()
+
+    def init_weights(self) -> None:
+        nn.init.kaiming_normal_(self.encoder_projection.weight, mode="fan_out", nonlinearity="relu")
+        bound = 1 / math.sqrt(self.encoder_projection.out_channels)  # fan_out of a 1x1 conv
+        nn.init.uniform_(self.encoder_projection.bias, -bound, bound)
+
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, 1, 576, 640) images -> (B, 360, tf_dim) memory, cells in row-major order."""
+        if x.shape[1] == 1:
+            x = x.repeat(1, 3, 1, 1)  # resnet18 expects three channels
+        x = self.resnet(x)  # (B, 512, 18, 20)
+        x = self.encoder_projection(x)  # (B, 256, 18, 20)
+        x = self.enc_pos_encoder(x)
+        return x.flatten(start_dim=2).permute(0, 2, 1)  # (B, 360, 256)
+
+    def decode(self, memory: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """Teacher-forced logits (B, C, Sy): position i scores the token that follows y[:, :i + 1]."""
+        return self.decoder(memory, y)
+
+    def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """(B, 1, H, W) images and (B, Sy) input tokens -> (B, C, Sy) logits."""
+        return self.decode(self.encode(x), y)
+
+    def predict(
+        self,
+        x: torch.Tensor,
+        max_length: int | None = None,
+        beam_width: int = 1,
+        return_log_probs: bool = False,
+        min_length: int = 0,
+    ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
+        """(B, max_length) tokens: <S> first, <P> after <E> (greedy, or beam search when beam_width > 1).
+
+        With return_log_probs, also each text's total log-probability (B,), a confidence."""
+        with torch.inference_mode():
+            memory = self.encode(x)
+        return self.decoder.generate(memory, max_length, beam_width, return_log_probs, min_length)
+
+    @staticmethod
+    def add_to_argparse(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+        return TransformerTextDecoder.add_to_argparse(parser)
