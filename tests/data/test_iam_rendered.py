@@ -115,3 +115,16 @@ def test_the_ink_looks_like_ink(dataset):
 def test_form_ids_look_like_iam_ids():
     assert iam_rendered.form_id(0) == "r01-000" and iam_rendered.form_id(1234) == "r02-234"
     assert Path(iam_rendered.RENDERED_DL_DIRNAME).name == "iam_rendered"
+
+
+@pytest.mark.slow
+def test_the_tree_is_the_same_whatever_the_process_count(tmp_path):
+    options = iam_rendered.RenderOptions(forms=9, writers=2, seed=4)  # 9 forms: enough to use the pool
+    iam_rendered.render_tree(tmp_path / "pool", options, processes=2)
+    iam_rendered.render_tree(tmp_path / "serial", options, processes=1)
+    for sub in ("xml", "forms"):
+        names = sorted(path.name for path in (tmp_path / "pool" / sub).iterdir())
+        assert len(names) == 9
+        for name in names:
+            assert (tmp_path / "pool" / sub / name).read_bytes() == (tmp_path / "serial" / sub / name).read_bytes()
+    assert (tmp_path / "pool" / "metadata.toml").read_text() == (tmp_path / "serial" / "metadata.toml").read_text()
