@@ -10,6 +10,10 @@ _MODULES = {
     "EMNIST": "emnist",
     "EMNISTLines": "emnist_lines",
     "EMNISTLines2": "emnist_lines2",
+    "IAMLines": "iam_lines",
+    "IAMParagraphs": "iam_paragraphs",
+    "IAMSyntheticParagraphs": "iam_synthetic_paragraphs",
+    "IAMOriginalAndSyntheticParagraphs": "iam_original_and_synthetic_paragraphs",
 }
 __all__ = sorted(_MODULES)
 __getattr__ = lazy_getattr(__name__, _MODULES)

@@ -1,0 +1,110 @@
+"""IAMSyntheticParagraphs: paragraphs stacked from the line crops of IAM's train and val forms.
+
+    python -m text_recognizer.data.iam_synthetic_paragraphs --iam_source=rendered
+
+Train only (val and test are empty: validate on real paragraphs with IAMOriginalAndSyntheticParagraphs).
+How groupings are drawn, seeded and regenerated: see text_recognizer/data/synthetic_paragraphs.py.
+"""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import torch
+from torch.utils.data import DataLoader, Dataset
+
+from text_recognizer.data import iam_crops
+from text_recognizer.data.base_data_module import BaseDataModule, load_and_print_info
+from text_recognizer.data.iam_lines import line_crops
+from text_recognizer.data.iam_paragraphs import IAMParagraphs
+from text_recognizer.data.synthetic_paragraphs import EpochAwareSampler, SyntheticParagraphs
+from text_recognizer.data.util import BaseDataset
+from text_recognizer.metadata import iam_paragraphs
+from text_recognizer.metadata import iam_synthetic_paragraphs as metadata
+from text_recognizer.stems.paragraph import ParagraphStem
+from text_recognizer.util import str2bool
+
+SYNTHETIC_SEED = 0
+SYNTHETIC_REGENERATE = False
+LINES_SPLIT = "trainval"  # the one split of this cache: the lines of the train and val forms
+
+
+class IAMSyntheticParagraphs(IAMParagraphs):
+    """Synthetic training paragraphs (augmented like the real ones when --augment_data is true).
+
+    Note, as in the reference: the lines of the *val* forms are used too, so synthetic training
+    paragraphs contain lines that also appear in real validation paragraphs (val is optimistic).
+    """
+
+    def __init__(self, args: argparse.Namespace | None = None) -> None:
+        super().__init__(args)
+        self.seed = self.args.get("synthetic_seed", SYNTHETIC_SEED)
+        self.regenerate = self.args.get("synthetic_regenerate", SYNTHETIC_REGENERATE)
+
+    @staticmethod
+    def add_to_argparse(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+        IAMParagraphs.add_to_argparse(parser)
+        parser.add_argument(
+            "--synthetic_seed", type=int, default=SYNTHETIC_SEED, help="seed of the synthetic paragraphs' groupings"
+        )
+        parser.add_argument(
+            "--synthetic_regenerate", type=str2bool, default=SYNTHETIC_REGENERATE,
+            help="draw new synthetic groupings every epoch (seeded by seed and epoch, the same on every rank)",
+        )
+        return parser
+
+    @property
+    def cache_dirname(self) -> Path:
+        return metadata.PROCESSED_DATA_DIRNAME / self.iam.cache_name
+
+    def prepare_data(self, *args, **kwargs) -> None:
+        if iam_crops.cache_exists(self.cache_dirname):
+            return
+        self.iam.prepare_data()
+        print(f"{type(self).__name__}: cropping the lines of train and val forms into {self.cache_dirname} ...")
+        ids = self.iam.train_ids + self.iam.val_ids
+        # Halved like the paragraph crops, so that synthetic and real handwriting have the same size.
+        lines = line_crops(self.iam, ids, LINES_SPLIT, scale_factor=iam_paragraphs.IMAGE_SCALE_FACTOR)
+        iam_crops.write_cache(self.cache_dirname, {LINES_SPLIT: lines})
+
+    def setup(self, stage: str | None = None) -> None:
+        records = iam_crops.read_cache(self.cache_dirname)[LINES_SPLIT]
+        stem = ParagraphStem(augment=self.augment)
+        self.data_train = SyntheticParagraphs(
+            self.cache_dirname / LINES_SPLIT, records, stem, seed=self.seed, regenerate=self.regenerate
+        )
+        self.data_val = self.data_test = BaseDataset([], [])
+        self.n_lines = len(records)
+
+    def train_dataloader(self) -> DataLoader:
+        return synthetic_train_loader(self, self.data_train, self.seed, self.regenerate)
+
+    def __repr__(self) -> str:
+        text = super().__repr__()
+        if getattr(self, "n_lines", None) is not None:
+            text += (
+                f"\n  {self.n_lines} lines -> {len(self.data_train)} paragraphs (each line alone + partitions into "
+                f"{metadata.GROUP_SIZE_RANGES} lines; seed {self.seed}, regenerate each epoch: {self.regenerate})"
+            )
+        return text
+
+
+def synthetic_train_loader(data_module: BaseDataModule, dataset: Dataset, seed: int, regenerate: bool) -> DataLoader:
+    """The training loader; with regeneration, its sampler tells the datasets the epoch (see synthetic_paragraphs)."""
+    if not regenerate:
+        return BaseDataModule.train_dataloader(data_module)
+    trainer = data_module.trainer  # set by Lightning when fitting; None in plain PyTorch loops
+    replicas = (trainer.distributed_sampler_kwargs if trainer is not None else None) or {"num_replicas": 1, "rank": 0}
+    sampler = EpochAwareSampler(dataset, shuffle=True, seed=seed, **replicas)
+    return DataLoader(
+        dataset,
+        sampler=sampler,
+        batch_size=data_module.batch_size,
+        num_workers=data_module.num_workers,
+        pin_memory=data_module.on_gpu and torch.cuda.is_available(),
+        persistent_workers=data_module.num_workers > 0,
+    )
+
+
+if __name__ == "__main__":
+    load_and_print_info(IAMSyntheticParagraphs)
