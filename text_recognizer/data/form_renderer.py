@@ -88,14 +88,16 @@ def draw_print(draw: ImageDraw.ImageDraw, form_id: str, text: str) -> tuple[list
     title = ImageFont.load_default(size=34)
     draw.text((PRINT_MARGIN, 95), "Sentence Database", fill=255, font=title, stroke_width=1, stroke_fill=255)
     draw.text((PAGE_WIDTH - PRINT_MARGIN, 95), form_id.upper(), fill=255, font=title, anchor="ra")
-    font, lines, current = ImageFont.load_default(size=PRINT_SIZE), [], ""
-    for word in text.split():
-        candidate = f"{current} {word}".strip()
-        if current and font.getlength(candidate) > PAGE_WIDTH - 2 * PRINT_MARGIN:
-            lines.append(current)
-            candidate = word
-        current = candidate
-    lines.append(current)
+    font, lines, current, width = ImageFont.load_default(size=PRINT_SIZE), [], [], 0.0
+    space = font.getlength(" ")
+    for word in text.split():  # greedy wrap; words measured once (measuring each candidate line was slow)
+        word_width = font.getlength(word)
+        if current and width + space + word_width > PAGE_WIDTH - 2 * PRINT_MARGIN:
+            lines.append(" ".join(current))
+            current, width = [], 0.0
+        width += (space if current else 0.0) + word_width
+        current.append(word)
+    lines.append(" ".join(current))
     y = PRINT_TOP
     for line in lines:
         draw.text((PRINT_MARGIN, y), line, fill=255, font=font)
