@@ -1,0 +1,109 @@
+"""TransformerLitModel: teacher-forced loss without <P>, CERs by decoding, bf16 on CPU, checkpoints."""
+import argparse
+
+import pytest
+import pytorch_lightning as pl
+import torch
+from pytorch_lightning.loggers import WandbLogger
+from torch.utils.data import DataLoader, TensorDataset
+
+from text_recognizer.data.util import convert_strings_to_labels
+from text_recognizer.lit_models import TransformerLitModel
+from text_recognizer.metadata import iam_paragraphs
+from text_recognizer.model_file import load_model
+from text_recognizer.models import ResnetTransformer
+
+MAPPING = iam_paragraphs.MAPPING
+CONFIG = {"input_dims": (1, 32, 64), "output_dims": (12, 1), "mapping": MAPPING}
+ARGS = dict(tf_dim=32, tf_fc_dim=64, tf_layers=2, tf_nhead=4, tf_dropout=0.1, loss="transformer", lr=1e-3)
+TEXTS = ["ab", "a\nb", "hello", "", "xyz w", "Q.", "12", "tt"]
+
+
+def make_lit(**flags):
+    torch.manual_seed(0)
+    args = argparse.Namespace(**{**ARGS, **flags})
+    return TransformerLitModel(ResnetTransformer(CONFIG, args), args)
+
+
+def loader():
+    torch.manual_seed(1)
+    images = torch.rand(len(TEXTS), *CONFIG["input_dims"])
+    labels = convert_strings_to_labels(TEXTS, MAPPING, CONFIG["output_dims"][0])
+    return DataLoader(TensorDataset(images, labels), batch_size=4)
+
+
+def trainer(tmp_path, **kwargs):
+    settings = dict(
+        accelerator="cpu", devices=1, max_epochs=1, limit_train_batches=2, limit_val_batches=1,
+        num_sanity_val_steps=0, logger=False, enable_progress_bar=False, enable_model_summary=False,
+        default_root_dir=tmp_path,
+    )
+    return pl.Trainer(**{**settings, **kwargs})
+
+
+def test_loss_is_teacher_forced_cross_entropy_without_padding_targets():
+    lit = make_lit()
+    x, y = next(iter(loader()))
+    logits = lit.model(x, y[:, :-1])  # (B, C, Sy - 1)
+    keep = y[:, 1:] != MAPPING.index("<P>")
+    log_p = torch.log_softmax(logits, dim=1).gather(1, y[:, 1:].unsqueeze(1)).squeeze(1)
+    expected = -(log_p * keep).sum() / keep.sum()
+    assert torch.allclose(lit.loss_fn(logits, y[:, 1:]), expected, atol=1e-6)
+
+
+@pytest.mark.parametrize("precision", ["bf16-mixed", "32-true"])
+def test_training_and_validation_steps_log_loss_and_both_cers(tmp_path, precision):
+    lit = make_lit()
+    before = [p.detach().clone() for p in lit.model.parameters()]
+    run = trainer(tmp_path, precision=precision)
+    run.fit(lit, train_dataloaders=loader(), val_dataloaders=loader())
+    metrics = run.callback_metrics
+    for name in ("train_loss", "val_loss", "val_cer", "val_cer_standard"):
+        assert name in metrics and torch.isfinite(metrics[name]), name
+    assert 0 <= metrics["val_cer"] <= 1
+    assert any(not torch.equal(a, b) for a, b in zip(before, lit.model.parameters()))
+    tested = run.test(lit, dataloaders=loader(), verbose=False)[0]
+    assert {"test_loss", "test_cer", "test_cer_standard"} <= tested.keys()
+
+
+def test_a_checkpoint_reloads_and_predicts_the_same_tokens(tmp_path):
+    lit = make_lit()
+    run = trainer(tmp_path, enable_checkpointing=True, limit_train_batches=1)
+    run.fit(lit, train_dataloaders=loader(), val_dataloaders=loader())
+    path = tmp_path / "model.ckpt"
+    run.save_checkpoint(path)
+    assert not [name for name in torch.load(path, weights_only=False)["state_dict"] if name.endswith(".pe")]
+    x, _ = next(iter(loader()))
+    lit.eval()
+    expected = lit.model.predict(x)
+    assert torch.equal(load_model(path).predict(x), expected)
+    reloaded = TransformerLitModel.load_from_checkpoint(path, model=ResnetTransformer(CONFIG, argparse.Namespace(**ARGS)))
+    assert torch.equal(reloaded.eval()(x), expected)
+
+
+class RecordingWandbLogger(WandbLogger):
+    """A WandbLogger that records log_image calls instead of talking to W&B."""
+
+    def __init__(self):  # no super().__init__: nothing of W&B is started
+        self.images = []
+
+    def log_image(self, key, images, step=None, **kwargs):
+        self.images.append((key, images, kwargs))
+
+
+def test_sample_images_go_to_wandb_with_predicted_and_true_text(monkeypatch):
+    lit = make_lit()
+    recorder = RecordingWandbLogger()
+    monkeypatch.setattr(TransformerLitModel, "loggers", property(lambda self: [recorder]))
+    x, y = next(iter(loader()))
+    lit._log_samples(x, lit.model.predict(x), y)
+    (key, images, kwargs), = recorder.images
+    assert key == "val_samples" and len(images) == 4 and images[0].shape == (1, 32, 64)
+    assert kwargs["caption"][1].endswith("true: a\nb")
+
+
+def test_a_mapping_without_special_tokens_is_a_clear_error():
+    model = ResnetTransformer(CONFIG, argparse.Namespace(**ARGS))
+    model.data_config = {**CONFIG, "mapping": list("abc")}
+    with pytest.raises(ValueError, match="needs"):
+        TransformerLitModel(model, argparse.Namespace(**ARGS))

@@ -1,0 +1,80 @@
+"""TransformerLitModel: teacher-forced cross-entropy, CER by decoding as in production.
+
+The model has `encode(x)`, `decode(memory, y)` -> (B, C, Sy) teacher-forced logits and
+`decoder.generate(memory, max_length)` (the cached greedy decoder that inference uses).
+Logged: train_loss; val_loss, val_cer, val_cer_standard; test_loss, test_cer, test_cer_standard.
+`*_cer` is the reference's CER (mean per-sample ratio, the one to compare with published figures
+and the one in checkpoint names); `*_cer_standard` is the field's total edits / total characters
+(see metrics.py). With a W&B logger, a few validation images are logged with predicted and true
+text once per validation epoch.
+"""
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+import torch
+from pytorch_lightning.loggers import WandbLogger
+from pytorch_lightning.utilities import rank_zero_only
+from torch import nn
+
+from text_recognizer.data.util import convert_labels_to_strings
+from text_recognizer.lit_models.base import BaseLitModel
+from text_recognizer.lit_models.metrics import CharacterErrorRate, ReferenceCER
+from text_recognizer.metadata.shared import END_TOKEN, PADDING_TOKEN, START_TOKEN
+
+NUM_LOGGED_SAMPLES = 4
+
+
+class TransformerLitModel(BaseLitModel):
+    """BaseLitModel for encoder-decoder models that emit <S> text <E> token sequences."""
+
+    checkpoint_metrics = ("val_loss", "val_cer")
+
+    def __init__(self, model: nn.Module, args: argparse.Namespace | dict | None = None) -> None:
+        super().__init__(model, args)
+        missing = [t for t in (START_TOKEN, END_TOKEN, PADDING_TOKEN) if t not in self.mapping]
+        if missing:
+            raise ValueError(f"--loss=transformer needs {missing} in the data's mapping (use an EMNIST/IAM data class)")
+        self.padding_index = self.mapping.index(PADDING_TOKEN)
+        self.loss_fn = nn.CrossEntropyLoss(ignore_index=self.padding_index)  # <P> targets cost nothing
+        ignore = [self.mapping.index(t) for t in (START_TOKEN, END_TOKEN, PADDING_TOKEN)]
+        self.val_cer, self.test_cer = ReferenceCER(ignore), ReferenceCER(ignore)
+        self.val_cer_standard, self.test_cer_standard = CharacterErrorRate(ignore), CharacterErrorRate(ignore)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Images -> decoded tokens (B, max_length), as in production."""
+        return self.model.predict(x)
+
+    def _shared_step(self, stage: str, batch: Any, batch_idx: int) -> torch.Tensor:
+        x, y = batch
+        memory = self.model.encode(x)
+        # Teacher forcing: from tokens 0..i the decoder predicts token i + 1.
+        logits = self.model.decode(memory, y[:, :-1])  # (B, C, Sy - 1)
+        loss = self.loss_fn(logits, y[:, 1:])
+        self.log(f"{stage}_loss", loss, prog_bar=stage == "train", sync_dist=stage != "train")
+        if stage == "train":
+            return loss
+
+        decoded = self.model.decoder.generate(memory, max_length=y.shape[1])  # (B, Sy)
+        for name in (f"{stage}_cer", f"{stage}_cer_standard"):
+            metric = getattr(self, name)
+            metric(decoded, y)
+            self.log(name, metric, on_step=False, on_epoch=True, prog_bar=name == f"{stage}_cer")
+        if stage == "val" and batch_idx == 0:
+            self._log_samples(x, decoded, y)
+        return loss
+
+    @rank_zero_only
+    def _log_samples(self, x: torch.Tensor, decoded: torch.Tensor, y: torch.Tensor) -> None:
+        """A few images with their predicted and true texts, to W&B only (other loggers take no images)."""
+        wandb_loggers = [logger for logger in self.loggers if isinstance(logger, WandbLogger)]
+        if not wandb_loggers:
+            return
+        count = min(NUM_LOGGED_SAMPLES, x.shape[0])
+        predictions = convert_labels_to_strings(decoded[:count], self.mapping)
+        truths = convert_labels_to_strings(y[:count], self.mapping)
+        images = [image.float().cpu() for image in x[:count]]
+        captions = [f"pred: {p}\n---\ntrue: {t}" for p, t in zip(predictions, truths)]
+        for logger in wandb_loggers:
+            logger.log_image(key="val_samples", images=images, caption=captions, step=self.global_step)
