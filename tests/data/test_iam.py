@@ -12,7 +12,8 @@ import pytest
 from PIL import Image
 
 from text_recognizer.data import iam_rendered
-from text_recognizer.data.iam import IAM, line_region, parse_form_xml, split_ids
+from text_recognizer.data.iam import IAM, split_ids
+from text_recognizer.data.iam_xml import line_region, parse_form_xml
 from text_recognizer.metadata import iam as metadata
 
 IMAGE_SIZE = (400, 300)  # (width, height) of the hand-made stored images
