@@ -6,6 +6,9 @@ _MODULES = {
     "MLP": "mlp",
     "CNN": "cnn",
     "LineCNNSimple": "line_cnn_simple",
+    "LineCNN": "line_cnn",
+    "LineCNNTransformer": "line_cnn_transformer",
+    "ResnetTransformer": "resnet_transformer",
     "LineCNNLSTM": "line_cnn_lstm",
 }
 __all__ = sorted(_MODULES)
