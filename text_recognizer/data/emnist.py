@@ -59,7 +59,7 @@ class EMNIST(BaseDataModule):
             type=str,
             default=None,
             help=f"an EMNIST-format zip to use instead of the download (default: ${metadata.ARCHIVE_ENV_VAR}, "
-            f"else {metadata.DL_DATA_DIRNAME.relative_to(shared.PROJECT_DIRNAME)}/matlab.zip); "
+            "else data/downloaded/emnist/matlab.zip, downloaded when missing); "
             "`python -m text_recognizer.data.fake_emnist PATH` writes a tiny made-up one",
         )
         return parser

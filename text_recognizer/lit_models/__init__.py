@@ -4,6 +4,7 @@ from text_recognizer.registry import lazy_getattr
 # class name -> module of this package that defines it
 _MODULES = {
     "BaseLitModel": "base",
+    "CTCLitModel": "ctc",
     "TransformerLitModel": "transformer",
 }
 __all__ = sorted(_MODULES)

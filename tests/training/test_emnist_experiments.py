@@ -1,0 +1,24 @@
+"""The EMNIST-line experiments run end to end on the tiny made-up EMNIST archive (fast_dev_run)."""
+import pytest
+from emnist_fixtures import _emnist_cache_dir, emnist_paths, tiny_emnist_archive  # noqa: F401
+
+from training.run_experiment import build_parser, run
+
+SMALL = ["--num_train=8", "--num_val=4", "--num_test=4", "--batch_size=4", "--fast_dev_run=1",
+         "--enable_progress_bar=false"]
+EXPERIMENTS = {
+    "ctc": ["--data_class=EMNISTLines2", "--model_class=LineCNNLSTM", "--loss=ctc", "--conv_dim=8", "--fc_dim=16",
+            "--lstm_dim=16"],
+    "transformer": ["--data_class=EMNISTLines2", "--model_class=LineCNNTransformer", "--loss=transformer",
+                    "--conv_dim=8", "--fc_dim=16", "--tf_dim=16", "--tf_fc_dim=16", "--tf_nhead=2", "--tf_layers=1"],
+    "simple": ["--data_class=EMNISTLines", "--model_class=LineCNNSimple", "--loss=ctc", "--conv_dim=8", "--fc_dim=16",
+               "--window_stride=14"],
+}
+
+
+@pytest.mark.parametrize("name", EXPERIMENTS)
+def test_emnist_lines_experiment_runs(name, emnist_paths, tmp_path):  # noqa: F811
+    argv = [*EXPERIMENTS[name], *SMALL, f"--log_dir={tmp_path}"]
+    args = build_parser(argv).parse_args(argv)
+    result = run(args)
+    assert "test_cer" in result["test_metrics"] or "test_loss" in result["test_metrics"]

@@ -1,0 +1,59 @@
+"""LineCNNLSTM: LineCNN's feature sequence read by a bidirectional LSTM, one score vector per position (for CTC).
+
+The LineCNN looks at each window of the line on its own; the LSTM lets every position see the whole
+line, which helps with characters cut across windows. Train it with `--loss=ctc` (CTCLitModel).
+"""
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+import torch
+from torch import nn
+
+from text_recognizer.models.line_cnn import LineCNN
+
+LSTM_DIM = 512
+LSTM_LAYERS = 1
+LSTM_DROPOUT = 0.2  # between LSTM layers, so only with --lstm_layers > 1
+
+
+class LineCNNLSTM(nn.Module):
+    """(B, 1, H, W) line image -> (B, C, S) logits over the mapping's C tokens at LineCNN's S positions."""
+
+    def __init__(self, data_config: dict[str, Any], args: argparse.Namespace | None = None) -> None:
+        super().__init__()
+        self.data_config = data_config
+        config = vars(args) if args is not None else {}
+        num_classes = len(data_config["mapping"])
+        lstm_dim = config.get("lstm_dim", LSTM_DIM)
+        lstm_layers = config.get("lstm_layers", LSTM_LAYERS)
+        lstm_dropout = config.get("lstm_dropout", LSTM_DROPOUT)
+
+        # As in the reference, LineCNN gives class scores per window (C = num_classes) and the LSTM reads those.
+        self.line_cnn = LineCNN(data_config=data_config, args=args)
+        self.lstm = nn.LSTM(
+            input_size=num_classes,
+            hidden_size=lstm_dim,
+            num_layers=lstm_layers,
+            dropout=lstm_dropout if lstm_layers > 1 else 0.0,  # nn.LSTM drops only between layers
+            bidirectional=True,
+        )
+        self.fc = nn.Linear(lstm_dim, num_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        features = self.line_cnn(x)  # (B, C, S): (B, 83, 127) for 56x1024 with window 16, stride 8
+        sequence = features.permute(2, 0, 1)  # (S, B, C): nn.LSTM is sequence-first
+        outputs, _ = self.lstm(sequence)  # (S, B, 2 * lstm_dim)
+        length, batch, _ = outputs.shape
+        outputs = outputs.view(length, batch, 2, -1).sum(dim=2)  # (S, B, lstm_dim): both directions summed
+        logits = self.fc(outputs)  # (S, B, C)
+        return logits.permute(1, 2, 0)  # (B, C, S)
+
+    @staticmethod
+    def add_to_argparse(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+        LineCNN.add_to_argparse(parser)
+        parser.add_argument("--lstm_dim", type=int, default=LSTM_DIM, help="hidden size of each LSTM direction")
+        parser.add_argument("--lstm_layers", type=int, default=LSTM_LAYERS, help="stacked LSTM layers")
+        parser.add_argument("--lstm_dropout", type=float, default=LSTM_DROPOUT, help="dropout between LSTM layers")
+        return parser
