@@ -13,14 +13,44 @@ NOTEBOOKS = [
     "01-look-at-emnist",
     "02-look-at-emnist-lines",
     "02b-look-at-emnist-lines2",
+    "03-look-at-iam-lines",
+    "04-look-at-iam-paragraphs",
 ]
+IAM_NOTEBOOKS = {"03-look-at-iam-lines", "04-look-at-iam-paragraphs"}
 TIMEOUT_S = 300  # per cell
 
 
+def tiny_iam_cell(dirs: dict[str, Path], args) -> nbformat.NotebookNode:
+    """Code that points the notebook at the tests' tiny rendered IAM (conftest's, in a temporary folder)."""
+    flags = [f"--{key}={value}" for key, value in vars(args).items() if key.startswith("iam_")]
+    return nbformat.v4.new_code_cell(
+        "# Injected by tests/notebooks/test_notebooks.py: the tests' tiny rendered IAM, in a temporary folder.\n"
+        "from pathlib import Path\n"
+        "from text_recognizer.data import iam_rendered\n"
+        "from text_recognizer.metadata import iam_lines, iam_paragraphs, iam_synthetic_paragraphs\n"
+        f"iam_rendered.RENDERED_DL_DIRNAME = Path({str(dirs['downloaded'])!r})\n"
+        "for module in (iam_lines, iam_paragraphs, iam_synthetic_paragraphs):\n"
+        f"    module.PROCESSED_DATA_DIRNAME = Path({str(dirs['processed'])!r}) / module.__name__.rsplit('.', 1)[-1]\n"
+        f"IAM_FLAGS = {flags!r}"
+    )
+
+
+def inject_after_parameters(notebook: nbformat.NotebookNode, cell: nbformat.NotebookNode) -> None:
+    """Insert `cell` after the cell tagged "parameters" (papermill's convention), overriding its values."""
+    for index, existing in enumerate(notebook.cells):
+        if "parameters" in existing.metadata.get("tags", []):
+            notebook.cells.insert(index + 1, cell)
+            return
+    raise AssertionError("the notebook has no cell tagged 'parameters'")
+
+
 @pytest.mark.parametrize("name", NOTEBOOKS)
-def test_notebook_runs(name, monkeypatch):
+def test_notebook_runs(name, monkeypatch, request):
     monkeypatch.setenv("MPLBACKEND", "Agg")
     path = NOTEBOOK_DIR / f"{name}.ipynb"
     notebook = nbformat.read(path, as_version=4)
+    if name in IAM_NOTEBOOKS:
+        dirs, args = request.getfixturevalue("tiny_iam_dirs"), request.getfixturevalue("tiny_iam_args")
+        inject_after_parameters(notebook, tiny_iam_cell(dirs, args))
     client = NotebookClient(notebook, timeout=TIMEOUT_S, kernel_name="python3", resources={"metadata": {"path": str(NOTEBOOK_DIR)}})
     client.execute()  # raises CellExecutionError, with the cell and its traceback, when a cell fails
