@@ -21,6 +21,7 @@ def test_cleaning_rejects_code_tables_and_foreign_characters():
     assert clean_entry("Name\t\tAge\nBob\t\t42") is None
     assert clean_entry("Café au lait.") is None
     assert clean_entry("A line\n  that wraps.\n\t-- Author") == "A line that wraps."
+    assert clean_entry("\t\t\tFROM THE DESK OF\n\t\t\tDorothy Gale\nAuntie Em: hate you.") is None  # a layout
     assert split_sentences("One two three. Four five six!") == ["One two three.", "Four five six!"]
 
 

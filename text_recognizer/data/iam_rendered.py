@@ -24,7 +24,7 @@ from text_recognizer.metadata import shared
 
 RENDERED_DL_DIRNAME = shared.DOWNLOADED_DATA_DIRNAME / "iam_rendered"
 TREE_METADATA_FILENAME = "metadata.toml"
-RENDERER_VERSION = 4  # bump when the output changes, so that old trees and caches are not reused
+RENDERER_VERSION = 5  # bump when the output changes, so that old trees and caches are not reused
 DEFAULT_FORMS = 400  # about a quarter of IAM's 1539 forms: enough variety, renders in about 2 minutes
 DEFAULT_WRITERS = 24  # a sixth of them (4) write with held-out fonts and only test forms
 DEFAULT_SEED = 0

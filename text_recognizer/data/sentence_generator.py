@@ -22,6 +22,7 @@ MIN_SENTENCE_WORDS = 3
 _SENTENCE_END = re.compile(r"(?<=[.!?])[\"')]?\s+(?=[\"'(]?[A-Z])")
 _ATTRIBUTION = re.compile(r"^\s*--")  # "-- Mark Twain": a signature, not prose
 _TABLE_GAP = re.compile(r"\S(?:\t| {3,})[ \t]*\S")  # columns of a table or aligned code
+_LAYOUT_INDENT = re.compile(r"^(?:\t\t| {8})")  # centred titles, letters, verse laid out on the page
 
 
 def _entries(text: str) -> list[str]:
@@ -49,7 +50,7 @@ def clean_entry(entry: str) -> str | None:
     True
     """
     lines = [line for line in entry.splitlines() if not _ATTRIBUTION.match(line)]
-    if any(_TABLE_GAP.search(line) for line in lines):
+    if any(_TABLE_GAP.search(line) or _LAYOUT_INDENT.match(line) for line in lines):
         return None
     joined = ""
     for line in lines:
