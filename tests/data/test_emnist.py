@@ -117,3 +117,33 @@ def test_a_zip_without_the_byclass_file_is_refused(emnist_paths, tmp_path):  # n
         zipped.writestr("readme.txt", "hello")
     with pytest.raises(ValueError, match="emnist-byclass.mat"):
         EMNIST(argparse.Namespace(emnist_archive=str(archive))).prepare_data()
+
+
+def test_the_archive_is_downloaded_when_missing(emnist_paths, monkeypatch, tmp_path):  # noqa: F811
+    """The real download path, served from a local HTTP server (tests never use the network)."""
+    import functools
+    import http.server
+    import threading
+
+    served = tmp_path / "served"
+    served.mkdir()
+    shutil.copy(emnist_paths["archive"], served / "matlab.zip")
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(served))
+    handler.log_message = lambda *args: None
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        toml_file = tmp_path / "metadata.toml"
+        toml_file.write_text(
+            f'url = "http://127.0.0.1:{server.server_port}/matlab.zip"\nfilename = "matlab.zip"\n'
+            f'sha256 = "{compute_sha256(emnist_paths["archive"])}"\n'
+        )
+        monkeypatch.setattr(metadata, "METADATA_FILENAME", toml_file)
+        monkeypatch.setattr(metadata, "DL_DATA_DIRNAME", tmp_path / "downloaded")
+        monkeypatch.setattr(metadata, "PROCESSED_DATA_FILENAME", tmp_path / "byclass.h5")
+        monkeypatch.delenv(metadata.ARCHIVE_ENV_VAR)
+        data = EMNIST()
+        data.prepare_data()
+    finally:
+        server.shutdown()
+    assert (tmp_path / "downloaded" / "matlab.zip").exists() and (tmp_path / "byclass.h5").exists()

@@ -52,7 +52,7 @@ def test_emnist_lines_shapes_labels_and_cache(emnist_paths):  # noqa: F811
     assert (len(data.data_train), len(data.data_val), len(data.data_test)) == (12, 4, 4)
     x, y = next(iter(data.train_dataloader()))
     assert x.shape == (4, 1, 28, 896) and x.dtype == torch.float32 and y.shape == (4, 32) and y.dtype == torch.int64
-    assert (y[:, 0] == shared.MAPPING.index("<S>")).all()
+    assert not (y == shared.MAPPING.index("<S>")).any()  # chars then <P>: one label per 28-pixel cell
     texts = convert_labels_to_strings(data.data_test.targets, data.mapping)
     for text, image in zip(texts, data.data_test.data):
         assert 0 < len(text) <= 30 and text == " ".join(text.split())
@@ -117,3 +117,14 @@ def test_each_line_draws_its_overlap_between_the_bounds(emnist_paths, monkeypatc
     samples = emnist_lines.samples_by_char(data.emnist.x_test, data.emnist.y_test, data.mapping)
     data.generate_lines(50, samples, seed=1)
     assert len(overlaps) == 50 and all(0.1 <= o < 0.3 for o in overlaps) and np.std(overlaps) > 0.03
+
+
+def test_start_and_end_tokens_on_request(emnist_paths):  # noqa: F811
+    plain = _module(EMNISTLines)
+    marked = _module(EMNISTLines, with_start_end_tokens=True)
+    start, end = shared.MAPPING.index("<S>"), shared.MAPPING.index("<E>")
+    y_plain, y_marked = plain.data_test.targets, marked.data_test.targets
+    assert y_marked.shape == y_plain.shape == (4, 32) and (y_marked[:, 0] == start).all()
+    assert (y_marked == end).sum(dim=1).tolist() == [1, 1, 1, 1]
+    assert convert_labels_to_strings(y_plain, plain.mapping) == convert_labels_to_strings(y_marked, marked.mapping)
+    assert (_module(EMNISTLines2).data_test.targets[:, 0] == start).all()  # EMNISTLines2 always has them

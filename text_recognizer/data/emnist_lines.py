@@ -28,8 +28,13 @@ from text_recognizer.data.emnist import EMNIST
 from text_recognizer.data.sentence_generator import SentenceGenerator
 from text_recognizer.data.util import BaseDataset, convert_strings_to_labels
 from text_recognizer.metadata import emnist_lines as metadata
+from text_recognizer.metadata.shared import END_TOKEN, PADDING_TOKEN
+from text_recognizer.util import str2bool
 
-MAX_LENGTH = 32  # tokens per label, with <S> and <E>
+MAX_LENGTH = 32  # tokens per label (texts are at most MAX_LENGTH - 2 characters, leaving room for <S> and <E>)
+# As in the reference: EMNISTLines labels are the characters then <P> padding, so that a model reading
+# one 28-pixel cell per character (LineCNNSimple) lines up with them; the transformer needs <S>/<E>.
+WITH_START_END_TOKENS = False
 MIN_OVERLAP = 0.0
 MAX_OVERLAP = 0.33
 NUM_TRAIN = 10000
@@ -49,6 +54,7 @@ class EMNISTLines(BaseDataModule):
         "num_train": NUM_TRAIN,
         "num_val": NUM_VAL,
         "num_test": NUM_TEST,
+        "with_start_end_tokens": WITH_START_END_TOKENS,
     }
     processed_dirname = metadata.PROCESSED_DATA_DIRNAME
     x_start = 0  # where the first character goes
@@ -80,6 +86,14 @@ class EMNISTLines(BaseDataModule):
         add("--num_train", type=int, default=d["num_train"], help="lines generated for training")
         add("--num_val", type=int, default=d["num_val"], help="lines generated for validation")
         add("--num_test", type=int, default=d["num_test"], help="lines generated for testing")
+        add(
+            "--with_start_end_tokens",
+            type=str2bool,
+            nargs="?",
+            const=True,
+            default=d["with_start_end_tokens"],
+            help="labels are <S> chars <E> <P>... (true) or chars <P>... (false)",
+        )
         return parser
 
     @property
@@ -87,7 +101,8 @@ class EMNISTLines(BaseDataModule):
         """One cache per setting and per EMNIST source (the download or a given archive)."""
         return self.processed_dirname / (
             f"ml{self.max_length}_o{self.min_overlap:f}_{self.max_overlap:f}_ntr{self.num_train}"
-            f"_nva{self.num_val}_nte{self.num_test}_{self.emnist.processed_filename.stem}.h5"
+            f"_nva{self.num_val}_nte{self.num_test}_se{int(self.with_start_end_tokens)}"
+            f"_{self.emnist.processed_filename.stem}.h5"
         )
 
     def prepare_data(self, *args, **kwargs) -> None:
@@ -126,7 +141,10 @@ class EMNISTLines(BaseDataModule):
             line = construct_image_from_string(text, samples, overlap, self.line_width, self.x_start, rng)
             images[n, top : top + metadata.CHAR_HEIGHT] = line
             texts.append(text)
-        return images, convert_strings_to_labels(texts, self.mapping, self.output_dims[0])
+        length = self.output_dims[0]
+        if self.with_start_end_tokens:
+            return images, convert_strings_to_labels(texts, self.mapping, length)
+        return images, without_start_end(convert_strings_to_labels(texts, self.mapping, length + 1), self.mapping)
 
     def setup(self, stage: str | None = None) -> None:
         if not self.data_filename.exists():
@@ -148,6 +166,17 @@ class EMNISTLines(BaseDataModule):
             f"lines {self.num_train}/{self.num_val}/{self.num_test}"
         )
         return f"{super().__repr__()}\n{settings}"
+
+
+def without_start_end(labels: torch.Tensor, mapping: list[str]) -> torch.Tensor:
+    """<S> chars <E> <P>... rows -> chars <P>... rows, one token shorter.
+
+    >>> without_start_end(torch.tensor([[1, 7, 8, 2, 3]]), ["<B>", "<S>", "<E>", "<P>"]).tolist()
+    [[7, 8, 3, 3]]
+    """
+    labels = labels[:, 1:].clone()
+    labels[labels == mapping.index(END_TOKEN)] = mapping.index(PADDING_TOKEN)
+    return labels
 
 
 def samples_by_char(images: np.ndarray, labels: np.ndarray, mapping: list[str]) -> dict[str, list[np.ndarray]]:

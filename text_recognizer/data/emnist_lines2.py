@@ -26,6 +26,7 @@ NUM_TRAIN = 10000
 NUM_VAL = 2000
 NUM_TEST = 2000
 AUGMENT_DATA = True
+WITH_START_END_TOKENS = True  # EMNISTLines2 is for sequence models: labels are <S> chars <E> <P>...
 
 
 class EMNISTLines2(EMNISTLines):
@@ -38,6 +39,7 @@ class EMNISTLines2(EMNISTLines):
         "num_train": NUM_TRAIN,
         "num_val": NUM_VAL,
         "num_test": NUM_TEST,
+        "with_start_end_tokens": WITH_START_END_TOKENS,
     }
     processed_dirname = metadata.PROCESSED_DATA_DIRNAME
     x_start = metadata.IMAGE_X_PADDING
