@@ -1,6 +1,6 @@
 """The IAM handwriting database as forms: fetch or render, verify, extract, parse the XML, split.
 
-Two sources share every line of parsing below (`--iam_source`):
+Two sources share all the parsing (iam_xml.py), the caching and the splits (`--iam_source`):
 - "iam": the real archive (iamdb.zip: forms/*.jpg at half the scan resolution, xml/*.xml);
 - "rendered": an offline tree in exactly that format, written by `iam_rendered.render_tree`.
 """
