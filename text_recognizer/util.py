@@ -82,12 +82,18 @@ def read_image_pil(source: ImageSource, grayscale: bool = False) -> Image.Image:
 
 
 def to_grayscale(image: Image.Image) -> Image.Image:
-    """8-bit grayscale from any mode: RGBA is flattened on white, 16-bit is rescaled, not clipped."""
+    """8-bit grayscale from any mode: RGBA is flattened on white; 16-bit keeps its tones (/257);
+    float images in [0, 1] are scaled by 255, other wide-range images are stretched to 0-255."""
     if image.mode == "L":
         return image
-    if image.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
+    if image.mode.startswith("I;16"):
+        array = np.asarray(image, dtype=np.float64) / 257
+        return Image.fromarray(array.round().astype(np.uint8), mode="L")
+    if image.mode in ("I", "F"):
         array = np.asarray(image, dtype=np.float64)
         low, high = float(array.min()), float(array.max())
+        if image.mode == "F" and low >= 0 and high <= 1:
+            low, high = 0.0, 1.0
         scaled = (array - low) / (high - low) * 255 if high > low else np.zeros_like(array)
         return Image.fromarray(scaled.round().astype(np.uint8), mode="L")
     if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):

@@ -1,0 +1,114 @@
+"""Read a page of handwriting: ParagraphTextRecognizer().predict(image) -> text with "\\n" between lines.
+
+As a script: `python text_recognizer/paragraph_text_recognizer.py FILE... [--json]`.
+"""
+from __future__ import annotations
+
+if __name__ == "__main__":  # run as a file: make the package importable and do not shadow it
+    import sys
+    from pathlib import Path
+
+    sys.path[0] = str(Path(__file__).resolve().parents[1])
+
+import argparse
+import json
+import math
+import sys
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image, ImageOps
+
+from text_recognizer.data.util import convert_labels_to_strings
+from text_recognizer.model_file import load_model
+from text_recognizer.stems.paragraph import ParagraphStem
+from text_recognizer.util import ImageSource, read_image_pil
+
+ARTIFACTS_DIRNAME = Path(__file__).resolve().parent / "artifacts" / "paragraph_text_recognizer"
+MODEL_FILENAME = ARTIFACTS_DIRNAME / "model.pt"
+BATCH_SIZE = 8
+# The model was trained on white ink on black; a page whose typical pixel is brighter than this is
+# dark ink on light paper and gets inverted.
+LIGHT_BACKGROUND_THRESHOLD = 128
+
+
+@dataclass
+class Prediction:
+    text: str
+    confidence: float  # geometric mean of the per-token probabilities of the decoded text, in (0, 1]
+
+
+def white_ink_on_black(image: Image.Image) -> Image.Image:
+    """Grayscale image in the training data's polarity, whatever the polarity of the input."""
+    if float(np.median(np.asarray(image))) >= LIGHT_BACKGROUND_THRESHOLD:
+        return ImageOps.invert(image)
+    return image
+
+
+class ParagraphTextRecognizer:
+    """Loads the paragraph model (model.pt or a Lightning checkpoint) and reads images with it."""
+
+    def __init__(self, model_path: str | Path | None = None, beam_width: int = 1, device: str | None = None) -> None:
+        path = Path(model_path) if model_path is not None else MODEL_FILENAME
+        if not path.exists():
+            raise FileNotFoundError(
+                f"no paragraph model at {path}. Train one (python training/run_experiment.py "
+                "--data_class=IAMOriginalAndSyntheticParagraphs --model_class=ResnetTransformer --loss=transformer ...), "
+                "select it with `python training/save_best_model.py --local --trained_data_class=...`, "
+                "or pass model_path= (a model.pt or a .ckpt)"
+            )
+        self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+        self.model = load_model(path).to(self.device)
+        self.mapping = self.model.data_config["mapping"]
+        self.beam_width = beam_width
+        self.stem = ParagraphStem(augment=False)
+
+    def preprocess(self, image: ImageSource) -> torch.Tensor:
+        """Any readable image -> the (1, 576, 640) tensor the model was evaluated on."""
+        pil = read_image_pil(image, grayscale=True)
+        if pil.width == 0 or pil.height == 0:
+            raise ValueError(f"{image if isinstance(image, (str, Path)) else 'the image'} has no pixels")
+        return self.stem(white_ink_on_black(pil))
+
+    @torch.inference_mode()
+    def predict_batch(self, images: Sequence[ImageSource], batch_size: int = BATCH_SIZE) -> list[Prediction]:
+        predictions: list[Prediction] = []
+        for start in range(0, len(images), batch_size):
+            x = torch.stack([self.preprocess(image) for image in images[start : start + batch_size]]).to(self.device)
+            tokens, log_probs = self.model.predict(x, beam_width=self.beam_width, return_log_probs=True)
+            texts = convert_labels_to_strings(tokens, self.mapping)
+            for text, log_prob in zip(texts, log_probs.tolist()):
+                # +1: the <E> token is part of what the model decided
+                predictions.append(Prediction(text, math.exp(log_prob / (len(text) + 1))))
+        return predictions
+
+    def predict(self, image: ImageSource) -> str:
+        return self.predict_batch([image])[0].text
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Print the text of each handwritten paragraph image.")
+    parser.add_argument("files", nargs="+", help="image paths or URLs (PNG, JPEG, ...)")
+    parser.add_argument("--model_path", default=None, help=f"model.pt or .ckpt (default: {MODEL_FILENAME})")
+    parser.add_argument("--beam_width", type=int, default=1, help="1 = greedy decoding")
+    parser.add_argument("--json", action="store_true", help="print one JSON object per file, with a confidence")
+    args = parser.parse_args(argv)
+    try:
+        recognizer = ParagraphTextRecognizer(args.model_path, beam_width=args.beam_width)
+        predictions = recognizer.predict_batch(args.files)
+    except (FileNotFoundError, ValueError, OSError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    for filename, prediction in zip(args.files, predictions):
+        if args.json:
+            print(json.dumps({"file": filename, **asdict(prediction)}))
+        else:
+            print(prediction.text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
