@@ -9,15 +9,13 @@ hyper-parameters hold the same model_class, data_config and args.
 from __future__ import annotations
 
 import argparse
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import torch
 from torch import nn
 
-from text_recognizer.util import make_readable
+from text_recognizer.util import atomic_path
 
 FORMAT_VERSION = 1
 LIGHTNING_MODEL_PREFIX = "model."  # BaseLitModel keeps the nn.Module as `self.model`
@@ -87,7 +85,6 @@ def load_model(path: str | Path) -> nn.Module:
 def save_model_file(content: dict[str, Any], path: str | Path, half: bool = True) -> Path:
     """Write a model file atomically (temporary name, then rename)."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     payload = {
         "format": FORMAT_VERSION,
         "model_class": content["model_class"],
@@ -95,13 +92,6 @@ def save_model_file(content: dict[str, Any], path: str | Path, half: bool = True
         "args": content["args"],
         "state_dict": _plain_state_dict(content["state_dict"], half=half),
     }
-    fd, temp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
-    os.close(fd)
-    try:
-        torch.save(payload, temp_name)
-        make_readable(temp_name)
-        os.replace(temp_name, path)
-    except BaseException:
-        Path(temp_name).unlink(missing_ok=True)
-        raise
+    with atomic_path(path) as temp:
+        torch.save(payload, temp)
     return path

@@ -2,13 +2,16 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import hashlib
 import http.client
 import io
 import os
+import shutil
 import tempfile
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 from typing import IO
 
@@ -110,6 +113,37 @@ def make_readable(path: str | Path) -> None:
     os.chmod(path, (0o777 if Path(path).is_dir() else 0o666) & ~umask)
 
 
+@contextlib.contextmanager
+def atomic_path(final: str | Path, is_dir: bool = False) -> Iterator[Path]:
+    """A temporary file (or folder) beside `final` to write into; renamed onto `final` when the block
+    succeeds, replacing what was there, and removed when it fails: `final` is never half-written."""
+    final = Path(final)
+    final.parent.mkdir(parents=True, exist_ok=True)
+    prefix = f".{final.name}."
+    if is_dir:
+        temp = Path(tempfile.mkdtemp(dir=final.parent, prefix=prefix))
+    else:
+        fd, name = tempfile.mkstemp(dir=final.parent, prefix=prefix, suffix=".part")
+        os.close(fd)
+        temp = Path(name)
+    try:
+        yield temp
+        make_readable(temp)
+        if is_dir and final.exists():
+            old = Path(tempfile.mkdtemp(dir=final.parent, prefix=f"{prefix}old."))
+            os.replace(final, old / final.name)
+            os.replace(temp, final)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(temp, final)
+    except BaseException:
+        if temp.is_dir():
+            shutil.rmtree(temp, ignore_errors=True)
+        else:
+            temp.unlink(missing_ok=True)
+        raise
+
+
 def compute_sha256(filename: str | Path) -> str:
     digest = hashlib.sha256()
     with open(filename, "rb") as file:
@@ -125,31 +159,9 @@ def download_url(url: str, filename: str | Path, sha256: str | None = None, time
     download never leaves a file under the final name. Raises DownloadError saying what went wrong.
     """
     filename = Path(filename)
-    filename.parent.mkdir(parents=True, exist_ok=True)
-    fd, temp_name = tempfile.mkstemp(dir=filename.parent, prefix=f".{filename.name}.", suffix=".part")
-    try:
-        with os.fdopen(fd, "wb") as out:
-            try:
-                response = urllib.request.urlopen(url, timeout=timeout)  # noqa: S310 (http/https/file by design)
-            except urllib.error.HTTPError as error:  # before URLError, which it subclasses
-                raise DownloadError(f"could not download {url} (HTTP {error.code} {error.reason})") from error
-            except (urllib.error.URLError, OSError, http.client.HTTPException) as error:
-                reason = getattr(error, "reason", error)
-                raise DownloadError(f"could not download {url} ({reason})") from error
-            with response:
-                expected = response.headers.get("Content-Length")
-                total = int(expected) if expected is not None else None
-                received = 0
-                with tqdm(total=total, unit="B", unit_scale=True, desc=filename.name, disable=None) as progress:
-                    try:
-                        for chunk in iter(lambda: response.read(DOWNLOAD_CHUNK_BYTES), b""):
-                            out.write(chunk)
-                            received += len(chunk)
-                            progress.update(len(chunk))
-                    except (OSError, urllib.error.URLError, http.client.HTTPException) as error:
-                        raise DownloadError(f"download of {url} broke off after {received} bytes ({error})") from error
-                if total is not None and received != total:
-                    raise DownloadError(f"download of {url} was truncated: {received} of {total} bytes")
+    with atomic_path(filename) as temp_name:
+        with open(temp_name, "wb") as out:
+            _stream(url, out, timeout, description=filename.name)
         if sha256 is not None:
             actual = compute_sha256(temp_name)
             if actual != sha256:
@@ -157,9 +169,29 @@ def download_url(url: str, filename: str | Path, sha256: str | None = None, time
                     f"{url} does not match its checksum (expected sha256 {sha256}, got {actual}); "
                     "the file may be corrupt or changed upstream"
                 )
-        make_readable(temp_name)
-        os.replace(temp_name, filename)
-    except BaseException:
-        Path(temp_name).unlink(missing_ok=True)
-        raise
     return filename
+
+
+def _stream(url: str, out: IO[bytes], timeout: float, description: str) -> None:
+    """Copy the body of `url` into `out`, checking it arrived whole."""
+    try:
+        response = urllib.request.urlopen(url, timeout=timeout)  # noqa: S310 (http/https/file by design)
+    except urllib.error.HTTPError as error:  # before URLError, which it subclasses
+        raise DownloadError(f"could not download {url} (HTTP {error.code} {error.reason})") from error
+    except (urllib.error.URLError, OSError, http.client.HTTPException) as error:
+        reason = getattr(error, "reason", error)
+        raise DownloadError(f"could not download {url} ({reason})") from error
+    with response:
+        expected = response.headers.get("Content-Length")
+        total = int(expected) if expected is not None else None
+        received = 0
+        with tqdm(total=total, unit="B", unit_scale=True, desc=description, disable=None) as progress:
+            try:
+                for chunk in iter(lambda: response.read(DOWNLOAD_CHUNK_BYTES), b""):
+                    out.write(chunk)
+                    received += len(chunk)
+                    progress.update(len(chunk))
+            except (OSError, urllib.error.URLError, http.client.HTTPException) as error:
+                raise DownloadError(f"download of {url} broke off after {received} bytes ({error})") from error
+    if total is not None and received != total:
+        raise DownloadError(f"download of {url} was truncated: {received} of {total} bytes")

@@ -15,8 +15,6 @@ import argparse
 import csv
 import json
 import math
-import os
-import shutil
 import sys
 import tempfile
 from dataclasses import dataclass
@@ -26,7 +24,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from text_recognizer.model_file import read_checkpoint, save_model_file  # noqa: E402
-from text_recognizer.util import make_readable  # noqa: E402
+from text_recognizer.util import atomic_path  # noqa: E402
 
 ARTIFACTS_DIRNAME = Path(__file__).resolve().parents[1] / "text_recognizer" / "artifacts"
 DEFAULT_LOG_DIR = Path(__file__).resolve().parent / "logs"
@@ -137,23 +135,11 @@ def recognizer_dirname(data_class: str) -> str:
 def write_artifacts(choice: RunChoice, artifacts_dir: Path, data_class: str, half: bool = True) -> Path:
     """Write config.json, model.pt and run_command.txt to a temporary folder, then swap it in."""
     final = Path(artifacts_dir) / recognizer_dirname(data_class)
-    final.parent.mkdir(parents=True, exist_ok=True)
-    content = read_checkpoint(choice.checkpoint)
-    staging = Path(tempfile.mkdtemp(dir=final.parent, prefix=f".{final.name}."))
-    try:
+    content = read_checkpoint(choice.checkpoint)  # before touching anything: fails on a bad checkpoint
+    with atomic_path(final, is_dir=True) as staging:
         (staging / "config.json").write_text(json.dumps(plain_config(choice.config), indent=2) + "\n")
         (staging / "run_command.txt").write_text(choice.run_command + "\n")
         save_model_file(content, staging / "model.pt", half=half)
-        make_readable(staging)
-        old = final.with_name(f".{final.name}.old")
-        shutil.rmtree(old, ignore_errors=True)
-        if final.exists():
-            os.replace(final, old)
-        os.replace(staging, final)
-        shutil.rmtree(old, ignore_errors=True)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
     return final
 
 
