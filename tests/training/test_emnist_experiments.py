@@ -4,9 +4,10 @@ from emnist_fixtures import _emnist_cache_dir, emnist_paths, tiny_emnist_archive
 
 from training.run_experiment import build_parser, run
 
-SMALL = ["--num_train=8", "--num_val=4", "--num_test=4", "--batch_size=4", "--fast_dev_run=1",
-         "--enable_progress_bar=false"]
+SMALL = ["--batch_size=4", "--fast_dev_run=1", "--enable_progress_bar=false"]
+FEW_LINES = ["--num_train=8", "--num_val=4", "--num_test=4"]
 EXPERIMENTS = {
+    "characters": ["--data_class=EMNIST", "--model_class=CNN", "--conv_dim=8", "--fc_dim=16"],
     "ctc": ["--data_class=EMNISTLines2", "--model_class=LineCNNLSTM", "--loss=ctc", "--conv_dim=8", "--fc_dim=16",
             "--lstm_dim=16"],
     "transformer": ["--data_class=EMNISTLines2", "--model_class=LineCNNTransformer", "--loss=transformer",
@@ -19,7 +20,8 @@ EXPERIMENTS = {
 
 @pytest.mark.parametrize("name", EXPERIMENTS)
 def test_emnist_lines_experiment_runs(name, emnist_paths, tmp_path):  # noqa: F811
-    argv = [*EXPERIMENTS[name], *SMALL, f"--log_dir={tmp_path}"]
+    lines = [] if name == "characters" else FEW_LINES
+    argv = [*EXPERIMENTS[name], *SMALL, *lines, f"--log_dir={tmp_path}"]
     args = build_parser(argv).parse_args(argv)
     result = run(args)
     assert "test_cer" in result["test_metrics"] or "test_loss" in result["test_metrics"]

@@ -24,6 +24,7 @@ from typing import Any
 import h5py
 import numpy as np
 import toml
+import torch
 from torchvision import transforms
 
 from text_recognizer.data.base_data_module import BaseDataModule, load_and_print_info
@@ -93,9 +94,9 @@ class EMNIST(BaseDataModule):
         with h5py.File(self.processed_filename, "r") as file:
             self.x_trainval, self.y_trainval = file["x_train"][:], file["y_train"][:].astype(np.int64)
             self.x_test, self.y_test = file["x_test"][:], file["y_test"][:].astype(np.int64)
-        data_trainval = BaseDataset(self.x_trainval, self.y_trainval, transform=self.transform)
+        data_trainval = BaseDataset(self.x_trainval, torch.from_numpy(self.y_trainval), transform=self.transform)
         self.data_train, self.data_val = split_dataset(data_trainval, fraction=metadata.TRAIN_FRAC, seed=SPLIT_SEED)
-        self.data_test = BaseDataset(self.x_test, self.y_test, transform=self.transform)
+        self.data_test = BaseDataset(self.x_test, torch.from_numpy(self.y_test), transform=self.transform)
 
     def __repr__(self) -> str:
         source = self.archive if self.archive is not None else "the NIST download"
