@@ -21,7 +21,7 @@ import toml
 from text_recognizer.data import iam_rendered
 from text_recognizer.data.iam_xml import Region, parse_form_xml, union_of_regions
 from text_recognizer.metadata import iam as metadata
-from text_recognizer.util import DownloadError, compute_sha256, download_url
+from text_recognizer.util import DownloadError, atomic_path, compute_sha256, download_url
 
 TRAIN_FRACTION = 0.8  # of the non-test forms; the rest is validation
 SPLIT_SEED = 42
@@ -137,9 +137,8 @@ class IAM:
             form = parse_form_xml(filename, self.root / "forms")
             if form is not None:
                 forms[form.pop("id")] = form
-        temp = cache.with_name(f".{cache.name}.{os.getpid()}")
-        temp.write_text(json.dumps({"key": cache_key, "forms": forms}))
-        os.replace(temp, cache)
+        with atomic_path(cache) as temp:
+            temp.write_text(json.dumps({"key": cache_key, "forms": forms}))
         return forms
 
     @property
