@@ -1,0 +1,115 @@
+"""Can the data keep up with the model? Samples/s of the paragraph training loader vs a training step.
+
+    python training/benchmark_data.py --iam_source=rendered [--num_workers_list=0,2] [--batch_size=8]
+
+Times the IAMOriginalAndSyntheticParagraphs training loader (augmentation on, as in training) for each
+number of workers, and a ResnetTransformer training step (forward, backward, Adam step, teacher
+forced on full-length 682-token targets) at the same batch size on this machine, then prints a table:
+loader samples/s divided by model samples/s above 1 means the loader keeps up.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script from a clone
+
+from text_recognizer.data.iam_original_and_synthetic_paragraphs import IAMOriginalAndSyntheticParagraphs  # noqa: E402
+from text_recognizer.metadata.shared import PADDING_TOKEN  # noqa: E402
+from text_recognizer.models.resnet_transformer import ResnetTransformer  # noqa: E402
+
+BATCH_SIZE = 8
+NUM_WORKERS_LIST = "0,2"
+LOADER_BATCHES = 12  # timed batches per loader, after one untimed batch (worker start-up, first reads)
+MODEL_STEPS = 3  # timed training steps, after one untimed warm-up step
+
+
+def time_loader(data: IAMOriginalAndSyntheticParagraphs, num_workers: int, batches: int) -> tuple[float, float, float | None]:
+    """(seconds to the first batch, samples/s over the next `batches` batches, CPU ms per sample when the
+    main process does all the work) of a fresh training loader."""
+    data.num_workers = num_workers
+    start = time.perf_counter()
+    iterator = iter(data.train_dataloader())
+    next(iterator)
+    first = time.perf_counter() - start
+    start, cpu_start, samples = time.perf_counter(), time.process_time(), 0
+    for _ in range(batches):
+        x, _ = next(iterator)
+        samples += len(x)
+    rate = samples / (time.perf_counter() - start)
+    cpu_ms = (time.process_time() - cpu_start) / samples * 1000 if num_workers == 0 else None
+    del iterator  # stops the workers
+    return first, rate, cpu_ms
+
+
+def time_model(data_config: dict, batch_size: int, steps: int, device: torch.device) -> tuple[float, float]:
+    """(samples/s, CPU ms per sample) of training a default-sized ResnetTransformer (fwd + bwd + Adam step)."""
+    model = ResnetTransformer(data_config).to(device).train()
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-4)
+    _, height, width = data_config["input_dims"]
+    length, classes = data_config["output_dims"][0], len(data_config["mapping"])
+    padding = data_config["mapping"].index(PADDING_TOKEN)
+    x = torch.rand(batch_size, 1, height, width, device=device)
+    y = torch.randint(4, classes, (batch_size, length), device=device)  # no <P>: every target position counts
+
+    def step() -> None:
+        logits = model(x, y[:, :-1])  # (B, 84, 681) teacher forced
+        loss = torch.nn.functional.cross_entropy(logits, y[:, 1:], ignore_index=padding)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+
+    step()  # warm-up: allocations, cuDNN autotuning
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    start, cpu_start = time.perf_counter(), time.process_time()
+    for _ in range(steps):
+        step()
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    samples = batch_size * steps
+    return samples / (time.perf_counter() - start), (time.process_time() - cpu_start) / samples * 1000
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    IAMOriginalAndSyntheticParagraphs.add_to_argparse(parser)
+    parser.set_defaults(batch_size=BATCH_SIZE)
+    parser.add_argument("--num_workers_list", type=str, default=NUM_WORKERS_LIST, help="loader workers to time, e.g. 0,2,8")
+    parser.add_argument("--loader_batches", type=int, default=LOADER_BATCHES, help="timed batches per loader")
+    parser.add_argument("--model_steps", type=int, default=MODEL_STEPS, help="timed training steps (0: skip the model)")
+    parser.add_argument("--device", type=str, default="cuda" if torch.cuda.is_available() else "cpu")
+    args = parser.parse_args(argv)
+    args.augment_data = True  # training loader as in training
+
+    data = IAMOriginalAndSyntheticParagraphs(args)
+    data.prepare_data()
+    data.setup()
+    print(f"{data.original.iam.cache_name}: {len(data.data_train)} training paragraphs, batch size {args.batch_size}, "
+          f"torch threads {torch.get_num_threads()}, device {args.device}")
+
+    rows = []  # (name, samples/s, CPU ms per sample or None, is the model)
+    for num_workers in (int(n) for n in args.num_workers_list.split(",")):
+        first, rate, cpu_ms = time_loader(data, num_workers, args.loader_batches)
+        rows.append((f"train loader, num_workers={num_workers} (first batch {first:.1f} s)", rate, cpu_ms, False))
+    model_rate = None
+    if args.model_steps > 0:
+        model_rate, cpu_ms = time_model(data.config(), args.batch_size, args.model_steps, torch.device(args.device))
+        name = f"ResnetTransformer training step ({args.device}, batch {args.batch_size}, 682 targets)"
+        rows.append((name, model_rate, cpu_ms if args.device == "cpu" else None, True))
+
+    # Wall-clock rates depend on what else runs on the machine; CPU ms per sample much less so.
+    width = max(len(row[0]) for row in rows)
+    print(f"\n{'':{width}}  samples/s  loader/model  CPU ms/sample")
+    for name, rate, cpu_ms, is_model in rows:
+        ratio = f"{rate / model_rate:11.1f}x" if model_rate and not is_model else " " * 12
+        cpu = f"{cpu_ms:13.1f}" if cpu_ms is not None else f"{'-':>13}"
+        print(f"{name:{width}}  {rate:9.1f}  {ratio}  {cpu}")
+
+
+if __name__ == "__main__":
+    main()
