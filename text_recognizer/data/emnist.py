@@ -32,7 +32,7 @@ from text_recognizer.data.matlab_v5 import read_mat
 from text_recognizer.data.util import BaseDataset, split_dataset
 from text_recognizer.metadata import emnist as metadata
 from text_recognizer.metadata import shared
-from text_recognizer.util import DownloadError, compute_sha256, download_url
+from text_recognizer.util import DownloadError, atomic_path, compute_sha256, download_url
 
 SAMPLE_TO_BALANCE = True  # keep at most the mean number of samples per class
 BALANCE_SEED = 42
@@ -178,26 +178,17 @@ def process_archive(archive: Path, processed_filename: Path) -> None:
     if SAMPLE_TO_BALANCE:
         for split in ("train", "test"):
             arrays[f"x_{split}"], arrays[f"y_{split}"] = sample_to_balance(arrays[f"x_{split}"], arrays[f"y_{split}"])
-    processed_filename.parent.mkdir(parents=True, exist_ok=True)
-    temp = processed_filename.with_name(f".{processed_filename.name}.{os.getpid()}.part")
-    try:
-        with h5py.File(temp, "w") as file:
-            for name, array in arrays.items():
-                file.create_dataset(name, data=array, dtype="u1", compression="lzf")
-        os.replace(temp, processed_filename)
-    finally:
-        temp.unlink(missing_ok=True)
+    with atomic_path(processed_filename) as temp, h5py.File(temp, "w") as file:
+        for name, array in arrays.items():
+            file.create_dataset(name, data=array, dtype="u1", compression="lzf")
     write_essentials()
 
 
 def write_essentials() -> None:
     """data/emnist_essentials.json: what other modules need to know about EMNIST without its download."""
     essentials = {"characters": list(metadata.MAPPING), "input_shape": list(metadata.INPUT_SHAPE)}
-    filename = metadata.ESSENTIALS_FILENAME
-    filename.parent.mkdir(parents=True, exist_ok=True)
-    temp = filename.with_name(f".{filename.name}.{os.getpid()}.part")
-    temp.write_text(json.dumps(essentials) + "\n")
-    os.replace(temp, filename)
+    with atomic_path(metadata.ESSENTIALS_FILENAME) as temp:
+        temp.write_text(json.dumps(essentials) + "\n")
 
 
 if __name__ == "__main__":

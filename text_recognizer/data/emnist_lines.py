@@ -14,7 +14,6 @@ lines, its test characters the test lines.
 from __future__ import annotations
 
 import argparse
-import os
 from collections import defaultdict
 from pathlib import Path
 
@@ -29,7 +28,7 @@ from text_recognizer.data.sentence_generator import SentenceGenerator
 from text_recognizer.data.util import BaseDataset, convert_strings_to_labels
 from text_recognizer.metadata import emnist_lines as metadata
 from text_recognizer.metadata.shared import END_TOKEN, PADDING_TOKEN
-from text_recognizer.util import str2bool
+from text_recognizer.util import atomic_path, str2bool
 
 MAX_LENGTH = 32  # tokens per label (texts are at most MAX_LENGTH - 2 characters, leaving room for <S> and <E>)
 # As in the reference: EMNISTLines labels are the characters then <P> padding, so that a model reading
@@ -111,21 +110,15 @@ class EMNISTLines(BaseDataModule):
         self.emnist.prepare_data()
         self.emnist.setup()
         counts = {"train": self.num_train, "val": self.num_val, "test": self.num_test}
-        self.data_filename.parent.mkdir(parents=True, exist_ok=True)
-        temp = self.data_filename.with_name(f".{self.data_filename.name}.{os.getpid()}.part")
-        try:
-            with h5py.File(temp, "w") as file:
-                for index, split in enumerate(SPLITS):
-                    print(f"{type(self).__name__}: generating {counts[split]} {split} lines...")
-                    test = split == "test"
-                    x = self.emnist.x_test if test else self.emnist.x_trainval
-                    y = self.emnist.y_test if test else self.emnist.y_trainval
-                    images, labels = self.generate_lines(counts[split], samples_by_char(x, y, self.mapping), SEED + index)
-                    file.create_dataset(f"x_{split}", data=images, dtype="u1", compression="lzf")
-                    file.create_dataset(f"y_{split}", data=labels.numpy(), dtype="u1", compression="lzf")
-            os.replace(temp, self.data_filename)
-        finally:
-            temp.unlink(missing_ok=True)
+        with atomic_path(self.data_filename) as temp, h5py.File(temp, "w") as file:
+            for index, split in enumerate(SPLITS):
+                print(f"{type(self).__name__}: generating {counts[split]} {split} lines...")
+                test = split == "test"
+                x = self.emnist.x_test if test else self.emnist.x_trainval
+                y = self.emnist.y_test if test else self.emnist.y_trainval
+                images, labels = self.generate_lines(counts[split], samples_by_char(x, y, self.mapping), SEED + index)
+                file.create_dataset(f"x_{split}", data=images, dtype="u1", compression="lzf")
+                file.create_dataset(f"y_{split}", data=labels.numpy(), dtype="u1", compression="lzf")
 
     def generate_lines(self, num: int, samples: dict[str, list[np.ndarray]], seed: int) -> tuple[np.ndarray, torch.Tensor]:
         """`num` line images (num, H, W) uint8 and their labels (num, output length), reproducibly from `seed`."""

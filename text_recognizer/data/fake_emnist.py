@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import io
-import os
 import zipfile
 from pathlib import Path
 
@@ -22,6 +21,7 @@ from PIL import Image, ImageDraw, ImageFont
 
 from text_recognizer.data.matlab_v5 import write_mat
 from text_recognizer.metadata import emnist as metadata
+from text_recognizer.util import atomic_path
 
 TRAIN_PER_CLASS = 4
 TEST_PER_CLASS = 2
@@ -91,13 +91,10 @@ def write_fake_emnist_archive(
     mat = io.BytesIO()
     write_mat(mat, {"dataset": dataset})
     filename = Path(filename)
-    filename.parent.mkdir(parents=True, exist_ok=True)
-    temp = filename.with_name(f".{filename.name}.{os.getpid()}.part")
-    with zipfile.ZipFile(temp, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+    with atomic_path(filename) as temp, zipfile.ZipFile(temp, "w", compression=zipfile.ZIP_DEFLATED) as archive:
         # A fixed timestamp: the same arguments give the same bytes, hence the same EMNIST cache (keyed by hash).
         member = zipfile.ZipInfo(metadata.MAT_MEMBER, date_time=(2021, 1, 1, 0, 0, 0))
         archive.writestr(member, mat.getvalue(), compress_type=zipfile.ZIP_DEFLATED)
-    os.replace(temp, filename)
     return filename
 
 
