@@ -24,88 +24,95 @@ if TYPE_CHECKING:
     from text_recognizer.models.transformer_decoder import TransformerTextDecoder
 
 
+class _Layer:
+    """The parameters of one nn.TransformerDecoderLayer, sliced once per decoding call, so that a step
+    is a short run of functional ops (module calls and per-step slicing cost as much as the math at batch 1)."""
+
+    def __init__(self, layer: nn.TransformerDecoderLayer) -> None:
+        self_attention, cross_attention = layer.self_attn, layer.multihead_attn
+        if not (self_attention._qkv_same_embed_dim and cross_attention._qkv_same_embed_dim):
+            raise ValueError("cached decoding needs attention layers with packed in_proj weights")
+        dim = self_attention.embed_dim
+        self.dim, self.heads, self.norm_first = dim, self_attention.num_heads, layer.norm_first
+        self.head_dim = dim // self.heads
+        self.qkv = (self_attention.in_proj_weight, self_attention.in_proj_bias)
+        self.self_out = (self_attention.out_proj.weight, self_attention.out_proj.bias)
+        self.cross_q = (cross_attention.in_proj_weight[:dim], cross_attention.in_proj_bias[:dim])
+        self.cross_kv = (cross_attention.in_proj_weight[dim:], cross_attention.in_proj_bias[dim:])  # K rows, then V
+        self.cross_out = (cross_attention.out_proj.weight, cross_attention.out_proj.bias)
+        self.linear1 = (layer.linear1.weight, layer.linear1.bias)
+        self.linear2 = (layer.linear2.weight, layer.linear2.bias)
+        self.activation = layer.activation
+        self.norms = [(norm.normalized_shape, norm.weight, norm.bias, norm.eps) for norm in (layer.norm1, layer.norm2, layer.norm3)]
+        # Dropout as in the layer's own forward (nothing in eval mode, which is how decoding normally runs).
+        self.dropout = layer.dropout.p if layer.training else 0.0
+        self.attention_dropout = self_attention.dropout if layer.training else 0.0
+
+    def norm(self, index: int, x: torch.Tensor) -> torch.Tensor:
+        shape, weight, bias, eps = self.norms[index]
+        return F.layer_norm(x, shape, weight, bias, eps)
+
+    def drop(self, x: torch.Tensor) -> torch.Tensor:
+        return F.dropout(x, self.dropout, training=True) if self.dropout else x
+
+    def memory_keys_values(self, memory: torch.Tensor) -> torch.Tensor:
+        """(B, M, d) memory -> cross-attention keys and values, (2, B, h, M, dh)."""
+        batch, length = memory.shape[:2]
+        kv = F.linear(memory, *self.cross_kv).view(batch, length, 2, self.heads, self.head_dim)  # (B, M, 2, h, dh)
+        return kv.permute(2, 0, 3, 1, 4).contiguous()
+
+    def attend(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, out: tuple) -> torch.Tensor:
+        """(B, h, 1, dh) query over (B, h, S, dh) keys/values -> (B, 1, d) after the output projection."""
+        attended = F.scaled_dot_product_attention(q, k, v, dropout_p=self.attention_dropout)  # (B, h, 1, dh)
+        return F.linear(attended.reshape(q.shape[0], 1, self.dim), *out)  # heads side by side, as nn.MultiheadAttention
+
+    def self_attention(self, x: torch.Tensor, kv_cache: torch.Tensor, t: int) -> torch.Tensor:
+        qkv = F.linear(x, *self.qkv).view(x.shape[0], 3, self.heads, self.head_dim)  # (B, 1, 3d) -> (B, 3, h, dh)
+        kv_cache[:, :, :, t] = qkv[:, 1:].transpose(0, 1)  # keys and values of the new token, in place
+        past = kv_cache[:, :, :, : t + 1]  # (2, B, h, t + 1, dh)
+        return self.attend(qkv[:, 0].unsqueeze(2), past[0], past[1], self.self_out)
+
+    def cross_attention(self, x: torch.Tensor, memory_kv: torch.Tensor) -> torch.Tensor:
+        q = F.linear(x, *self.cross_q).view(x.shape[0], self.heads, 1, self.head_dim)  # (B, h, 1, dh)
+        return self.attend(q, memory_kv[0], memory_kv[1], self.cross_out)
+
+    def feed_forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.linear(self.drop(self.activation(F.linear(x, *self.linear1))), *self.linear2)
+
+    def step(self, x: torch.Tensor, kv_cache: torch.Tensor, memory_kv: torch.Tensor, t: int) -> torch.Tensor:
+        """The layer applied to the newest token only: (B, 1, d) -> (B, 1, d)."""
+        if self.norm_first:
+            x = x + self.drop(self.self_attention(self.norm(0, x), kv_cache, t))
+            x = x + self.drop(self.cross_attention(self.norm(1, x), memory_kv))
+            return x + self.drop(self.feed_forward(self.norm(2, x)))
+        x = self.norm(0, x + self.drop(self.self_attention(x, kv_cache, t)))
+        x = self.norm(1, x + self.drop(self.cross_attention(x, memory_kv)))
+        return self.norm(2, x + self.drop(self.feed_forward(x)))
+
+
 class _Cache:
-    """Per-layer keys/values: of the memory (fixed) and of the decoded tokens (filled step by step)."""
+    """Keys/values per layer: of the memory (computed once) and of the decoded tokens (filled step by step)."""
 
     def __init__(self, decoder: TransformerTextDecoder, memory: torch.Tensor, max_length: int) -> None:
-        self.max_length = max_length
-        self.memory_kv = [_memory_keys_values(layer.multihead_attn, memory) for layer in decoder.layers]
-        self.self_kv: torch.Tensor | None = None  # (L, 2, B, h, T, dh), allocated at the first step
+        self.decoder = decoder
+        self.layers = [_Layer(layer) for layer in decoder.layers]
+        self.memory_kv = [layer.memory_keys_values(memory) for layer in self.layers]  # (2, B, h, M, dh) each
+        batch, heads, _, head_dim = self.memory_kv[0].shape[1:]
+        # (L, 2, B, h, T, dh), in the dtype autocast gives the projections (bf16 under bf16 autocast)
+        self.self_kv = memory.new_empty((len(self.layers), 2, batch, heads, max_length, head_dim), dtype=self.memory_kv[0].dtype)
 
-    def self_keys_values(self, layer_index: int, qkv: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        if self.self_kv is None:  # allocated here to get the dtype autocast gives the projections
-            batch, _, heads, head_dim = qkv.shape
-            layers = len(self.memory_kv)
-            self.self_kv = qkv.new_empty(layers, 2, batch, heads, self.max_length, head_dim)
-        return self.self_kv[layer_index, 0], self.self_kv[layer_index, 1]  # (B, h, T, dh) each
+    def step_logits(self, token: torch.Tensor, t: int) -> torch.Tensor:
+        """(B, 1) token at position t -> (B, C) logits for position t + 1."""
+        x = self.decoder.embed(token, offset=t)  # (B, 1, d)
+        for layer, kv_cache, memory_kv in zip(self.layers, self.self_kv, self.memory_kv):
+            x = layer.step(x, kv_cache, memory_kv, t)
+        if self.decoder.transformer.norm is not None:
+            x = self.decoder.transformer.norm(x)
+        return _scores_dtype(self.decoder.fc(x[:, 0]))
 
     def reorder(self, source: torch.Tensor, length: int) -> None:
         """Beam search: row b now continues row source[b]; only the first `length` positions are kept."""
-        if self.self_kv is not None:
-            self.self_kv[..., :length, :] = self.self_kv[:, :, source, :, :length, :]
-
-
-def _memory_keys_values(attention: nn.MultiheadAttention, memory: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """(B, M, d) memory -> cross-attention keys and values, (B, h, M, dh) each."""
-    dim, heads = attention.embed_dim, attention.num_heads
-    weight, bias = attention.in_proj_weight[dim:], attention.in_proj_bias[dim:]  # rows of K then V
-    batch, length = memory.shape[:2]
-    kv = F.linear(memory, weight, bias).view(batch, length, 2, heads, dim // heads)  # (B, M, 2, h, dh)
-    kv = kv.permute(2, 0, 3, 1, 4).contiguous()  # (2, B, h, M, dh)
-    return kv[0], kv[1]
-
-
-def _attend(attention: nn.MultiheadAttention, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
-    """(B, h, 1, dh) query over (B, h, S, dh) keys/values -> (B, 1, d) after the output projection."""
-    dropout = attention.dropout if attention.training else 0.0
-    out = F.scaled_dot_product_attention(q, k, v, dropout_p=dropout)  # (B, h, 1, dh)
-    out = out.reshape(q.shape[0], 1, attention.embed_dim)  # heads side by side, as nn.MultiheadAttention
-    return F.linear(out, attention.out_proj.weight, attention.out_proj.bias)
-
-
-def _self_attention(layer: nn.TransformerDecoderLayer, x: torch.Tensor, cache: _Cache, index: int, t: int) -> torch.Tensor:
-    attention = layer.self_attn
-    batch, heads = x.shape[0], attention.num_heads
-    qkv = F.linear(x, attention.in_proj_weight, attention.in_proj_bias)  # (B, 1, 3d)
-    qkv = qkv.view(batch, 3, heads, attention.embed_dim // heads)  # (B, 3, h, dh)
-    keys, values = cache.self_keys_values(index, qkv)
-    keys[:, :, t] = qkv[:, 1]
-    values[:, :, t] = qkv[:, 2]
-    return _attend(attention, qkv[:, 0].unsqueeze(2), keys[:, :, : t + 1], values[:, :, : t + 1])
-
-
-def _cross_attention(layer: nn.TransformerDecoderLayer, x: torch.Tensor, cache: _Cache, index: int) -> torch.Tensor:
-    attention = layer.multihead_attn
-    dim, heads = attention.embed_dim, attention.num_heads
-    q = F.linear(x, attention.in_proj_weight[:dim], attention.in_proj_bias[:dim])  # (B, 1, d)
-    q = q.view(x.shape[0], heads, 1, dim // heads)  # (B, h, 1, dh)
-    keys, values = cache.memory_kv[index]
-    return _attend(attention, q, keys, values)
-
-
-def _feed_forward(layer: nn.TransformerDecoderLayer, x: torch.Tensor) -> torch.Tensor:
-    return layer.linear2(layer.dropout(layer.activation(layer.linear1(x))))
-
-
-def _layer_step(layer: nn.TransformerDecoderLayer, x: torch.Tensor, cache: _Cache, index: int, t: int) -> torch.Tensor:
-    """One nn.TransformerDecoderLayer applied to the newest token only: (B, 1, d) -> (B, 1, d)."""
-    if layer.norm_first:
-        x = x + layer.dropout1(_self_attention(layer, layer.norm1(x), cache, index, t))
-        x = x + layer.dropout2(_cross_attention(layer, layer.norm2(x), cache, index))
-        return x + layer.dropout3(_feed_forward(layer, layer.norm3(x)))
-    x = layer.norm1(x + layer.dropout1(_self_attention(layer, x, cache, index, t)))
-    x = layer.norm2(x + layer.dropout2(_cross_attention(layer, x, cache, index)))
-    return layer.norm3(x + layer.dropout3(_feed_forward(layer, x)))
-
-
-def _step_logits(decoder: TransformerTextDecoder, cache: _Cache, token: torch.Tensor, t: int) -> torch.Tensor:
-    """(B, 1) token at position t -> (B, C) float32 logits for position t + 1."""
-    x = decoder.embed(token, offset=t)  # (B, 1, d)
-    for index, layer in enumerate(decoder.layers):
-        x = _layer_step(layer, x, cache, index, t)
-    if decoder.transformer.norm is not None:
-        x = decoder.transformer.norm(x)
-    return _scores_dtype(decoder.fc(x[:, 0]))
+        self.self_kv[..., :length, :] = self.self_kv[:, :, source, :, :length, :]
 
 
 def _scores_dtype(logits: torch.Tensor) -> torch.Tensor:
@@ -148,7 +155,7 @@ def greedy_decode(
     finished = torch.zeros(batch, dtype=torch.bool, device=memory.device)
     cache = _Cache(decoder, memory, max_length)
     for t in range(max_length - 1):
-        logits = _step_logits(decoder, cache, tokens[:, t : t + 1], t)
+        logits = cache.step_logits(tokens[:, t : t + 1], t)
         _greedy_choice(decoder, logits, tokens, log_probs, finished, t, min_length)
         if finished.all():
             break
@@ -194,7 +201,7 @@ def beam_search_decode(
     first_row = torch.arange(batch, device=device).unsqueeze(1) * width  # (B, 1)
     cache = _Cache(decoder, memory, max_length)
     for t in range(max_length - 1):
-        logits = _step_logits(decoder, cache, tokens[:, t : t + 1], t)  # (B * K, C)
+        logits = cache.step_logits(tokens[:, t : t + 1], t)  # (B * K, C)
         _forbid_stopping(decoder, logits, t + 1, min_length)
         log_p = torch.log_softmax(logits, dim=-1)
         log_p = torch.where(finished.unsqueeze(1), only_padding, log_p)

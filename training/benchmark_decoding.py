@@ -1,0 +1,176 @@
+"""Where decoding time goes: cached vs naive greedy decoding vs one teacher-forced pass; training steps.
+
+    python training/benchmark_decoding.py                      # the full table (tens of minutes on 2 cores)
+    python training/benchmark_decoding.py --quick              # batch 1 and 16, naive decoder sampled
+
+ResnetTransformer with its default (trained) sizes and random weights, on random 576x640 pages.
+The output is forced to exactly N tokens (<S> included) with `min_length`, so every decoder does
+the same number of steps. All decoding times exclude the encoder (shown on its own) and are per
+paragraph: a batch's time divided by its size. By default the clock is the CPU time of this process
+(--clock=cpu), which other processes on a shared machine disturb much less than wall time; with
+one thread (the default here) it is the wall time of an idle machine.
+- cached: greedy_decode (keys/values cached, one token per step), the production decoder.
+- naive: naive_greedy_decode (the whole prefix re-run at every step, as the reference did). Its cost
+  is the sum over steps of one prefix pass; unless --naive_full, it is measured at a few sampled
+  steps and the sum interpolated linearly between them (the table says "est").
+- teacher-forced: one pass over all N tokens, as in training: the floor for any decoder.
+"""
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import torch  # noqa: E402
+
+from text_recognizer.metadata import iam_paragraphs  # noqa: E402
+from text_recognizer.models import decoding  # noqa: E402
+from text_recognizer.models.resnet_transformer import ResnetTransformer  # noqa: E402
+
+DATA_CONFIG = {"input_dims": iam_paragraphs.DIMS, "output_dims": iam_paragraphs.OUTPUT_DIMS, "mapping": iam_paragraphs.MAPPING}
+NAIVE_SAMPLE_STEPS = 8
+
+
+CLOCKS = {"cpu": time.process_time, "wall": time.perf_counter}
+clock = CLOCKS["cpu"]
+
+
+def timed(function, repeats: int = 1) -> float:
+    """Best time of `repeats` calls, in seconds, on the chosen clock."""
+    best = float("inf")
+    for _ in range(repeats):
+        started = clock()
+        function()
+        best = min(best, clock() - started)
+    return best
+
+
+def naive_seconds(model: ResnetTransformer, memory: torch.Tensor, length: int, samples: int) -> tuple[float, bool]:
+    """Time of naive greedy decoding to `length` tokens: measured, or estimated from sampled steps."""
+    if samples >= length - 1:
+        return timed(lambda: decoding.naive_greedy_decode(model.decoder, memory, length, min_length=length)), False
+    tokens = torch.randint(4, model.decoder.num_classes, (memory.shape[0], length))
+    tokens[:, 0] = model.decoder.start_token
+    steps = sorted({round(i * (length - 2) / (samples - 1)) for i in range(samples)})  # prefix lengths - 1
+
+    def one_step(t: int) -> None:  # what naive_greedy_decode does at step t
+        with torch.inference_mode():
+            logits = model.decoder.sequence_logits(memory, tokens[:, : t + 1])[:, -1].float()
+            logits.argmax(dim=-1)
+
+    one_step(steps[-1])  # warm-up
+    costs = [timed(lambda t=t: one_step(t), repeats=2) for t in steps]
+    total = 0.0
+    for (t0, c0), (t1, c1) in zip(zip(steps, costs), zip(steps[1:], costs[1:])):
+        total += sum(c0 + (c1 - c0) * (t - t0) / (t1 - t0) for t in range(t0, t1))
+    return total + costs[-1], True
+
+
+def teacher_forced_seconds(model: ResnetTransformer, memory: torch.Tensor, length: int, repeats: int) -> float:
+    tokens = torch.randint(4, model.decoder.num_classes, (memory.shape[0], length))
+
+    def run() -> None:
+        with torch.inference_mode():
+            model.decoder.sequence_logits(memory, tokens)
+
+    run()
+    return timed(run, repeats)
+
+
+def decoding_table(model: ResnetTransformer, args: argparse.Namespace) -> None:
+    print(f"\nDecoding (ms per paragraph, {args.clock} clock; torch threads: {torch.get_num_threads()})")
+    header = f"{'batch':>5} {'tokens':>6} {'encoder':>8} {'cached':>8} {'cached bf16':>11} {'naive':>13} {'naive/cached':>12} {'teacher-forced':>14} {'cached/tf':>9}"
+    print(header)
+    print("-" * len(header))
+    for batch in args.batch_sizes:
+        x = torch.rand(batch, *DATA_CONFIG["input_dims"])
+        with torch.inference_mode():
+            model.encode(x[:1])  # warm-up
+            encoder = timed(lambda x=x: model.encode(x)) / batch
+            memory = model.encode(x)
+        for length in args.lengths:
+            def cached_run(memory=memory, length=length) -> None:
+                decoding.greedy_decode(model.decoder, memory, length, min_length=length)
+
+            decoding.greedy_decode(model.decoder, memory, 8, min_length=8)  # warm-up
+            cached = timed(cached_run, args.repeats) / batch
+            with torch.autocast("cpu", dtype=torch.bfloat16):
+                cached_bf16 = timed(cached_run) / batch
+            if length in args.naive_lengths:
+                samples = length if args.naive_full else args.naive_sample_steps
+                naive, estimated = naive_seconds(model, memory, length, samples)
+                naive /= batch
+                naive_text = f"{naive * 1e3:9.0f} {'est' if estimated else '   '}"
+                ratio_text = f"{naive / cached:11.1f}x"
+            else:
+                naive_text, ratio_text = f"{'skipped':>13}", f"{'-':>12}"
+            floor = teacher_forced_seconds(model, memory, length, args.repeats) / batch
+            print(
+                f"{batch:>5} {length:>6} {encoder * 1e3:8.0f} {cached * 1e3:8.0f} {cached_bf16 * 1e3:11.0f} {naive_text} "
+                f"{ratio_text} {floor * 1e3:14.0f} {cached / floor:8.1f}x",
+                flush=True,
+            )
+
+
+def training_table(model: ResnetTransformer, args: argparse.Namespace) -> None:
+    print(f"\nTraining step (forward + backward + Adam), batch {args.train_batch}, 576x640, 682 tokens (s per step, {args.clock} clock)")
+    model.train()
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-4)
+    x = torch.rand(args.train_batch, *DATA_CONFIG["input_dims"])
+    y = torch.randint(4, model.decoder.num_classes, (args.train_batch, iam_paragraphs.MAX_LABEL_LENGTH))
+
+    def step() -> None:
+        logits = model(x, y[:, :-1])
+        loss = torch.nn.functional.cross_entropy(logits, y[:, 1:])
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+
+    for name, dtype in (("fp32", None), ("bf16 autocast", torch.bfloat16)):
+        times = []
+        for _ in range(1 + args.train_steps):  # the first step warms up
+            with torch.autocast("cpu", dtype=dtype or torch.float32, enabled=dtype is not None):
+                times.append(timed(step))
+        print(f"  {name:<14} {statistics.median(times[1:]):6.2f} s  (median of {args.train_steps} after a warm-up step)", flush=True)
+    model.eval()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--batch_sizes", type=int, nargs="+", default=[1, 16])
+    parser.add_argument("--lengths", type=int, nargs="+", default=[300, 682], help="forced output lengths")
+    parser.add_argument("--naive_lengths", type=int, nargs="*", default=None, help="lengths to run naive at (default: all)")
+    parser.add_argument("--naive_full", action="store_true", help="run the naive decoder to the end instead of sampling")
+    parser.add_argument("--naive_sample_steps", type=int, default=NAIVE_SAMPLE_STEPS)
+    parser.add_argument("--repeats", type=int, default=1, help="best of this many runs for cached and teacher-forced")
+    parser.add_argument("--threads", type=int, default=1, help="torch threads (0: torch's choice)")
+    parser.add_argument("--clock", choices=sorted(CLOCKS), default="cpu", help="cpu: process CPU time; wall: elapsed")
+    parser.add_argument("--train_batch", type=int, default=8)
+    parser.add_argument("--train_steps", type=int, default=2)
+    parser.add_argument("--skip_training", action="store_true")
+    parser.add_argument("--quick", action="store_true", help="sampled naive decoder, one training step each")
+    args = parser.parse_args(argv)
+    if args.naive_lengths is None:
+        args.naive_lengths = args.lengths
+    if args.quick:
+        args.naive_full, args.train_steps = False, 1
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    global clock
+    clock = CLOCKS[args.clock]
+    torch.manual_seed(0)
+    model = ResnetTransformer(DATA_CONFIG).eval()
+    parameters = sum(p.numel() for p in model.parameters())
+    print(f"ResnetTransformer, default sizes, random weights: {parameters / 1e6:.1f}M parameters; torch {torch.__version__}")
+    decoding_table(model, args)
+    if not args.skip_training:
+        training_table(model, args)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
