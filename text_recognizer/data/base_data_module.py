@@ -79,6 +79,9 @@ class BaseDataModule(pl.LightningDataModule):
             lines.append(f"  first sample: x {_describe(x)}, y {_describe(y)}")
         return "\n".join(lines)
 
+    def __str__(self) -> str:  # LightningDataModule's own __str__ lists loader sizes only
+        return repr(self)
+
 
 def _describe(value: Any) -> str:
     if isinstance(value, torch.Tensor):
