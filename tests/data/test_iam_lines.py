@@ -1,4 +1,5 @@
 """IAMLines on a tiny rendered IAM: every line of every form, (1, 56, IMAGE_WIDTH), 83 tokens."""
+import pytest
 import torch
 
 from text_recognizer.data.base_data_module import load_and_print_info
@@ -32,3 +33,11 @@ def test_runs_as_a_script_and_prints_what_it_holds(tiny_iam_args, capsys):
     load_and_print_info(IAMLines, argv)
     out = capsys.readouterr().out
     assert f"input dims: (1, 56, {metadata.IMAGE_WIDTH})" in out and "augment train: False" in out
+
+
+def test_setup_warns_which_lines_will_be_squeezed(tiny_iam_args, monkeypatch):
+    data = IAMLines(tiny_iam_args)
+    data.prepare_data()
+    monkeypatch.setattr(metadata, "IMAGE_WIDTH", 100)
+    with pytest.warns(UserWarning, match=r"wider than the 100-pixel canvas.*squeezed.*r\d\d-\d\d\d-\d\d"):
+        data.setup()

@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import argparse
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -65,6 +66,7 @@ class IAMLines(BaseDataModule):
         datasets = {}
         for split in SPLITS:
             iam_crops.check_label_lengths(records[split], metadata.MAX_LABEL_LENGTH, f"{split} line")
+            warn_if_wider_than_canvas(records[split], f"{split} line")
             labels = convert_strings_to_labels([r["label"] for r in records[split]], self.mapping, self.output_dims[0])
             stem = IAMLineStem(augment=self.augment and split == "train")
             datasets[split] = iam_crops.CropDataset(self.cache_dirname / split, records[split], labels, stem)
@@ -79,6 +81,18 @@ class IAMLines(BaseDataModule):
         if dataset is not None and len(dataset):
             text += f"\n  first train label: {convert_labels_to_strings(dataset[0][1][None], self.mapping)[0]!r}"
         return text
+
+
+def warn_if_wider_than_canvas(records: list[iam_crops.Record], what: str) -> None:
+    """Lines that, at height IMAGE_HEIGHT, are wider than the canvas get squeezed horizontally: say which."""
+    wide = [r for r in records if r["width"] * metadata.IMAGE_HEIGHT / max(r["height"], 1) > metadata.IMAGE_WIDTH]
+    if wide:
+        names = ", ".join(f"{r['id']} ({r['width']}x{r['height']})" for r in wide[:5])
+        warnings.warn(
+            f"{len(wide)} {what} images are wider than the {metadata.IMAGE_WIDTH}-pixel canvas once resized to height "
+            f"{metadata.IMAGE_HEIGHT} and will be squeezed horizontally to fit: {names}{', ...' if len(wide) > 5 else ''}",
+            stacklevel=2,
+        )
 
 
 def line_crops(iam: IAM, form_ids: list[str], split: str, scale_factor: int = 1) -> Iterator[iam_crops.Sample]:
