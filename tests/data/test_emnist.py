@@ -3,19 +3,27 @@ import argparse
 import io
 import json
 import shutil
+import time
 import zipfile
 
 import numpy as np
 import pytest
+import scipy.io
 import torch
 from emnist_fixtures import _emnist_cache_dir, emnist_paths, tiny_emnist_archive  # noqa: F401
 
 from text_recognizer.data.emnist import EMNIST, parse_emnist_mat, sample_to_balance
 from text_recognizer.data.fake_emnist import write_fake_emnist_archive
-from text_recognizer.data.matlab_v5 import write_mat
 from text_recognizer.metadata import emnist as metadata
 from text_recognizer.metadata import shared
 from text_recognizer.util import compute_sha256
+
+
+def _mat_file(dataset: dict, name: str = "dataset") -> bytes:
+    """A MATLAB 5 file in NIST's layout: the dict is written as a struct (nested dicts as nested structs)."""
+    buffer = io.BytesIO()
+    scipy.io.savemat(buffer, {name: dataset}, format="5", do_compression=True)
+    return buffer.getvalue()
 
 
 def test_parsing_turns_images_upright_and_shifts_labels_past_the_special_tokens():
@@ -23,9 +31,7 @@ def test_parsing_turns_images_upright_and_shifts_labels_past_the_special_tokens(
     upright[2, :] = 255  # a horizontal bar near the top: asymmetric under transposition
     mapping = np.array([[k, ord(c)] for k, c in enumerate(metadata.BYCLASS_CHARACTERS)], dtype=np.float64)
     split = {"images": upright.T.reshape(1, 784), "labels": np.array([[10.0]])}  # EMNIST stores images transposed
-    buffer = io.BytesIO()
-    write_mat(buffer, {"dataset": {"train": split, "test": split, "mapping": mapping}})
-    arrays = parse_emnist_mat(buffer.getvalue())
+    arrays = parse_emnist_mat(_mat_file({"train": split, "test": split, "mapping": mapping}))
     assert arrays["x_train"].shape == (1, 28, 28) and np.array_equal(arrays["x_train"][0], upright)
     assert arrays["y_train"].tolist() == [14] and shared.MAPPING[14] == "A"  # byclass label 10 is "A"
 
@@ -33,10 +39,26 @@ def test_parsing_turns_images_upright_and_shifts_labels_past_the_special_tokens(
 def test_an_unexpected_byclass_mapping_is_an_error():
     mapping = np.array([[k, ord("x")] for k in range(62)], dtype=np.float64)
     split = {"images": np.zeros((1, 784), np.uint8), "labels": np.zeros((1, 1))}
-    buffer = io.BytesIO()
-    write_mat(buffer, {"dataset": {"train": split, "test": split, "mapping": mapping}})
     with pytest.raises(ValueError, match="mapping"):
-        parse_emnist_mat(buffer.getvalue())
+        parse_emnist_mat(_mat_file({"train": split, "test": split, "mapping": mapping}))
+
+
+def test_a_file_that_is_not_the_byclass_mat_is_an_error():
+    with pytest.raises(ValueError, match="byclass"):
+        parse_emnist_mat(_mat_file({"images": np.zeros((1, 784), np.uint8)}, name="other"))
+    with pytest.raises(ValueError, match="byclass"):
+        parse_emnist_mat(b"PK\x03\x04" + b"\0" * 200)
+
+
+def test_the_made_up_archive_is_byte_for_byte_reproducible(tmp_path):
+    """savemat stamps the time in its header; fake_emnist fixes it so that the hash-keyed cache is reused."""
+    first = write_fake_emnist_archive(tmp_path / "a.zip", train_per_class=1, test_per_class=1)
+    time.sleep(1.1)  # a different second in savemat's "Created on" text
+    second = write_fake_emnist_archive(tmp_path / "b.zip", train_per_class=1, test_per_class=1)
+    assert compute_sha256(first) == compute_sha256(second)
+    with zipfile.ZipFile(first) as zipped:
+        arrays = parse_emnist_mat(zipped.read(metadata.MAT_MEMBER))
+    assert arrays["x_train"].shape == (62, 28, 28) and sorted(arrays["y_train"].tolist()) == list(range(4, 66))
 
 
 def test_balancing_keeps_at_most_the_mean_count_per_class_reproducibly():

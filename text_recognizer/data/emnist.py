@@ -15,6 +15,7 @@ an HDF5 file, and write the mapping to data/emnist_essentials.json.
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import os
 import zipfile
@@ -23,12 +24,12 @@ from typing import Any
 
 import h5py
 import numpy as np
+import scipy.io
 import toml
 import torch
 from torchvision import transforms
 
 from text_recognizer.data.base_data_module import BaseDataModule, load_and_print_info
-from text_recognizer.data.matlab_v5 import read_mat
 from text_recognizer.data.util import BaseDataset, split_dataset
 from text_recognizer.metadata import emnist as metadata
 from text_recognizer.metadata import shared
@@ -135,7 +136,11 @@ def download_emnist() -> Path:
 
 def parse_emnist_mat(mat_bytes: bytes) -> dict[str, Any]:
     """Arrays of an emnist-byclass.mat: x_* (N, 28, 28) uint8 upright, y_* (N,) indices into the shared mapping."""
-    dataset = read_mat(mat_bytes)["dataset"]
+    try:
+        # A MATLAB struct loads as a (1, 1) record array: [0, 0] is the struct itself, its fields arrays.
+        dataset = scipy.io.loadmat(io.BytesIO(mat_bytes))["dataset"][0, 0]
+    except (ValueError, NotImplementedError, KeyError) as error:
+        raise ValueError(f"{metadata.MAT_MEMBER} is not NIST's byclass MATLAB file (a struct `dataset`): {error}") from error
     mapping = dataset["mapping"].astype(np.int64)  # (62, 2): byclass label, character code
     characters = [chr(code) for _, code in sorted(mapping.tolist())]
     if characters != list(metadata.BYCLASS_CHARACTERS):
@@ -145,9 +150,10 @@ def parse_emnist_mat(mat_bytes: bytes) -> dict[str, Any]:
     assert full_mapping == metadata.MAPPING, "EMNIST characters no longer line up with the shared mapping"
     arrays = {}
     for split in ("train", "test"):
-        images = dataset[split]["images"]  # (N, 784) uint8, each image stored transposed
+        images = dataset[split][0, 0]["images"]  # (N, 784) uint8, each image stored transposed
         arrays[f"x_{split}"] = np.ascontiguousarray(images.reshape(-1, 28, 28).swapaxes(1, 2))  # (N, 28, 28)
-        arrays[f"y_{split}"] = dataset[split]["labels"].reshape(-1).astype(np.int64) + metadata.NUM_SPECIAL_TOKENS
+        labels = dataset[split][0, 0]["labels"]  # (N, 1)
+        arrays[f"y_{split}"] = labels.reshape(-1).astype(np.int64) + metadata.NUM_SPECIAL_TOKENS
     return arrays
 
 

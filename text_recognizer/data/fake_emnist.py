@@ -17,9 +17,9 @@ import zipfile
 from pathlib import Path
 
 import numpy as np
+import scipy.io
 from PIL import Image, ImageDraw, ImageFont
 
-from text_recognizer.data.matlab_v5 import write_mat
 from text_recognizer.metadata import emnist as metadata
 from text_recognizer.util import atomic_path
 
@@ -28,6 +28,9 @@ TEST_PER_CLASS = 2
 FONT_FAMILIES = ("kalam", "indie-flower", "caveat", "delius", "shadows-into-light")
 FONT_SIZE = 22
 SEED = 0
+# savemat writes the creation time into the 116-byte text of the file header; a fixed text keeps the
+# archive's bytes (hence the EMNIST cache, keyed by its hash) the same for the same arguments.
+MAT_HEADER_TEXT = b"MATLAB 5.0 MAT-file, made-up EMNIST characters written by text_recognizer.data.fake_emnist"
 
 
 def _fonts() -> list[ImageFont.FreeTypeFont]:
@@ -89,12 +92,13 @@ def write_fake_emnist_archive(
     mapping = np.array([[label, ord(char)] for label, char in enumerate(metadata.BYCLASS_CHARACTERS)], dtype=np.float64)
     dataset = {"train": _split(train_per_class, fonts, rng), "test": _split(test_per_class, fonts, rng), "mapping": mapping}
     mat = io.BytesIO()
-    write_mat(mat, {"dataset": dataset})
+    scipy.io.savemat(mat, {"dataset": dataset}, format="5", do_compression=True)  # dicts become MATLAB structs
+    mat_bytes = MAT_HEADER_TEXT.ljust(116) + mat.getvalue()[116:]
     filename = Path(filename)
     with atomic_path(filename) as temp, zipfile.ZipFile(temp, "w", compression=zipfile.ZIP_DEFLATED) as archive:
         # A fixed timestamp: the same arguments give the same bytes, hence the same EMNIST cache (keyed by hash).
         member = zipfile.ZipInfo(metadata.MAT_MEMBER, date_time=(2021, 1, 1, 0, 0, 0))
-        archive.writestr(member, mat.getvalue(), compress_type=zipfile.ZIP_DEFLATED)
+        archive.writestr(member, mat_bytes, compress_type=zipfile.ZIP_DEFLATED)
     return filename
 
 
