@@ -10,9 +10,6 @@ PNG decode (about a millisecond) is cheap next to augmentation.
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import tempfile
 import warnings
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
@@ -22,7 +19,7 @@ import torch
 from PIL import Image, ImageOps
 from torch.utils.data import Dataset
 
-from text_recognizer.util import read_image_pil
+from text_recognizer.util import atomic_path, read_image_pil
 
 CACHE_VERSION = 1
 LABELS_FILENAME = "labels.json"
@@ -51,10 +48,7 @@ def cache_exists(dirname: Path) -> bool:
 
 def write_cache(dirname: Path, samples_by_split: dict[str, Iterable[Sample]]) -> None:
     """Save every split's samples as PNGs plus labels.json, atomically (temp folder, then rename)."""
-    dirname = Path(dirname)
-    dirname.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(dir=dirname.parent, prefix=f".{dirname.name}.building."))
-    try:
+    with atomic_path(dirname, is_dir=True) as staging:
         splits: dict[str, list[Record]] = {}
         for split, samples in samples_by_split.items():
             (staging / split).mkdir()
@@ -64,13 +58,6 @@ def write_cache(dirname: Path, samples_by_split: dict[str, Iterable[Sample]]) ->
                 records.append({"id": sample_id, "label": label, "width": image.width, "height": image.height})
         manifest = {"version": CACHE_VERSION, "splits": splits}
         (staging / LABELS_FILENAME).write_text(json.dumps(manifest, indent=1))
-        try:
-            os.rename(staging, dirname)
-        except OSError:
-            if not cache_exists(dirname):  # not merely another process that finished first
-                raise
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
 
 
 def read_cache(dirname: Path) -> dict[str, list[Record]]:

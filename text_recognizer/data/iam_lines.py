@@ -72,9 +72,6 @@ class IAMLines(BaseDataModule):
             datasets[split] = iam_crops.CropDataset(self.cache_dirname / split, records[split], labels, stem)
         self.data_train, self.data_val, self.data_test = (datasets[split] for split in SPLITS)
 
-    def __str__(self) -> str:  # LightningDataModule's __str__ would list loader sizes instead
-        return repr(self)
-
     def __repr__(self) -> str:
         text = super().__repr__() + f"\n  source: {self.iam.cache_name}, augment train: {self.augment}"
         dataset = getattr(self, "data_train", None)

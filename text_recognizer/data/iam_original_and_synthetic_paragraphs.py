@@ -41,9 +41,6 @@ class IAMOriginalAndSyntheticParagraphs(BaseDataModule):
     def train_dataloader(self) -> DataLoader:
         return synthetic_train_loader(self, self.data_train, self.synthetic.seed, self.synthetic.regenerate)
 
-    def __str__(self) -> str:  # LightningDataModule's __str__ would list loader sizes instead
-        return repr(self)
-
     def __repr__(self) -> str:
         text = super().__repr__()
         if hasattr(self, "data_train"):
