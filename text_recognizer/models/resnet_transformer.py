@@ -52,6 +52,10 @@ class ResnetTransformer(nn.Module):
         self.init_weights()
 
     def init_weights(self) -> None:
+        # The reference's init. It makes the memory's scale about sqrt(2 * 512 / tf_dim) times the
+        # trunk's: ~2.6 at tf_dim=256, where 3 short texts are learnt in 25 steps, but ~7 at tf_dim=32,
+        # where the memory swamps the token embeddings in the post-norm residual stream and a tiny model
+        # barely learns (loss 2.36 after 100 steps, 0.73 with the memory scaled by 0.1). Keep tf_dim >= 128.
         nn.init.kaiming_normal_(self.encoder_projection.weight, mode="fan_out", nonlinearity="relu")
         bound = 1 / math.sqrt(self.encoder_projection.out_channels)  # fan_out of a 1x1 conv
         nn.init.uniform_(self.encoder_projection.bias, -bound, bound)
