@@ -1,5 +1,6 @@
 """ResnetTransformer: the reference's sizes, torchvision's trunk, checkpoint contents, decoding through the model."""
 import argparse
+import doctest
 import io
 
 import pytest
@@ -7,7 +8,7 @@ import torch
 import torchvision
 
 from text_recognizer.metadata import iam_paragraphs
-from text_recognizer.models import ResnetTransformer
+from text_recognizer.models import ResnetTransformer, resnet_transformer
 from text_recognizer.models.decoding import naive_greedy_decode
 
 FULL_CONFIG = {"input_dims": iam_paragraphs.DIMS, "output_dims": iam_paragraphs.OUTPUT_DIMS, "mapping": iam_paragraphs.MAPPING}
@@ -19,6 +20,10 @@ SMALL_ARGS = argparse.Namespace(tf_dim=32, tf_fc_dim=64, tf_layers=2, tf_nhead=4
 def full_model():
     torch.manual_seed(0)
     return ResnetTransformer(FULL_CONFIG).eval()
+
+
+def test_doctests_pass():
+    assert doctest.testmod(resnet_transformer).failed == 0
 
 
 def test_default_model_has_the_reference_size_and_a_56_mb_state_dict(full_model):

@@ -30,7 +30,7 @@ class _Layer:
 
     def __init__(self, layer: nn.TransformerDecoderLayer) -> None:
         self_attention, cross_attention = layer.self_attn, layer.multihead_attn
-        if not (self_attention._qkv_same_embed_dim and cross_attention._qkv_same_embed_dim):
+        if self_attention.in_proj_weight is None or cross_attention.in_proj_weight is None:
             raise ValueError("cached decoding needs attention layers with packed in_proj weights")
         dim = self_attention.embed_dim
         self.dim, self.heads, self.norm_first = dim, self_attention.num_heads, layer.norm_first
