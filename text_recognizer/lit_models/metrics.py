@@ -12,6 +12,7 @@ sums as states that add up across DDP processes.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import editdistance
 import torch
@@ -63,7 +64,7 @@ class _TokenCER(Metric):
     higher_is_better = False
     is_differentiable = False
 
-    def __init__(self, ignore_tokens: Sequence[int], **kwargs) -> None:  # noqa: ANN003
+    def __init__(self, ignore_tokens: Sequence[int], **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.ignore_tokens = set(int(t) for t in ignore_tokens)
 
@@ -85,7 +86,7 @@ class ReferenceCER(_TokenCER):
     0.1667
     """
 
-    def __init__(self, ignore_tokens: Sequence[int], **kwargs) -> None:  # noqa: ANN003
+    def __init__(self, ignore_tokens: Sequence[int], **kwargs: Any) -> None:
         super().__init__(ignore_tokens, **kwargs)
         self.add_state("error_sum", default=torch.tensor(0.0, dtype=torch.float64), dist_reduce_fx="sum")
         self.add_state("count", default=torch.tensor(0, dtype=torch.long), dist_reduce_fx="sum")
@@ -108,7 +109,7 @@ class CharacterErrorRate(_TokenCER):
     0.6667
     """
 
-    def __init__(self, ignore_tokens: Sequence[int], **kwargs) -> None:  # noqa: ANN003
+    def __init__(self, ignore_tokens: Sequence[int], **kwargs: Any) -> None:
         super().__init__(ignore_tokens, **kwargs)
         self.add_state("edits", default=torch.tensor(0, dtype=torch.long), dist_reduce_fx="sum")
         self.add_state("characters", default=torch.tensor(0, dtype=torch.long), dist_reduce_fx="sum")

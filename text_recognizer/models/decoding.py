@@ -133,7 +133,15 @@ def _forbid_stopping(decoder: TransformerTextDecoder, scores: torch.Tensor, posi
         scores[:, [decoder.end_token, decoder.padding_token]] = float("-inf")
 
 
-def _greedy_choice(decoder, logits, tokens, log_probs, finished, t, min_length) -> None:  # noqa: ANN001
+def _greedy_choice(
+    decoder: TransformerTextDecoder,
+    logits: torch.Tensor,
+    tokens: torch.Tensor,
+    log_probs: torch.Tensor,
+    finished: torch.Tensor,
+    t: int,
+    min_length: int,
+) -> None:
     """Appends the argmax token at position t + 1 (<P> for finished rows), updating log_probs and finished."""
     _forbid_stopping(decoder, logits, t + 1, min_length)
     token = logits.argmax(dim=-1)  # (B,)
