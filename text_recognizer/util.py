@@ -25,6 +25,10 @@ DOWNLOAD_CHUNK_BYTES = 1 << 20
 DOWNLOAD_TIMEOUT_S = 60
 
 
+class DataUnavailableError(RuntimeError):
+    """A dataset cannot be fetched, read or built; the message says what to do (no traceback needed)."""
+
+
 class DownloadError(RuntimeError):
     """A file could not be fetched or did not match its checksum; nothing was left under its name."""
 

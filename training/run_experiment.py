@@ -22,6 +22,7 @@ from typing import Any
 # Make `text_recognizer` importable when run as `python training/run_experiment.py` from a clone.
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from text_recognizer.util import DataUnavailableError  # noqa: E402
 from training.trainer_flags import (  # noqa: E402
     FiniteLossCheck,
     NonFiniteLossError,
@@ -194,7 +195,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         run(args, command=None if argv is None else ["training/run_experiment.py", *argv])
-    except (TrainerFlagError, NonFiniteLossError) as error:
+    except (TrainerFlagError, NonFiniteLossError, DataUnavailableError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2 if isinstance(error, TrainerFlagError) else 1
     return 0

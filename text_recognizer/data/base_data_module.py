@@ -9,6 +9,8 @@ import pytorch_lightning as pl
 import torch
 from torch.utils.data import ConcatDataset, DataLoader, Dataset
 
+from text_recognizer.util import DataUnavailableError
+
 BATCH_SIZE = 128
 NUM_WORKERS = 0
 
@@ -97,7 +99,10 @@ def load_and_print_info(data_module_class: type[BaseDataModule], argv: Sequence[
     data_module_class.add_to_argparse(parser)
     args = parser.parse_args(argv)
     data_module = data_module_class(args)
-    data_module.prepare_data()
-    data_module.setup()
+    try:
+        data_module.prepare_data()
+        data_module.setup()
+    except DataUnavailableError as error:  # the message says what to do: no traceback
+        raise SystemExit(f"error: {error}") from error
     print(data_module)
     return data_module

@@ -33,7 +33,13 @@ from text_recognizer.data.base_data_module import BaseDataModule, load_and_print
 from text_recognizer.data.util import BaseDataset, split_dataset
 from text_recognizer.metadata import emnist as metadata
 from text_recognizer.metadata import shared
-from text_recognizer.util import DownloadError, atomic_path, compute_sha256, download_url
+from text_recognizer.util import (
+    DataUnavailableError,
+    DownloadError,
+    atomic_path,
+    compute_sha256,
+    download_url,
+)
 
 SAMPLE_TO_BALANCE = True  # keep at most the mean number of samples per class
 BALANCE_SEED = 42
@@ -117,7 +123,7 @@ def download_emnist() -> Path:
     if filename.exists():
         actual = compute_sha256(filename)
         if actual != info["sha256"]:
-            raise RuntimeError(
+            raise DataUnavailableError(
                 f"{filename} does not match its checksum (sha256 {actual}, expected {info['sha256']}): "
                 "remove it to download it again, or replace it with NIST's matlab.zip"
             )
@@ -126,7 +132,7 @@ def download_emnist() -> Path:
     try:
         return download_url(info["url"], filename, sha256=info["sha256"])
     except DownloadError as error:
-        raise RuntimeError(
+        raise DataUnavailableError(
             f"EMNIST could not be downloaded from {info['url']}: {error}. Either place NIST's {info['filename']} "
             f"(sha256 {info['sha256']}) in {metadata.DL_DATA_DIRNAME}/, or point --emnist_archive (or "
             f"${metadata.ARCHIVE_ENV_VAR}) at an EMNIST-format zip; for an offline try-out, "

@@ -16,6 +16,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
+from text_recognizer.util import DataUnavailableError
+
 FONT_PACKAGES = (
     "fontpkg_caveat", "fontpkg_dancing_script", "fontpkg_delius", "fontpkg_great_vibes", "fontpkg_indie_flower",
     "fontpkg_kalam", "fontpkg_satisfy", "fontpkg_shadows_into_light", "fontpkg_yellowtail", "fontpkg_zeyada",
@@ -47,7 +49,7 @@ def ttf_font_files() -> dict[str, Path]:
         for filename in sorted((Path(module.__file__).parent / "files").glob("*.ttf")):
             files[filename.stem] = filename
     if not files:
-        raise RuntimeError(f"no handwriting fonts found: pip install {' '.join(p.replace('_', '-') for p in FONT_PACKAGES)}")
+        raise DataUnavailableError(f"no handwriting fonts found: pip install {' '.join(p.replace('_', '-') for p in FONT_PACKAGES)}")
     return files
 
 

@@ -21,7 +21,13 @@ import toml
 from text_recognizer.data import iam_rendered
 from text_recognizer.data.iam_xml import Region, parse_form_xml, union_of_regions
 from text_recognizer.metadata import iam as metadata
-from text_recognizer.util import DownloadError, atomic_path, compute_sha256, download_url
+from text_recognizer.util import (
+    DataUnavailableError,
+    DownloadError,
+    atomic_path,
+    compute_sha256,
+    download_url,
+)
 
 TRAIN_FRACTION = 0.8  # of the non-test forms; the rest is validation
 SPLIT_SEED = 42
@@ -80,12 +86,12 @@ class IAM:
                     with zipfile.ZipFile(self.archive_filename) as archive:
                         archive.extractall(staging)
                 except zipfile.BadZipFile as error:
-                    raise RuntimeError(f"{self.archive_filename} is not a zip file ({error}): delete it and run again") from error
+                    raise DataUnavailableError(f"{self.archive_filename} is not a zip file ({error}): delete it and run again") from error
                 # The archive holds iamdb/{forms,xml}; accept forms/ and xml/ at its top level too.
                 candidates = [staging, *sorted(path for path in staging.iterdir() if path.is_dir())]
                 tree = next((c for c in candidates if (c / "xml").is_dir() and (c / "forms").is_dir()), None)
                 if tree is None:
-                    raise RuntimeError(f"{self.archive_filename} has no forms/ and xml/ folders: not the IAM archive")
+                    raise DataUnavailableError(f"{self.archive_filename} has no forms/ and xml/ folders: not the IAM archive")
             else:
                 tree = staging / "tree"
                 iam_rendered.render_tree(tree, self.render_options)
@@ -101,7 +107,7 @@ class IAM:
         if self.archive_filename.is_file():
             actual = compute_sha256(self.archive_filename)
             if self.sha256 and actual != self.sha256:
-                raise RuntimeError(
+                raise DataUnavailableError(
                     f"{self.archive_filename} does not match its checksum (expected sha256 {self.sha256}, "
                     f"got {actual}): delete it and run again, or replace it with the real iamdb.zip"
                 )
@@ -109,7 +115,7 @@ class IAM:
         try:
             download_url(self.url, self.archive_filename, self.sha256 or None)  # sha256="" skips the check
         except DownloadError as error:
-            raise RuntimeError(
+            raise DataUnavailableError(
                 f"The IAM archive could not be fetched: {error}. "
                 f"Place iamdb.zip at {self.dl_dirname}/ (sha256 {self.sha256}) and run again, "
                 "or train on the offline handwriting source with --iam_source=rendered."

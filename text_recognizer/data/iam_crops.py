@@ -19,7 +19,7 @@ import torch
 from PIL import Image, ImageOps
 from torch.utils.data import Dataset
 
-from text_recognizer.util import atomic_path, read_image_pil
+from text_recognizer.util import DataUnavailableError, atomic_path, read_image_pil
 
 CACHE_VERSION = 1
 LABELS_FILENAME = "labels.json"
@@ -67,7 +67,7 @@ def read_cache(dirname: Path) -> dict[str, list[Record]]:
         raise FileNotFoundError(f"no processed data at {dirname}: call prepare_data() before setup()")
     manifest = json.loads(filename.read_text())
     if manifest.get("version") != CACHE_VERSION:
-        raise RuntimeError(f"{dirname} was written by another version of this code: delete it and run again")
+        raise DataUnavailableError(f"{dirname} was written by another version of this code: delete it and run again")
     return manifest["splits"]
 
 

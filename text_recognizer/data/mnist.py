@@ -8,6 +8,7 @@ from torchvision import datasets, transforms
 from text_recognizer.data.base_data_module import BaseDataModule, load_and_print_info
 from text_recognizer.data.util import split_dataset
 from text_recognizer.metadata import mnist as metadata
+from text_recognizer.util import DataUnavailableError
 
 SPLIT_SEED = 42
 
@@ -29,7 +30,7 @@ class MNIST(BaseDataModule):
                 datasets.MNIST(self.data_dir, train=train, download=True)
             except Exception as error:  # torchvision tries each mirror, then raises
                 mirrors = ", ".join(datasets.MNIST.mirrors)
-                raise RuntimeError(
+                raise DataUnavailableError(
                     f"MNIST could not be downloaded from {mirrors} ({error}). Without network, place the four "
                     f"files train-images-idx3-ubyte, train-labels-idx1-ubyte, t10k-images-idx3-ubyte and "
                     f"t10k-labels-idx1-ubyte in {self.data_dir / 'MNIST' / 'raw'}, or train on "
