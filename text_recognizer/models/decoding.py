@@ -35,13 +35,21 @@ class _Layer:
         dim = self_attention.embed_dim
         self.dim, self.heads, self.norm_first = dim, self_attention.num_heads, layer.norm_first
         self.head_dim = dim // self.heads
-        self.qkv = (self_attention.in_proj_weight, self_attention.in_proj_bias)
-        self.self_out = (self_attention.out_proj.weight, self_attention.out_proj.bias)
-        self.cross_q = (cross_attention.in_proj_weight[:dim], cross_attention.in_proj_bias[:dim])
-        self.cross_kv = (cross_attention.in_proj_weight[dim:], cross_attention.in_proj_bias[dim:])  # K rows, then V
-        self.cross_out = (cross_attention.out_proj.weight, cross_attention.out_proj.bias)
-        self.linear1 = (layer.linear1.weight, layer.linear1.bias)
-        self.linear2 = (layer.linear2.weight, layer.linear2.bias)
+        # Under autocast, the weights of the linear layers are cast once here rather than at every step
+        # (autocast re-casts a weight at each call: that tripled the time of bf16 decoding at batch 1).
+        device = self_attention.in_proj_weight.device.type
+        dtype = torch.get_autocast_dtype(device) if torch.is_autocast_enabled(device) else None
+
+        def weights(weight: torch.Tensor, bias: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+            return (weight.to(dtype), bias.to(dtype)) if dtype is not None else (weight, bias)
+
+        self.qkv = weights(self_attention.in_proj_weight, self_attention.in_proj_bias)
+        self.self_out = weights(self_attention.out_proj.weight, self_attention.out_proj.bias)
+        self.cross_q = weights(cross_attention.in_proj_weight[:dim], cross_attention.in_proj_bias[:dim])
+        self.cross_kv = weights(cross_attention.in_proj_weight[dim:], cross_attention.in_proj_bias[dim:])  # K, V rows
+        self.cross_out = weights(cross_attention.out_proj.weight, cross_attention.out_proj.bias)
+        self.linear1 = weights(layer.linear1.weight, layer.linear1.bias)
+        self.linear2 = weights(layer.linear2.weight, layer.linear2.bias)
         self.activation = layer.activation
         self.norms = [(norm.normalized_shape, norm.weight, norm.bias, norm.eps) for norm in (layer.norm1, layer.norm2, layer.norm3)]
         # Dropout as in the layer's own forward (nothing in eval mode, which is how decoding normally runs).
