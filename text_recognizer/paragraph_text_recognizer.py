@@ -17,6 +17,7 @@ import sys
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 import torch
@@ -48,6 +49,17 @@ def white_ink_on_black(image: Image.Image) -> Image.Image:
     return image
 
 
+@runtime_checkable
+class TextModel(Protocol):
+    """What the recognizer uses of a loaded model (ResnetTransformer has it)."""
+
+    data_config: dict[str, Any]
+
+    def predict(
+        self, x: torch.Tensor, *, beam_width: int = 1, return_log_probs: bool = False
+    ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]: ...
+
+
 class ParagraphTextRecognizer:
     """Loads the paragraph model (model.pt or a Lightning checkpoint) and reads images with it."""
 
@@ -61,8 +73,11 @@ class ParagraphTextRecognizer:
                 "or pass model_path= (a model.pt or a .ckpt)"
             )
         self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
-        self.model = load_model(path).to(self.device)
-        self.mapping = self.model.data_config["mapping"]
+        model = load_model(path).to(self.device)
+        if not isinstance(model, TextModel):
+            raise TypeError(f"{path} holds a {type(model).__name__}, which has no predict() or data_config: not a text model")
+        self.model: TextModel = model
+        self.mapping: Sequence[str] = self.model.data_config["mapping"]
         self.beam_width = beam_width
         self.stem = ParagraphStem(augment=False)
 

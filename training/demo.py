@@ -40,6 +40,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     os.environ.setdefault("WANDB_MODE", "disabled")
 
+    from text_recognizer.data.iam_crops import CropDataset
     from text_recognizer.data.iam_paragraphs import IAMParagraphs
     from text_recognizer.data.util import convert_labels_to_strings
     from text_recognizer.lit_models.metrics import character_error_rate
@@ -73,6 +74,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"no shipped model at {MODEL_FILENAME}; using the demo model, which has trained for minutes only")
     recognizer = ParagraphTextRecognizer(model_path)
     test = data.data_test
+    if not isinstance(test, CropDataset):  # IAMParagraphs' splits are crop datasets: files and labels
+        raise TypeError(f"expected IAMParagraphs' test split to be a CropDataset, got {type(test).__name__}")
     images = test.filenames[: args.paragraphs]  # the cached crops, exactly as a user would pass files
     truths = convert_labels_to_strings(test.labels[: args.paragraphs], data.mapping)
     total_cer = 0.0

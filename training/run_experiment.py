@@ -17,12 +17,18 @@ import shlex
 import sys
 import warnings
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol, cast, runtime_checkable
 
 # Make `text_recognizer` importable when run as `python training/run_experiment.py` from a clone.
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from text_recognizer.util import DataUnavailableError  # noqa: E402
+
+if TYPE_CHECKING:
+    from torch import nn
+
+    from text_recognizer.data.base_data_module import BaseDataModule
+    from text_recognizer.lit_models.base import BaseLitModel
 from training.trainer_flags import (  # noqa: E402
     FiniteLossCheck,
     NonFiniteLossError,
@@ -48,7 +54,16 @@ class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
         return super()._get_help_string(action)
 
 
-def import_class(package: str, name: str) -> type:
+@runtime_checkable
+class ModelClass(Protocol):
+    """A class of text_recognizer.models: contributes flags and is built from the data's config and the flags."""
+
+    def add_to_argparse(self, parser: argparse.ArgumentParser) -> argparse.ArgumentParser: ...
+
+    def __call__(self, data_config: dict[str, Any], args: argparse.Namespace | None = None) -> nn.Module: ...
+
+
+def import_class(package: str, name: str) -> object:
     """`name` from text_recognizer.<package>; an unknown name lists the valid ones."""
     module = importlib.import_module(f"text_recognizer.{package}")
     try:
@@ -58,8 +73,29 @@ def import_class(package: str, name: str) -> type:
         raise SystemExit(f"error: unknown {package} class {name!r}; choose one of: {valid}") from None
 
 
-def lit_model_class(loss: str) -> type:
-    return import_class("lit_models", LIT_MODEL_BY_LOSS.get(loss, "BaseLitModel"))
+def data_module_class(name: str) -> type[BaseDataModule]:
+    from text_recognizer.data.base_data_module import BaseDataModule
+
+    found = import_class("data", name)
+    if not (isinstance(found, type) and issubclass(found, BaseDataModule)):
+        raise SystemExit(f"error: data class {name!r} is not a data module (a BaseDataModule subclass)")
+    return found
+
+
+def model_class(name: str) -> ModelClass:
+    found = import_class("models", name)
+    if not (isinstance(found, type) and isinstance(found, ModelClass)):
+        raise SystemExit(f"error: model class {name!r} has no add_to_argparse(parser): not a model")
+    return found
+
+
+def lit_model_class(loss: str) -> type[BaseLitModel]:
+    from text_recognizer.lit_models.base import BaseLitModel
+
+    found = import_class("lit_models", LIT_MODEL_BY_LOSS.get(loss, "BaseLitModel"))
+    if not (isinstance(found, type) and issubclass(found, BaseLitModel)):
+        raise SystemExit(f"error: {found!r} is not a BaseLitModel subclass")
+    return found
 
 
 def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
@@ -88,13 +124,20 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
 
     add_trainer_args(parser.add_argument_group("Trainer (Lightning 2, with the reference's 1.x flags mapped)"))
 
-    data_class = import_class("data", chosen.data_class)
-    model_class = import_class("models", chosen.model_class)
-    data_class.add_to_argparse(parser.add_argument_group(f"Data: {chosen.data_class}"))
-    model_class.add_to_argparse(parser.add_argument_group(f"Model: {chosen.model_class}"))
+    data_class = data_module_class(chosen.data_class)
+    model_cls = model_class(chosen.model_class)
+    data_class.add_to_argparse(_flag_group(parser, f"Data: {chosen.data_class}"))
+    model_cls.add_to_argparse(_flag_group(parser, f"Model: {chosen.model_class}"))
     lit_class = lit_model_class(chosen.loss)
-    lit_class.add_to_argparse(parser.add_argument_group(f"LitModel: {lit_class.__name__}"))
+    lit_class.add_to_argparse(_flag_group(parser, f"LitModel: {lit_class.__name__}"))
     return parser
+
+
+def _flag_group(parser: argparse.ArgumentParser, title: str) -> argparse.ArgumentParser:
+    """A titled group for --help. The classes' add_to_argparse(parser) are typed to take an ArgumentParser
+    but only call add_argument/set_defaults, which an argument group has too (both are argparse's private
+    _ActionsContainer), hence the cast."""
+    return cast(argparse.ArgumentParser, parser.add_argument_group(title))
 
 
 def _setup_wandb_env() -> None:
@@ -129,10 +172,8 @@ def run(args: argparse.Namespace, command: list[str] | None = None) -> dict[str,
 
     trainer_settings = trainer_kwargs(args)  # first: bad trainer flags fail before any data work
     pl.seed_everything(args.seed, workers=True)
-    data_class = import_class("data", args.data_class)
-    model_class = import_class("models", args.model_class)
-    data = data_class(args)
-    model = model_class(data_config=data.config(), args=args)
+    data = data_module_class(args.data_class)(args)
+    model = model_class(args.model_class)(data_config=data.config(), args=args)
     lit_class = lit_model_class(args.loss)
     if args.load_checkpoint:
         lit_model = lit_class.load_from_checkpoint(args.load_checkpoint, model=model, args=args)
@@ -151,7 +192,7 @@ def run(args: argparse.Namespace, command: list[str] | None = None) -> dict[str,
         mode="min",
         save_top_k=1,
     )
-    callbacks = [
+    callbacks: list[pl.Callback | None] = [
         checkpoint,
         pl.callbacks.EarlyStopping(monitor="val_loss", mode="min", patience=args.early_stopping_patience),
         pl.callbacks.LearningRateMonitor() if args.wandb else None,

@@ -3,16 +3,34 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Protocol
 
 import pytorch_lightning as pl
 import torch
-from torch.utils.data import ConcatDataset, DataLoader, Dataset
+from torch.utils.data import DataLoader, Dataset
 
 from text_recognizer.util import DataUnavailableError
 
 BATCH_SIZE = 128
 NUM_WORKERS = 0
+
+
+class SizedDataset(Protocol):
+    """A map-style dataset: indexable and with a length. torch's Dataset declares no __len__, so
+    `len(data_train)` would not type-check; every dataset here (BaseDataset, Subset, ConcatDataset,
+    the crop and synthetic datasets) has one."""
+
+    def __len__(self) -> int: ...
+
+    def __getitem__(self, index: int) -> Any: ...
+
+
+def as_torch_dataset(dataset: SizedDataset) -> Dataset:
+    """The same dataset, checked to be a torch Dataset, which is what DataLoader, ConcatDataset and the
+    samplers are typed to take (every dataset here subclasses it)."""
+    if not isinstance(dataset, Dataset):
+        raise TypeError(f"expected a torch.utils.data.Dataset, got {type(dataset).__name__}")
+    return dataset
 
 
 class BaseDataModule(pl.LightningDataModule):
@@ -27,9 +45,9 @@ class BaseDataModule(pl.LightningDataModule):
         self.input_dims: Sequence[int]
         self.output_dims: Sequence[int]
         self.mapping: Sequence[Any]
-        self.data_train: Dataset | ConcatDataset
-        self.data_val: Dataset | ConcatDataset
-        self.data_test: Dataset | ConcatDataset
+        self.data_train: SizedDataset
+        self.data_val: SizedDataset
+        self.data_test: SizedDataset
 
     @staticmethod
     def add_to_argparse(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
@@ -47,9 +65,9 @@ class BaseDataModule(pl.LightningDataModule):
     def setup(self, stage: str | None = None) -> None:
         """Build data_train, data_val, data_test; runs on every process."""
 
-    def _loader(self, dataset: Dataset, shuffle: bool) -> DataLoader:
+    def _loader(self, dataset: SizedDataset, shuffle: bool) -> DataLoader:
         return DataLoader(
-            dataset,
+            as_torch_dataset(dataset),
             shuffle=shuffle,
             batch_size=self.batch_size,
             num_workers=self.num_workers,

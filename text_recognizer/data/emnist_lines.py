@@ -15,7 +15,10 @@ from __future__ import annotations
 
 import argparse
 from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
+from typing import ClassVar
 
 import h5py
 import numpy as np
@@ -43,25 +46,44 @@ SEED = 42
 SPLITS = ("train", "val", "test")
 
 
+@dataclass(frozen=True)
+class LineDefaults:
+    """The flags' defaults, one set per class (EMNISTLines2 has its own), typed so that mypy sees them."""
+
+    max_length: int
+    min_overlap: float
+    max_overlap: float
+    num_train: int
+    num_val: int
+    num_test: int
+    with_start_end_tokens: bool
+
+
 class EMNISTLines(BaseDataModule):
     """Lines of EMNIST characters: images (1, 28, 28 * max_length), labels (max_length,) tokens."""
 
-    defaults = {
-        "max_length": MAX_LENGTH,
-        "min_overlap": MIN_OVERLAP,
-        "max_overlap": MAX_OVERLAP,
-        "num_train": NUM_TRAIN,
-        "num_val": NUM_VAL,
-        "num_test": NUM_TEST,
-        "with_start_end_tokens": WITH_START_END_TOKENS,
-    }
+    defaults: ClassVar[LineDefaults] = LineDefaults(
+        max_length=MAX_LENGTH,
+        min_overlap=MIN_OVERLAP,
+        max_overlap=MAX_OVERLAP,
+        num_train=NUM_TRAIN,
+        num_val=NUM_VAL,
+        num_test=NUM_TEST,
+        with_start_end_tokens=WITH_START_END_TOKENS,
+    )
     processed_dirname = metadata.PROCESSED_DATA_DIRNAME
     x_start = 0  # where the first character goes
 
     def __init__(self, args: argparse.Namespace | None = None) -> None:
         super().__init__(args)
-        for name, default in self.defaults.items():
-            setattr(self, name, self.args.get(name, default))
+        d = self.defaults
+        self.max_length: int = self.args.get("max_length", d.max_length)
+        self.min_overlap: float = self.args.get("min_overlap", d.min_overlap)
+        self.max_overlap: float = self.args.get("max_overlap", d.max_overlap)
+        self.num_train: int = self.args.get("num_train", d.num_train)
+        self.num_val: int = self.args.get("num_val", d.num_val)
+        self.num_test: int = self.args.get("num_test", d.num_test)
+        self.with_start_end_tokens: bool = self.args.get("with_start_end_tokens", d.with_start_end_tokens)
         if not 0 <= self.min_overlap <= self.max_overlap < 1:
             raise ValueError(
                 f"need 0 <= --min_overlap <= --max_overlap < 1, got {self.min_overlap} and {self.max_overlap}"
@@ -79,18 +101,18 @@ class EMNISTLines(BaseDataModule):
         EMNIST.add_to_argparse(parser)
         d = cls.defaults
         add = parser.add_argument
-        add("--max_length", type=int, default=d["max_length"], help="max label length in tokens, with <S> and <E>")
-        add("--min_overlap", type=float, default=d["min_overlap"], help="min overlap of neighbouring characters, in [0, 1)")
-        add("--max_overlap", type=float, default=d["max_overlap"], help="max overlap of neighbouring characters, in [0, 1)")
-        add("--num_train", type=int, default=d["num_train"], help="lines generated for training")
-        add("--num_val", type=int, default=d["num_val"], help="lines generated for validation")
-        add("--num_test", type=int, default=d["num_test"], help="lines generated for testing")
+        add("--max_length", type=int, default=d.max_length, help="max label length in tokens, with <S> and <E>")
+        add("--min_overlap", type=float, default=d.min_overlap, help="min overlap of neighbouring characters, in [0, 1)")
+        add("--max_overlap", type=float, default=d.max_overlap, help="max overlap of neighbouring characters, in [0, 1)")
+        add("--num_train", type=int, default=d.num_train, help="lines generated for training")
+        add("--num_val", type=int, default=d.num_val, help="lines generated for validation")
+        add("--num_test", type=int, default=d.num_test, help="lines generated for testing")
         add(
             "--with_start_end_tokens",
             type=str2bool,
             nargs="?",
             const=True,
-            default=d["with_start_end_tokens"],
+            default=d.with_start_end_tokens,
             help="labels are <S> chars <E> <P>... (true) or chars <P>... (false)",
         )
         return parser
@@ -161,7 +183,7 @@ class EMNISTLines(BaseDataModule):
         return f"{super().__repr__()}\n{settings}"
 
 
-def without_start_end(labels: torch.Tensor, mapping: list[str]) -> torch.Tensor:
+def without_start_end(labels: torch.Tensor, mapping: Sequence[str]) -> torch.Tensor:
     """<S> chars <E> <P>... rows -> chars <P>... rows, one token shorter.
 
     >>> without_start_end(torch.tensor([[1, 7, 8, 2, 3]]), ["<B>", "<S>", "<E>", "<P>"]).tolist()
@@ -172,7 +194,7 @@ def without_start_end(labels: torch.Tensor, mapping: list[str]) -> torch.Tensor:
     return labels
 
 
-def samples_by_char(images: np.ndarray, labels: np.ndarray, mapping: list[str]) -> dict[str, list[np.ndarray]]:
+def samples_by_char(images: np.ndarray, labels: np.ndarray, mapping: Sequence[str]) -> dict[str, list[np.ndarray]]:
     """Character -> its EMNIST images."""
     samples = defaultdict(list)
     for image, label in zip(images, labels):
@@ -197,7 +219,7 @@ def construct_image_from_string(
 
     Overlapping pixels add up and saturate at 255 (the reference added in uint8, which wrapped around).
     """
-    chosen: dict[str, np.ndarray] = {}
+    chosen: dict[str, np.ndarray | None] = {}  # None: no image for that character
     line = np.zeros((metadata.CHAR_HEIGHT, width), dtype=np.uint16)
     step = metadata.CHAR_WIDTH - int(overlap * metadata.CHAR_WIDTH)
     x = x_start

@@ -14,7 +14,7 @@ import argparse
 from torchvision import transforms
 
 from text_recognizer.data.base_data_module import load_and_print_info
-from text_recognizer.data.emnist_lines import EMNISTLines
+from text_recognizer.data.emnist_lines import EMNISTLines, LineDefaults
 from text_recognizer.metadata import emnist_lines as lines_metadata
 from text_recognizer.metadata import emnist_lines2 as metadata
 from text_recognizer.util import str2bool
@@ -32,15 +32,15 @@ WITH_START_END_TOKENS = True  # EMNISTLines2 is for sequence models: labels are 
 class EMNISTLines2(EMNISTLines):
     """IAM-like EMNIST lines: images (1, 56, 1024), labels (89,) tokens; training lines augmented."""
 
-    defaults = {
-        "max_length": MAX_LENGTH,
-        "min_overlap": MIN_OVERLAP,
-        "max_overlap": MAX_OVERLAP,
-        "num_train": NUM_TRAIN,
-        "num_val": NUM_VAL,
-        "num_test": NUM_TEST,
-        "with_start_end_tokens": WITH_START_END_TOKENS,
-    }
+    defaults = LineDefaults(
+        max_length=MAX_LENGTH,
+        min_overlap=MIN_OVERLAP,
+        max_overlap=MAX_OVERLAP,
+        num_train=NUM_TRAIN,
+        num_val=NUM_VAL,
+        num_test=NUM_TEST,
+        with_start_end_tokens=WITH_START_END_TOKENS,
+    )
     processed_dirname = metadata.PROCESSED_DATA_DIRNAME
     x_start = metadata.IMAGE_X_PADDING
 

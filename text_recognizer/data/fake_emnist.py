@@ -28,13 +28,15 @@ TEST_PER_CLASS = 2
 FONT_FAMILIES = ("kalam", "indie-flower", "caveat", "delius", "shadows-into-light")
 FONT_SIZE = 22
 SEED = 0
+# A TrueType font, or Pillow's bitmap default when no TrueType family is installed.
+Font = ImageFont.FreeTypeFont | ImageFont.ImageFont
 # savemat writes the creation time into the 116-byte text of the file header; a fixed text keeps the
 # archive's bytes (hence the EMNIST cache, keyed by its hash) the same for the same arguments.
 MAT_HEADER_TEXT = b"MATLAB 5.0 MAT-file, made-up EMNIST characters written by text_recognizer.data.fake_emnist"
 
 
-def _fonts() -> list[ImageFont.FreeTypeFont]:
-    fonts = []
+def _fonts() -> list[Font]:
+    fonts: list[Font] = []
     try:
         import fontpkg
 
@@ -48,18 +50,18 @@ def _fonts() -> list[ImageFont.FreeTypeFont]:
     return fonts or [ImageFont.load_default(size=FONT_SIZE)]
 
 
-def render_character(char: str, font: ImageFont.FreeTypeFont, rng: np.random.Generator) -> np.ndarray:
+def render_character(char: str, font: Font, rng: np.random.Generator) -> np.ndarray:
     """(28, 28) uint8, white on black: the glyph fitted into 20x20, centred, slightly rotated and shifted."""
     canvas = Image.new("L", (56, 56))
     ImageDraw.Draw(canvas).text((28, 28), char, fill=255, font=font, anchor="mm")
-    canvas = canvas.rotate(float(rng.uniform(-12, 12)), resample=Image.BILINEAR)
+    canvas = canvas.rotate(float(rng.uniform(-12, 12)), resample=Image.Resampling.BILINEAR)
     box = canvas.getbbox()
     if box is None:
         return np.zeros((28, 28), dtype=np.uint8)
     glyph = canvas.crop(box)
     scale = 20 / max(glyph.size) * float(rng.uniform(0.8, 1.0))  # EMNIST glyphs fill about 20x20
     size = (max(1, round(glyph.width * scale)), max(1, round(glyph.height * scale)))
-    glyph = glyph.resize(size, resample=Image.BILINEAR)
+    glyph = glyph.resize(size, resample=Image.Resampling.BILINEAR)
     out = Image.new("L", (28, 28))
     x = (28 - size[0]) // 2 + int(rng.integers(-2, 3))
     y = (28 - size[1]) // 2 + int(rng.integers(-2, 3))

@@ -28,22 +28,27 @@ HAND_MAX_HEIGHT = iam_paragraphs.IMAGE_HEIGHT * iam_paragraphs.IMAGE_SCALE_FACTO
 INK_LEVEL, PAPER_LEVEL = 25.0, 244.0
 GRAIN_SHIFT = 256  # pixels: range of the random offset into the shared paper grain
 
+Box = tuple[int, int, int, int]  # (x, y, w, h) in stored-JPG pixels
+PlacedWord = tuple[str, np.ndarray, int, int]  # (word, ink mask, left, top)
+WordBoxes = tuple[str, list[Box]]  # a word and the boxes around its ink
+
 
 def paragraph_text(rng: random.Random, min_characters: int = MAX_LINES * MAX_LINE_CHARACTERS) -> str:
     """Consecutive sentences of the corpus from a random start, at least `min_characters` long."""
     sentences = english_sentences()
-    index, words = rng.randrange(len(sentences)), []
+    index = rng.randrange(len(sentences))
+    words: list[str] = []
     while sum(len(word) + 1 for word in words) < min_characters:
         words += sentences[index % len(sentences)].split()
         index += 1
     return " ".join(words)
 
 
-def ink_boxes(mask: np.ndarray, left: int, top: int) -> list[tuple[int, int, int, int]]:
+def ink_boxes(mask: np.ndarray, left: int, top: int) -> list[Box]:
     """(x, y, w, h) page boxes around each run of inked columns of a word mask, plus BOX_MARGIN."""
     inked = mask.any(axis=0)
     edges = np.flatnonzero(np.diff(np.concatenate([[0], inked.astype(np.int8), [0]])))
-    boxes = []
+    boxes: list[Box] = []
     for start, stop in zip(edges[::2], edges[1::2]):
         rows = np.flatnonzero(mask[:, start:stop].any(axis=1))
         boxes.append((left + int(start) - BOX_MARGIN, top + int(rows[0]) - BOX_MARGIN,
@@ -51,16 +56,19 @@ def ink_boxes(mask: np.ndarray, left: int, top: int) -> list[tuple[int, int, int
     return boxes
 
 
-def write_lines(writer: Writer, words: list[str], rng: random.Random):
+def write_lines(writer: Writer, words: list[str], rng: random.Random) -> list[list[PlacedWord]]:
     """Lay out handwriting: a list of lines, each a list of (word, mask, left, top), with top in
     pixels from an arbitrary origin (render_form shifts it); stops at the drawn line count, at the
     end of the words, or when one more line would overflow the paragraph canvas."""
     n_lines = rng.randint(MIN_LINES, MAX_LINES)
     left_margin, right_edge = rng.uniform(90, 150), PAGE_WIDTH - rng.uniform(70, 120)
-    baseline, index, lines, top_of_text = 3.0 * writer.x_height, 0, [], None
+    baseline, index = 3.0 * writer.x_height, 0
+    lines: list[list[PlacedWord]] = []
+    top_of_text: int | None = None
     for _ in range(n_lines):
         slope, x = rng.uniform(-writer.drift, writer.drift), left_margin + rng.gauss(0, 5)
-        line, characters = [], -1
+        line: list[PlacedWord] = []
+        characters = -1
         while index < len(words) and characters + 1 + len(words[index]) <= MAX_LINE_CHARACTERS:
             mask, x_offset, mask_baseline = writer.render_word(words[index], rng)
             if line and x + x_offset + mask.shape[1] > right_edge:
@@ -88,7 +96,9 @@ def draw_print(draw: ImageDraw.ImageDraw, form_id: str, text: str) -> tuple[list
     title = ImageFont.load_default(size=34)
     draw.text((PRINT_MARGIN, 95), "Sentence Database", fill=255, font=title, stroke_width=1, stroke_fill=255)
     draw.text((PAGE_WIDTH - PRINT_MARGIN, 95), form_id.upper(), fill=255, font=title, anchor="ra")
-    font, lines, current, width = ImageFont.load_default(size=PRINT_SIZE), [], [], 0.0
+    font, width = ImageFont.load_default(size=PRINT_SIZE), 0.0
+    lines: list[str] = []
+    current: list[str] = []
     space = font.getlength(" ")
     for word in text.split():  # greedy wrap; words measured once (measuring each candidate line was slow)
         word_width = font.getlength(word)
@@ -122,7 +132,7 @@ def render_form(form_id: str, writer: Writer, rng: random.Random) -> tuple[Image
         draw.line((PRINT_MARGIN - 40, rule_y, PAGE_WIDTH - PRINT_MARGIN + 40, rule_y), fill=255, width=2)
         draw.text((PRINT_MARGIN, rule_y + 12), "Name:", fill=255, font=ImageFont.load_default(size=PRINT_SIZE))
     ink = np.asarray(printed, dtype=np.float32) / 255 * 0.92
-    boxes_by_line = []
+    boxes_by_line: list[list[WordBoxes]] = []
     for line in lines:
         boxes_by_line.append([])
         for word, mask, left, top in line:
@@ -158,7 +168,8 @@ def _paper(ink: np.ndarray, rng: random.Random) -> Image.Image:
     return image.filter(ImageFilter.Kernel((3, 3), weights, scale=sum(weights)))
 
 
-def _form_xml(form_id: str, writer_id: str, printed_lines: list[str], line_texts: list[str], boxes_by_line) -> str:
+def _form_xml(form_id: str, writer_id: str, printed_lines: list[str], line_texts: list[str],
+              boxes_by_line: list[list[WordBoxes]]) -> str:
     """IAM's schema: <form> with <machine-printed-part> and <handwritten-part>/<line>/<word>/<cmp>."""
     scale = metadata.DOWNSAMPLE_FACTOR
     form = ElementTree.Element("form", {"id": form_id, "writer-id": writer_id,

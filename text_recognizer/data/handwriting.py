@@ -46,6 +46,8 @@ def ttf_font_files() -> dict[str, Path]:
             module = importlib.import_module(package)
         except ImportError:
             continue
+        if module.__file__ is None:  # a namespace package has no files of its own
+            continue
         for filename in sorted((Path(module.__file__).parent / "files").glob("*.ttf")):
             files[filename.stem] = filename
     if not files:
@@ -207,7 +209,7 @@ def _shear(image: Image.Image, baseline: int, slant: float) -> tuple[Image.Image
     shifts = (slant * baseline, slant * (baseline - height))
     low, high = min(*shifts, 0.0), max(*shifts, 0.0)
     size = (int(np.ceil(width + high - low)) + 1, height)
-    sheared = image.transform(size, Image.AFFINE, (1, slant, low - slant * baseline, 0, 1, 0), Image.BILINEAR)
+    sheared = image.transform(size, Image.Transform.AFFINE, (1, slant, low - slant * baseline, 0, 1, 0), Image.Resampling.BILINEAR)
     return sheared, int(round(low))
 
 

@@ -15,6 +15,7 @@ import shutil
 import tempfile
 import zipfile
 from pathlib import Path
+from typing import Any
 
 import toml
 
@@ -46,7 +47,7 @@ class IAM:
     """
 
     def __init__(self, source: str = metadata.DEFAULT_SOURCE, data_dirname: Path | None = None,
-                 url: str | None = None, sha256: str | None = None, **render_options):
+                 url: str | None = None, sha256: str | None = None, **render_options: int):
         if source not in metadata.SOURCES:
             raise ValueError(f"unknown IAM source {source!r}: choose one of {metadata.SOURCES}")
         self.source = source
@@ -234,7 +235,10 @@ class IAM:
         source = args.get("iam_source", metadata.DEFAULT_SOURCE)
         if source != "rendered":
             return cls(source=source)
-        return cls(source=source, **iam_rendered.RenderOptions.from_args(args).as_kwargs())
+        # Typed as Any because mypy matches a **dict[str, int] against every keyword parameter (data_dirname,
+        # url...), not only **render_options; RenderOptions holds just its own int fields.
+        render_options: dict[str, Any] = iam_rendered.RenderOptions.from_args(args).as_kwargs()
+        return cls(source=source, **render_options)
 
 
 def split_ids(writer_by_form: dict[str, str], test_list: list[str],

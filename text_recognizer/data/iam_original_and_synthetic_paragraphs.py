@@ -8,7 +8,7 @@ import argparse
 
 from torch.utils.data import ConcatDataset, DataLoader
 
-from text_recognizer.data.base_data_module import BaseDataModule, load_and_print_info
+from text_recognizer.data.base_data_module import BaseDataModule, as_torch_dataset, load_and_print_info
 from text_recognizer.data.iam_paragraphs import IAMParagraphs
 from text_recognizer.data.iam_synthetic_paragraphs import IAMSyntheticParagraphs, synthetic_train_loader
 
@@ -35,7 +35,7 @@ class IAMOriginalAndSyntheticParagraphs(BaseDataModule):
     def setup(self, stage: str | None = None) -> None:
         self.original.setup(stage)
         self.synthetic.setup(stage)
-        self.data_train = ConcatDataset([self.original.data_train, self.synthetic.data_train])
+        self.data_train = ConcatDataset([as_torch_dataset(self.original.data_train), as_torch_dataset(self.synthetic.data_train)])
         self.data_val, self.data_test = self.original.data_val, self.original.data_test
 
     def train_dataloader(self) -> DataLoader:

@@ -11,10 +11,15 @@ import argparse
 from pathlib import Path
 
 import torch
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader
 
 from text_recognizer.data import iam_crops
-from text_recognizer.data.base_data_module import BaseDataModule, load_and_print_info
+from text_recognizer.data.base_data_module import (
+    BaseDataModule,
+    SizedDataset,
+    as_torch_dataset,
+    load_and_print_info,
+)
 from text_recognizer.data.iam_lines import line_crops
 from text_recognizer.data.iam_paragraphs import IAMParagraphs
 from text_recognizer.data.synthetic_paragraphs import EpochAwareSampler, SyntheticParagraphs
@@ -89,15 +94,17 @@ class IAMSyntheticParagraphs(IAMParagraphs):
         return text
 
 
-def synthetic_train_loader(data_module: BaseDataModule, dataset: Dataset, seed: int, regenerate: bool) -> DataLoader:
+def synthetic_train_loader(
+    data_module: BaseDataModule, dataset: SizedDataset, seed: int, regenerate: bool
+) -> DataLoader:
     """The training loader; with regeneration, its sampler tells the datasets the epoch (see synthetic_paragraphs)."""
     if not regenerate:
         return BaseDataModule.train_dataloader(data_module)
     trainer = data_module.trainer  # set by Lightning when fitting; None in plain PyTorch loops
     replicas = (trainer.distributed_sampler_kwargs if trainer is not None else None) or {"num_replicas": 1, "rank": 0}
-    sampler = EpochAwareSampler(dataset, shuffle=True, seed=seed, **replicas)
+    sampler = EpochAwareSampler(as_torch_dataset(dataset), shuffle=True, seed=seed, **replicas)
     return DataLoader(
-        dataset,
+        as_torch_dataset(dataset),
         sampler=sampler,
         batch_size=data_module.batch_size,
         num_workers=data_module.num_workers,

@@ -27,7 +27,8 @@ _LAYOUT_INDENT = re.compile(r"^(?:\t\t| {8})")  # centred titles, letters, verse
 
 def _entries(text: str) -> list[str]:
     """Split a fortune file into entries (separated by lines holding only '%')."""
-    entries, current = [], []
+    entries: list[list[str]] = []
+    current: list[str] = []
     for line in text.splitlines():
         if line.strip() == "%":
             entries.append(current)
@@ -94,7 +95,7 @@ def english_sentences() -> list[str]:
             "(it is listed in requirements/prod.in)"
         )
     text = FORTUNE_FILENAME.read_text(encoding="utf-8", errors="replace")
-    sentences = []
+    sentences: list[str] = []
     for entry in _entries(text):
         cleaned = clean_entry(entry)
         if cleaned is not None:

@@ -155,8 +155,10 @@ def set_dataset_epoch(dataset: Dataset, epoch: int) -> None:
             set_dataset_epoch(part, epoch)
     elif isinstance(dataset, Subset):
         set_dataset_epoch(dataset.dataset, epoch)
-    elif callable(getattr(dataset, "set_epoch", None)):
-        dataset.set_epoch(epoch)
+    else:
+        set_epoch = getattr(dataset, "set_epoch", None)  # SyntheticParagraphs has one; other datasets need none
+        if callable(set_epoch):
+            set_epoch(epoch)
 
 
 class EpochAwareSampler(DistributedSampler):

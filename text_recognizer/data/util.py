@@ -5,7 +5,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import torch
-from torch.utils.data import Dataset
+from torch.utils.data import Dataset, Subset
 
 from text_recognizer.metadata.shared import BLANK_TOKEN, END_TOKEN, PADDING_TOKEN, START_TOKEN
 
@@ -92,8 +92,9 @@ def convert_labels_to_strings(labels: torch.Tensor | Sequence[Sequence[int]], ma
     return strings
 
 
-def split_dataset(dataset: Dataset, fraction: float, seed: int) -> tuple[Dataset, Dataset]:
+def split_dataset(dataset: Dataset, fraction: float, seed: int) -> tuple[Subset, Subset]:
     """Split into two random subsets, the first holding `fraction` of the samples; same seed, same split."""
     first = int(fraction * len(dataset))  # type: ignore[arg-type]
     generator = torch.Generator().manual_seed(seed)
-    return tuple(torch.utils.data.random_split(dataset, [first, len(dataset) - first], generator=generator))  # type: ignore[arg-type,return-value]
+    kept, rest = torch.utils.data.random_split(dataset, [first, len(dataset) - first], generator=generator)  # type: ignore[arg-type]
+    return kept, rest
