@@ -86,6 +86,9 @@ class ReferenceCER(_TokenCER):
     0.1667
     """
 
+    error_sum: torch.Tensor
+    count: torch.Tensor
+
     def __init__(self, ignore_tokens: Sequence[int], **kwargs: Any) -> None:
         super().__init__(ignore_tokens, **kwargs)
         self.add_state("error_sum", default=torch.tensor(0.0, dtype=torch.float64), dist_reduce_fx="sum")
@@ -108,6 +111,9 @@ class CharacterErrorRate(_TokenCER):
     >>> round(float(metric.compute()), 4)  # (1 + 1) / (3 + 0)
     0.6667
     """
+
+    edits: torch.Tensor
+    characters: torch.Tensor
 
     def __init__(self, ignore_tokens: Sequence[int], **kwargs: Any) -> None:
         super().__init__(ignore_tokens, **kwargs)

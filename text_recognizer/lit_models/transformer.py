@@ -44,19 +44,21 @@ class TransformerLitModel(BaseLitModel):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Images -> decoded tokens (B, max_length), as in production."""
-        return self.model.predict(x)
+        model: Any = self.model  # an encoder-decoder (ResnetTransformer, LineCNNTransformer), not a plain Module
+        return model.predict(x)
 
     def _shared_step(self, stage: str, batch: Any, batch_idx: int) -> torch.Tensor:
         x, y = batch
-        memory = self.model.encode(x)
+        model: Any = self.model  # encode / decode / decoder.generate, see the module docstring
+        memory = model.encode(x)
         # Teacher forcing: from tokens 0..i the decoder predicts token i + 1.
-        logits = self.model.decode(memory, y[:, :-1])  # (B, C, Sy - 1)
+        logits = model.decode(memory, y[:, :-1])  # (B, C, Sy - 1)
         loss = self.loss_fn(logits, y[:, 1:])
         self.log(f"{stage}_loss", loss, prog_bar=stage == "train", sync_dist=stage != "train")
         if stage == "train":
             return loss
 
-        decoded = self.model.decoder.generate(memory, max_length=y.shape[1])  # (B, Sy)
+        decoded = model.decoder.generate(memory, max_length=y.shape[1])  # (B, Sy)
         for name in (f"{stage}_cer", f"{stage}_cer_standard"):
             metric = getattr(self, name)
             metric(decoded, y)

@@ -14,7 +14,7 @@ force a length).
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 import torch
 import torch.nn.functional as F
@@ -103,7 +103,7 @@ class _Cache:
 
     def __init__(self, decoder: TransformerTextDecoder, memory: torch.Tensor, max_length: int) -> None:
         self.decoder = decoder
-        self.layers = [_Layer(layer) for layer in decoder.layers]
+        self.layers = [_Layer(cast(nn.TransformerDecoderLayer, layer)) for layer in decoder.layers]
         self.memory_kv = [layer.memory_keys_values(memory) for layer in self.layers]  # (2, B, h, M, dh) each
         batch, heads, _, head_dim = self.memory_kv[0].shape[1:]
         # (L, 2, B, h, T, dh), in the dtype autocast gives the projections (bf16 under bf16 autocast)

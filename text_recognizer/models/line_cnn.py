@@ -97,7 +97,8 @@ class LineCNN(nn.Module):
         for module in self.convs.modules():
             if isinstance(module, nn.Conv2d):
                 nn.init.kaiming_normal_(module.weight, mode="fan_in", nonlinearity="relu")
-                nn.init.zeros_(module.bias)
+                if module.bias is not None:
+                    nn.init.zeros_(module.bias)
 
     def sequence_length(self, width: int) -> int:
         """Number of windows S for an image `width` pixels wide."""

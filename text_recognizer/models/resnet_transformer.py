@@ -58,7 +58,8 @@ class ResnetTransformer(nn.Module):
         # barely learns (loss 2.36 after 100 steps, 0.73 with the memory scaled by 0.1). Keep tf_dim >= 128.
         nn.init.kaiming_normal_(self.encoder_projection.weight, mode="fan_out", nonlinearity="relu")
         bound = 1 / math.sqrt(self.encoder_projection.out_channels)  # fan_out of a 1x1 conv
-        nn.init.uniform_(self.encoder_projection.bias, -bound, bound)
+        if self.encoder_projection.bias is not None:
+            nn.init.uniform_(self.encoder_projection.bias, -bound, bound)
 
     def encode(self, x: torch.Tensor) -> torch.Tensor:
         """(B, 1, 576, 640) images -> (B, 360, tf_dim) memory, cells in row-major order."""

@@ -54,6 +54,8 @@ class PositionalEncoding(nn.Module):
     tensor([ 0.9093, -0.4161,  0.0200,  0.9998])
     """
 
+    pe: torch.Tensor  # (max_len, dim), a non-persistent buffer
+
     def __init__(self, dim: int, max_len: int = 1, dropout: float = DROPOUT) -> None:
         super().__init__()
         self.dim = dim
@@ -81,6 +83,8 @@ class PositionalEncodingImage(nn.Module):
     >>> encoding(torch.zeros(1, 4, 2, 3))[0, :, 1, 2]  # row 1: sin(1), cos(1); column 2: sin(2), cos(2)
     tensor([ 0.8415,  0.5403,  0.9093, -0.4161])
     """
+
+    pe: torch.Tensor  # (dim, max_h, max_w), a non-persistent buffer
 
     def __init__(self, dim: int, max_h: int = 1, max_w: int = 1) -> None:
         super().__init__()
