@@ -24,6 +24,8 @@ class BaseLitModel(pl.LightningModule):
 
     # Metrics in the checkpoint file name after the epoch (the reference's pattern adds val_cer).
     checkpoint_metrics: tuple[str, ...] = ("val_loss",)
+    # One class per input: accuracy is tracked. Sequence models (transformer, CTC) track CER instead.
+    classifies: bool = True
 
     def __init__(self, model: nn.Module, args: argparse.Namespace | dict | None = None) -> None:
         super().__init__()
@@ -54,6 +56,8 @@ class BaseLitModel(pl.LightningModule):
                 raise ValueError(f"--loss={loss} is not a function of torch.nn.functional (nor ctc/transformer)")
             self.loss_fn = getattr(torch.nn.functional, loss)
 
+        if not self.classifies:
+            return
         num_classes = max(len(self.mapping), 2)
         self.train_acc = MulticlassAccuracy(num_classes=num_classes, average="micro")
         self.val_acc = MulticlassAccuracy(num_classes=num_classes, average="micro")

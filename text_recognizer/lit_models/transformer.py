@@ -30,6 +30,7 @@ class TransformerLitModel(BaseLitModel):
     """BaseLitModel for encoder-decoder models that emit <S> text <E> token sequences."""
 
     checkpoint_metrics = ("val_loss", "val_cer")
+    classifies = False
 
     def __init__(self, model: nn.Module, args: argparse.Namespace | dict | None = None) -> None:
         super().__init__(model, args)
