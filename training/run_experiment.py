@@ -167,7 +167,8 @@ def _loggers(args: argparse.Namespace, log_dir: Path) -> list:
 
 
 def run(args: argparse.Namespace, command: list[str] | None = None) -> dict[str, Any]:
-    """Train and test as the flags say; returns the test metrics and the best checkpoint path."""
+    """Train and test as the flags say; returns the test metrics, the best checkpoint path, the run folder
+    and the trained LightningModule."""
     import pytorch_lightning as pl
 
     trainer_settings = trainer_kwargs(args)  # first: bad trainer flags fail before any data work
@@ -218,7 +219,7 @@ def run(args: argparse.Namespace, command: list[str] | None = None) -> dict[str,
         print(f"Best checkpoint: {best or '(none: validation did not run)'}")
         print(f"Run folder: {run_dir}")
     metrics = {k: float(v) for k, v in (test_results[0] if test_results else {}).items()}
-    return {"test_metrics": metrics, "best_checkpoint": best, "run_dir": str(run_dir)}
+    return {"test_metrics": metrics, "best_checkpoint": best, "run_dir": str(run_dir), "lit_model": lit_model}
 
 
 def _write_run_files(run_dir: Path, args: argparse.Namespace, command: list[str] | None) -> None:
