@@ -153,7 +153,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--local", nargs="?", const=str(DEFAULT_LOG_DIR), default=None, metavar="LOG_DIR",
                         help=f"select among local runs instead of W&B (LOG_DIR defaults to {DEFAULT_LOG_DIR})")
     parser.add_argument("--artifacts_dir", type=str, default=str(ARTIFACTS_DIRNAME), help="where to write the model folder")
-    parser.add_argument("--full_precision", action="store_true", help="keep float32 weights (default: half precision)")
+    parser.add_argument("--full_precision", action="store_true", help="keep float32 weights instead of half precision")
     return parser
 
 
