@@ -4,62 +4,31 @@
 """
 from __future__ import annotations
 
-import argparse
 import warnings
-from collections.abc import Iterator
-from pathlib import Path
+from collections.abc import Iterable, Iterator
 
 from tqdm import tqdm
 
 from text_recognizer.data import iam_crops
-from text_recognizer.data.base_data_module import BaseDataModule, load_and_print_info
+from text_recognizer.data.base_data_module import load_and_print_info
 from text_recognizer.data.iam import IAM
-from text_recognizer.data.util import convert_labels_to_strings, convert_strings_to_labels
+from text_recognizer.data.iam_crop_data_module import SPLITS, IAMCropDataModule
+from text_recognizer.data.util import convert_strings_to_labels
 from text_recognizer.metadata import iam_lines as metadata
 from text_recognizer.stems.line import IAMLineStem
-from text_recognizer.util import str2bool
-
-AUGMENT_DATA = True
-SPLITS = ("train", "val", "test")
 
 
-class IAMLines(BaseDataModule):
+class IAMLines(IAMCropDataModule):
     """Line crops (grayscale, white ink on black) of IAM forms, labelled with the line's text.
 
     Only the training set is augmented (width stretch, brightness, small rotation and shear).
     """
 
-    def __init__(self, args: argparse.Namespace | None = None) -> None:
-        super().__init__(args)
-        self.augment = self.args.get("augment_data", AUGMENT_DATA)
-        self.mapping = metadata.MAPPING
-        self.input_dims = metadata.DIMS
-        self.output_dims = metadata.OUTPUT_DIMS
-        self.iam = IAM.from_args(self.args)
+    metadata = metadata
+    crop_kind = "lines"
 
-    @staticmethod
-    def add_to_argparse(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
-        BaseDataModule.add_to_argparse(parser)
-        IAM.add_to_argparse(parser)
-        parser.add_argument(
-            "--augment_data", type=str2bool, default=AUGMENT_DATA, help="augment the training set (never val/test)"
-        )
-        return parser
-
-    @property
-    def cache_dirname(self) -> Path:
-        # Read from the metadata module at call time, so that tests can point it at a temporary folder.
-        return metadata.PROCESSED_DATA_DIRNAME / self.iam.cache_name
-
-    def prepare_data(self, *args, **kwargs) -> None:
-        if iam_crops.cache_exists(self.cache_dirname):
-            return
-        self.iam.prepare_data()
-        print(f"{type(self).__name__}: cropping lines into {self.cache_dirname} ...")
-        ids_by_split = dict(zip(SPLITS, (self.iam.train_ids, self.iam.val_ids, self.iam.test_ids), strict=True))
-        iam_crops.write_cache(
-            self.cache_dirname, {split: line_crops(self.iam, ids, split) for split, ids in ids_by_split.items()}
-        )
+    def crops_by_split(self) -> dict[str, Iterable[iam_crops.Sample]]:
+        return {split: line_crops(self.iam, ids, split) for split, ids in self.ids_by_split().items()}
 
     def setup(self, stage: str | None = None) -> None:
         records = iam_crops.read_cache(self.cache_dirname)
@@ -71,13 +40,6 @@ class IAMLines(BaseDataModule):
             stem = IAMLineStem(augment=self.augment and split == "train")
             datasets[split] = iam_crops.CropDataset(self.cache_dirname / split, records[split], labels, stem)
         self.data_train, self.data_val, self.data_test = (datasets[split] for split in SPLITS)
-
-    def __repr__(self) -> str:
-        text = super().__repr__() + f"\n  source: {self.iam.cache_name}, augment train: {self.augment}"
-        dataset = getattr(self, "data_train", None)
-        if dataset is not None and len(dataset):
-            text += f"\n  first train label: {convert_labels_to_strings(dataset[0][1][None], self.mapping)[0]!r}"
-        return text
 
 
 def warn_if_wider_than_canvas(records: list[iam_crops.Record], what: str) -> None:

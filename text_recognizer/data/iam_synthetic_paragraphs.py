@@ -8,7 +8,7 @@ How groupings are drawn, seeded and regenerated: see text_recognizer/data/synthe
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
+from collections.abc import Iterable
 
 import torch
 from torch.utils.data import DataLoader
@@ -41,6 +41,9 @@ class IAMSyntheticParagraphs(IAMParagraphs):
     paragraphs contain lines that also appear in real validation paragraphs (val is optimistic).
     """
 
+    metadata = metadata
+    crop_kind = "the lines of train and val forms"
+
     def __init__(self, args: argparse.Namespace | None = None) -> None:
         super().__init__(args)
         self.seed = self.args.get("synthetic_seed", SYNTHETIC_SEED)
@@ -58,19 +61,10 @@ class IAMSyntheticParagraphs(IAMParagraphs):
         )
         return parser
 
-    @property
-    def cache_dirname(self) -> Path:
-        return metadata.PROCESSED_DATA_DIRNAME / self.iam.cache_name
-
-    def prepare_data(self, *args, **kwargs) -> None:
-        if iam_crops.cache_exists(self.cache_dirname):
-            return
-        self.iam.prepare_data()
-        print(f"{type(self).__name__}: cropping the lines of train and val forms into {self.cache_dirname} ...")
-        ids = self.iam.train_ids + self.iam.val_ids
+    def crops_by_split(self) -> dict[str, Iterable[iam_crops.Sample]]:
         # Halved like the paragraph crops, so that synthetic and real handwriting have the same size.
-        lines = line_crops(self.iam, ids, LINES_SPLIT, scale_factor=iam_paragraphs.IMAGE_SCALE_FACTOR)
-        iam_crops.write_cache(self.cache_dirname, {LINES_SPLIT: lines})
+        ids = self.iam.train_ids + self.iam.val_ids
+        return {LINES_SPLIT: line_crops(self.iam, ids, LINES_SPLIT, scale_factor=iam_paragraphs.IMAGE_SCALE_FACTOR)}
 
     def setup(self, stage: str | None = None) -> None:
         records = iam_crops.read_cache(self.cache_dirname)[LINES_SPLIT]

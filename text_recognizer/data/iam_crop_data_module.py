@@ -1,0 +1,70 @@
+"""IAMCropDataModule: what the IAM data modules share (flags, the IAM source, a processed cache of crops)."""
+from __future__ import annotations
+
+import argparse
+from collections.abc import Iterable
+from pathlib import Path
+from types import ModuleType
+
+from text_recognizer.data import iam_crops
+from text_recognizer.data.base_data_module import BaseDataModule
+from text_recognizer.data.iam import IAM
+from text_recognizer.data.util import convert_labels_to_strings
+from text_recognizer.util import str2bool
+
+AUGMENT_DATA = True
+SPLITS = ("train", "val", "test")
+
+
+class IAMCropDataModule(BaseDataModule):
+    """Crops of IAM forms, cut once by prepare_data into a cache and read by setup.
+
+    Subclasses set `metadata` (their metadata module: MAPPING, DIMS, OUTPUT_DIMS, PROCESSED_DATA_DIRNAME),
+    `crop_kind` (for messages) and implement `crops_by_split()` and `setup()`.
+    """
+
+    metadata: ModuleType
+    crop_kind = "crops"
+
+    def __init__(self, args: argparse.Namespace | None = None) -> None:
+        super().__init__(args)
+        self.augment = self.args.get("augment_data", AUGMENT_DATA)
+        self.mapping = self.metadata.MAPPING
+        self.input_dims = self.metadata.DIMS
+        self.output_dims = self.metadata.OUTPUT_DIMS
+        self.iam = IAM.from_args(self.args)  # cheap: nothing is read until it is used
+
+    @staticmethod
+    def add_to_argparse(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+        BaseDataModule.add_to_argparse(parser)
+        IAM.add_to_argparse(parser)
+        parser.add_argument(
+            "--augment_data", type=str2bool, default=AUGMENT_DATA, help="augment the training set (never val/test)"
+        )
+        return parser
+
+    @property
+    def cache_dirname(self) -> Path:
+        # Read from the metadata module at call time, so that tests can point it at a temporary folder.
+        return self.metadata.PROCESSED_DATA_DIRNAME / self.iam.cache_name
+
+    def ids_by_split(self) -> dict[str, list[str]]:
+        return dict(zip(SPLITS, (self.iam.train_ids, self.iam.val_ids, self.iam.test_ids), strict=True))
+
+    def crops_by_split(self) -> dict[str, Iterable[iam_crops.Sample]]:
+        """The samples to cache, per split (generators: crops are cut while the cache is written)."""
+        raise NotImplementedError
+
+    def prepare_data(self, *args, **kwargs) -> None:
+        if iam_crops.cache_exists(self.cache_dirname):
+            return
+        self.iam.prepare_data()
+        print(f"{type(self).__name__}: cropping {self.crop_kind} into {self.cache_dirname} ...")
+        iam_crops.write_cache(self.cache_dirname, self.crops_by_split())
+
+    def __repr__(self) -> str:
+        text = super().__repr__() + f"\n  source: {self.iam.cache_name}, augment train: {self.augment}"
+        dataset = getattr(self, "data_train", None)
+        if dataset is not None and len(dataset):
+            text += f"\n  first train label: {convert_labels_to_strings(dataset[0][1][None], self.mapping)[0]!r}"
+        return text
