@@ -10,14 +10,13 @@ import argparse
 from typing import Any
 
 import torch
-from torch import nn
 
 from text_recognizer.models.line_cnn import LineCNN
-from text_recognizer.models.transformer_decoder import TransformerTextDecoder
+from text_recognizer.models.transformer_decoder import ImageToTextTransformer, TransformerTextDecoder
 from text_recognizer.models.transformer_util import PositionalEncoding
 
 
-class LineCNNTransformer(nn.Module):
+class LineCNNTransformer(ImageToTextTransformer):
     """(B, 1, H, W) line images -> memory (B, S, tf_dim) -> tokens (B, max_length)."""
 
     def __init__(self, data_config: dict[str, Any], args: argparse.Namespace | None = None) -> None:
@@ -36,27 +35,6 @@ class LineCNNTransformer(nn.Module):
         """(B, 1, 56, 1024) lines -> (B, 127, tf_dim) memory."""
         features = self.line_cnn(x)  # (B, 256, 127)
         return self.pos_encoder(features.permute(0, 2, 1))  # (B, 127, 256)
-
-    def decode(self, memory: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        """Teacher-forced logits (B, C, Sy): position i scores the token that follows y[:, :i + 1]."""
-        return self.decoder(memory, y)
-
-    def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        """(B, 1, H, W) images and (B, Sy) input tokens -> (B, C, Sy) logits."""
-        return self.decode(self.encode(x), y)
-
-    def predict(
-        self,
-        x: torch.Tensor,
-        max_length: int | None = None,
-        beam_width: int = 1,
-        return_log_probs: bool = False,
-        min_length: int = 0,
-    ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
-        """(B, max_length) tokens: <S> first, <P> after <E>; see ResnetTransformer.predict."""
-        with torch.inference_mode():
-            memory = self.encode(x)
-        return self.decoder.generate(memory, max_length, beam_width, return_log_probs, min_length)
 
     @staticmethod
     def add_to_argparse(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:

@@ -15,7 +15,7 @@ import torch
 import torchvision
 from torch import nn
 
-from text_recognizer.models.transformer_decoder import TransformerTextDecoder
+from text_recognizer.models.transformer_decoder import ImageToTextTransformer, TransformerTextDecoder
 from text_recognizer.models.transformer_util import PositionalEncodingImage
 
 RESNET_DIM = 512  # channels of resnet18's last stage
@@ -33,7 +33,7 @@ def resnet_output_size(size: int) -> int:
     return size
 
 
-class ResnetTransformer(nn.Module):
+class ResnetTransformer(ImageToTextTransformer):
     """(B, 1, H, W) images -> memory (B, H/32 * W/32, tf_dim) -> tokens (B, max_length)."""
 
     def __init__(self, data_config: dict[str, Any], args: argparse.Namespace | None = None) -> None:
@@ -69,29 +69,6 @@ class ResnetTransformer(nn.Module):
         x = self.encoder_projection(x)  # (B, 256, 18, 20)
         x = self.enc_pos_encoder(x)
         return x.flatten(start_dim=2).permute(0, 2, 1)  # (B, 360, 256)
-
-    def decode(self, memory: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        """Teacher-forced logits (B, C, Sy): position i scores the token that follows y[:, :i + 1]."""
-        return self.decoder(memory, y)
-
-    def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        """(B, 1, H, W) images and (B, Sy) input tokens -> (B, C, Sy) logits."""
-        return self.decode(self.encode(x), y)
-
-    def predict(
-        self,
-        x: torch.Tensor,
-        max_length: int | None = None,
-        beam_width: int = 1,
-        return_log_probs: bool = False,
-        min_length: int = 0,
-    ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
-        """(B, max_length) tokens: <S> first, <P> after <E> (greedy, or beam search when beam_width > 1).
-
-        With return_log_probs, also each text's total log-probability (B,), a confidence."""
-        with torch.inference_mode():
-            memory = self.encode(x)
-        return self.decoder.generate(memory, max_length, beam_width, return_log_probs, min_length)
 
     @staticmethod
     def add_to_argparse(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
