@@ -80,7 +80,7 @@ def add_trainer_args(parser: argparse._ActionsContainer) -> None:
     add("--val_check_interval", type=_int_or_float, default=None, help="validate every N batches or fraction of an epoch")
     add("--num_sanity_val_steps", type=int, default=2, help="validation batches run before training")
     add("--fast_dev_run", type=_int_or_float, default=0, help="run N batches of each stage as a smoke test")
-    add("--overfit_batches", type=_int_or_float, default=0.0, help="train and validate on N batches")
+    add("--overfit_batches", type=_int_or_float, default=0.0, help="train on the first N training batches, unshuffled (validation uses the first N validation batches)")
     add("--limit_train_batches", type=_int_or_float, default=None, help="batches (int) or fraction per train epoch")
     add("--limit_val_batches", type=_int_or_float, default=None, help="batches (int) or fraction per validation")
     add("--limit_test_batches", type=_int_or_float, default=None, help="batches (int) or fraction for testing")
