@@ -127,3 +127,11 @@ def test_a_line_cnn_transformer_learns_to_read_three_lines(tmp_path):
     run = trainer(tmp_path, max_epochs=epochs, check_val_every_n_epoch=epochs, limit_train_batches=None)
     run.fit(lit, train_dataloaders=data, val_dataloaders=data)
     assert run.callback_metrics["val_cer"] < 0.05 and run.callback_metrics["val_cer_standard"] < 0.05
+
+
+def test_a_model_that_is_not_an_encoder_decoder_is_a_clear_error():
+    from text_recognizer.models import CNN
+
+    model = CNN({"input_dims": (1, 28, 28), "output_dims": (1,), "mapping": MAPPING})
+    with pytest.raises(ValueError, match="needs an encoder-decoder model"):
+        TransformerLitModel(model, argparse.Namespace(**ARGS))

@@ -83,16 +83,18 @@ def check_label_lengths(records: Sequence[Record], max_length: int, what: str) -
         )
 
 
+def warn_naming(records: Sequence[Record], problem: str) -> None:
+    """When there are any, warn "<count> <problem>: " and the first few crops' ids and sizes."""
+    if records:
+        names = ", ".join(f"{r['id']} ({r['width']}x{r['height']})" for r in records[:5])
+        warnings.warn(f"{len(records)} {problem}: {names}{', ...' if len(records) > 5 else ''}", stacklevel=3)
+
+
 def warn_if_bigger_than(records: Sequence[Record], height: int, width: int, what: str) -> None:
     """Crops bigger than the canvas are scaled down by the stem (never cropped): say which ones."""
     big = [record for record in records if record["height"] > height or record["width"] > width]
-    if big:
-        names = ", ".join(f"{r['id']} ({r['width']}x{r['height']})" for r in big[:5])
-        warnings.warn(
-            f"{len(big)} {what} images are bigger than the {width}x{height} (WxH) canvas and will be scaled "
-            f"down to fit, which shrinks their handwriting: {names}{', ...' if len(big) > 5 else ''}",
-            stacklevel=2,
-        )
+    warn_naming(big, f"{what} images are bigger than the {width}x{height} (WxH) canvas and will be scaled "
+                     "down to fit, which shrinks their handwriting")
 
 
 class CropDataset(Dataset):

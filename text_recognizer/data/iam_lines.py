@@ -4,7 +4,6 @@
 """
 from __future__ import annotations
 
-import warnings
 from collections.abc import Iterable, Iterator
 
 from tqdm import tqdm
@@ -45,13 +44,8 @@ class IAMLines(IAMCropDataModule):
 def warn_if_wider_than_canvas(records: list[iam_crops.Record], what: str) -> None:
     """Lines that, at height IMAGE_HEIGHT, are wider than the canvas get squeezed horizontally: say which."""
     wide = [r for r in records if r["width"] * metadata.IMAGE_HEIGHT / max(r["height"], 1) > metadata.IMAGE_WIDTH]
-    if wide:
-        names = ", ".join(f"{r['id']} ({r['width']}x{r['height']})" for r in wide[:5])
-        warnings.warn(
-            f"{len(wide)} {what} images are wider than the {metadata.IMAGE_WIDTH}-pixel canvas once resized to height "
-            f"{metadata.IMAGE_HEIGHT} and will be squeezed horizontally to fit: {names}{', ...' if len(wide) > 5 else ''}",
-            stacklevel=2,
-        )
+    iam_crops.warn_naming(wide, f"{what} images are wider than the {metadata.IMAGE_WIDTH}-pixel canvas once resized "
+                                f"to height {metadata.IMAGE_HEIGHT} and will be squeezed horizontally to fit")
 
 
 def line_crops(iam: IAM, form_ids: list[str], split: str, scale_factor: int = 1) -> Iterator[iam_crops.Sample]:

@@ -1,6 +1,6 @@
 """TransformerLitModel: teacher-forced cross-entropy, CER by decoding as in production.
 
-The model has `encode(x)`, `decode(memory, y)` -> (B, C, Sy) teacher-forced logits and
+The model is an ImageToTextTransformer: `encode(x)`, `decode(memory, y)` -> (B, C, Sy) teacher-forced logits and
 `decoder.generate(memory, max_length)` (the cached greedy decoder that inference uses).
 Logged: train_loss; val_loss, val_cer, val_cer_standard; test_loss, test_cer, test_cer_standard.
 `*_cer` is the reference's CER (mean per-sample ratio, the one to compare with published figures
@@ -22,6 +22,7 @@ from text_recognizer.data.util import convert_labels_to_strings
 from text_recognizer.lit_models.base import BaseLitModel
 from text_recognizer.lit_models.metrics import CharacterErrorRate, ReferenceCER
 from text_recognizer.metadata.shared import END_TOKEN, PADDING_TOKEN, START_TOKEN
+from text_recognizer.models.transformer_decoder import ImageToTextTransformer
 
 NUM_LOGGED_SAMPLES = 4
 
@@ -31,8 +32,14 @@ class TransformerLitModel(BaseLitModel):
 
     checkpoint_metrics = ("val_loss", "val_cer")
     classifies = False
+    model: ImageToTextTransformer
 
     def __init__(self, model: nn.Module, args: argparse.Namespace | dict | None = None) -> None:
+        if not isinstance(model, ImageToTextTransformer):
+            raise ValueError(
+                f"--loss=transformer needs an encoder-decoder model (ResnetTransformer, LineCNNTransformer), "
+                f"not {type(model).__name__}"
+            )
         super().__init__(model, args)
         missing = [t for t in (START_TOKEN, END_TOKEN, PADDING_TOKEN) if t not in self.mapping]
         if missing:
@@ -45,21 +52,22 @@ class TransformerLitModel(BaseLitModel):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Images -> decoded tokens (B, max_length), as in production."""
-        model: Any = self.model  # an encoder-decoder (ResnetTransformer, LineCNNTransformer), not a plain Module
-        return model.predict(x)
+        tokens = self.model.predict(x)
+        assert isinstance(tokens, torch.Tensor)  # without return_log_probs, predict returns the tokens alone
+        return tokens
 
     def _shared_step(self, stage: str, batch: Any, batch_idx: int) -> torch.Tensor:
         x, y = batch
-        model: Any = self.model  # encode / decode / decoder.generate, see the module docstring
-        memory = model.encode(x)
+        memory = self.model.encode(x)
         # Teacher forcing: from tokens 0..i the decoder predicts token i + 1.
-        logits = model.decode(memory, y[:, :-1])  # (B, C, Sy - 1)
+        logits = self.model.decode(memory, y[:, :-1])  # (B, C, Sy - 1)
         loss = self.loss_fn(logits, y[:, 1:])
         self.log(f"{stage}_loss", loss, prog_bar=stage == "train", sync_dist=stage != "train")
         if stage == "train":
             return loss
 
-        decoded = model.decoder.generate(memory, max_length=y.shape[1])  # (B, Sy)
+        decoded = self.model.decoder.generate(memory, max_length=y.shape[1])  # (B, Sy)
+        assert isinstance(decoded, torch.Tensor)  # without return_log_probs, only the tokens
         for name in (f"{stage}_cer", f"{stage}_cer_standard"):
             metric = getattr(self, name)
             metric(decoded, y)
