@@ -70,7 +70,7 @@ class ParagraphTextRecognizer:
                 f"no paragraph model at {path}. Train one (python training/run_experiment.py "
                 "--data_class=IAMOriginalAndSyntheticParagraphs --model_class=ResnetTransformer --loss=transformer ...), "
                 "select it with `python training/save_best_model.py --local --trained_data_class=...`, "
-                "or pass model_path= (a model.pt or a .ckpt)"
+                "or pass model_path= (--model_path for the script): a model.pt or a .ckpt"
             )
         self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
         model = load_model(path).to(self.device)
