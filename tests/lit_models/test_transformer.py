@@ -51,6 +51,19 @@ def test_loss_is_teacher_forced_cross_entropy_without_padding_targets():
     assert torch.allclose(lit.loss_fn(logits, y[:, 1:]), expected, atol=1e-6)
 
 
+def test_trailing_padding_is_trimmed_without_changing_the_loss():
+    lit = make_lit().eval()
+    x, y = next(iter(loader()))  # texts of at most 5 characters in 12-token labels
+    trimmed = lit._trim_padding(y)
+    assert trimmed.shape == (4, 7)  # <S> hello <E>: the longest row of the batch
+    assert torch.equal(trimmed, y[:, :7]) and (y[:, 7:] == MAPPING.index("<P>")).all()
+    with torch.no_grad():
+        memory = lit.model.encode(x)
+        full = lit.loss_fn(lit.model.decode(memory, y[:, :-1]), y[:, 1:])
+        short = lit.loss_fn(lit.model.decode(memory, trimmed[:, :-1]), trimmed[:, 1:])
+    assert torch.allclose(full, short, atol=1e-6)
+
+
 @pytest.mark.parametrize("precision", ["bf16-mixed", "32-true"])
 def test_training_and_validation_steps_log_loss_and_both_cers(tmp_path, precision):
     lit = make_lit()

@@ -58,6 +58,8 @@ class TransformerLitModel(BaseLitModel):
 
     def _shared_step(self, stage: str, batch: Any, batch_idx: int) -> torch.Tensor:
         x, y = batch
+        full_length = y.shape[1]
+        y = self._trim_padding(y)
         memory = self.model.encode(x)
         # Teacher forcing: from tokens 0..i the decoder predicts token i + 1.
         logits = self.model.decode(memory, y[:, :-1])  # (B, C, Sy - 1)
@@ -66,7 +68,8 @@ class TransformerLitModel(BaseLitModel):
         if stage == "train":
             return loss
 
-        decoded = self.model.decoder.generate(memory, max_length=y.shape[1])  # (B, Sy)
+        # Decoding may run as long as an untrimmed label: the true lengths must not cap the predictions.
+        decoded = self.model.decoder.generate(memory, max_length=full_length)  # (B, full_length)
         assert isinstance(decoded, torch.Tensor)  # without return_log_probs, only the tokens
         for name in (f"{stage}_cer", f"{stage}_cer_standard"):
             metric = getattr(self, name)
@@ -75,6 +78,13 @@ class TransformerLitModel(BaseLitModel):
         if stage == "val" and batch_idx == 0:
             self._log_samples(x, decoded, y)
         return loss
+
+    def _trim_padding(self, y: torch.Tensor) -> torch.Tensor:
+        """Drops the columns that are <P> in every row. Labels are padded to the longest possible text
+        (682 tokens for paragraphs); a batch's texts are usually much shorter, and under the causal
+        mask the trailing <P> positions change no loss term, so the decoder need not compute them."""
+        used = (y != self.padding_index).any(dim=0).nonzero()
+        return y[:, : int(used.max()) + 1] if used.numel() else y
 
     @rank_zero_only
     def _log_samples(self, x: torch.Tensor, decoded: torch.Tensor, y: torch.Tensor) -> None:
