@@ -141,17 +141,19 @@ def training_table(model: ResnetTransformer, args: argparse.Namespace) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--batch_sizes", type=int, nargs="+", default=[1, 16])
+    parser.add_argument("--batch_sizes", type=int, nargs="+", default=[1, 16], help="decoding batch sizes (rows of the table)")
     parser.add_argument("--lengths", type=int, nargs="+", default=[300, 682], help="forced output lengths")
     parser.add_argument("--naive_lengths", type=int, nargs="*", default=None, help="lengths to run naive at (default: all)")
     parser.add_argument("--naive_full", action="store_true", help="run the naive decoder to the end instead of sampling")
-    parser.add_argument("--naive_sample_steps", type=int, default=NAIVE_SAMPLE_STEPS)
+    parser.add_argument(
+        "--naive_sample_steps", type=int, default=NAIVE_SAMPLE_STEPS, help="steps the naive estimate is interpolated from"
+    )
     parser.add_argument("--repeats", type=int, default=1, help="best of this many runs for cached and teacher-forced")
     parser.add_argument("--threads", type=int, default=1, help="torch threads (0: torch's choice)")
     parser.add_argument("--clock", choices=sorted(CLOCKS), default="cpu", help="cpu: process CPU time; wall: elapsed")
-    parser.add_argument("--train_batch", type=int, default=8)
-    parser.add_argument("--train_steps", type=int, default=2)
-    parser.add_argument("--skip_training", action="store_true")
+    parser.add_argument("--train_batch", type=int, default=8, help="batch size of the timed training steps")
+    parser.add_argument("--train_steps", type=int, default=2, help="timed training steps per precision (the median is shown)")
+    parser.add_argument("--skip_training", action="store_true", help="decoding table only")
     parser.add_argument("--quick", action="store_true", help="sampled naive decoder, one training step each")
     args = parser.parse_args(argv)
     if args.naive_lengths is None:
