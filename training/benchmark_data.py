@@ -4,7 +4,8 @@
 
 Times the IAMOriginalAndSyntheticParagraphs training loader (augmentation on, as in training) for each
 number of workers, and a ResnetTransformer training step (forward, backward, Adam step, teacher
-forced on full-length 682-token targets) at the same batch size on this machine, then prints a table:
+forced on labels as long as the loader's batches' longest, which is what training cuts a batch to) at the same
+batch size on this machine, then prints a table:
 loader samples/s divided by model samples/s above 1 means the loader keeps up.
 """
 from __future__ import annotations
@@ -28,36 +29,39 @@ LOADER_BATCHES = 12  # timed batches per loader, after one untimed batch (worker
 MODEL_STEPS = 3  # timed training steps, after one untimed warm-up step
 
 
-def time_loader(data: IAMOriginalAndSyntheticParagraphs, num_workers: int, batches: int) -> tuple[float, float, float | None]:
+def time_loader(data: IAMOriginalAndSyntheticParagraphs, num_workers: int, batches: int) -> tuple[float, float, float | None, int]:
     """(seconds to the first batch, samples/s over the next `batches` batches, CPU ms per sample when the
-    main process does all the work) of a fresh training loader."""
+    main process does all the work, the batches' mean longest label in tokens) of a fresh training loader."""
     data.num_workers = num_workers
     start = time.perf_counter()
     iterator = iter(data.train_dataloader())
     next(iterator)
     first = time.perf_counter() - start
-    start, cpu_start, samples = time.perf_counter(), time.process_time(), 0
+    padding = data.mapping.index(PADDING_TOKEN)
+    start, cpu_start, samples, longest = time.perf_counter(), time.process_time(), 0, []
     for _ in range(batches):
-        x, _ = next(iterator)
+        x, y = next(iterator)
         samples += len(x)
+        longest.append(int((y != padding).any(dim=0).nonzero().max()) + 1)  # what training trims the batch to
     rate = samples / (time.perf_counter() - start)
     cpu_ms = (time.process_time() - cpu_start) / samples * 1000 if num_workers == 0 else None
     del iterator  # stops the workers
-    return first, rate, cpu_ms
+    return first, rate, cpu_ms, round(sum(longest) / len(longest))
 
 
-def time_model(data_config: dict, batch_size: int, steps: int, device: torch.device) -> tuple[float, float]:
-    """(samples/s, CPU ms per sample) of training a default-sized ResnetTransformer (fwd + bwd + Adam step)."""
+def time_model(data_config: dict, batch_size: int, length: int, steps: int, device: torch.device) -> tuple[float, float]:
+    """(samples/s, CPU ms per sample) of training a default-sized ResnetTransformer (fwd + bwd + Adam step)
+    on labels of `length` tokens."""
     model = ResnetTransformer(data_config).to(device).train()
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-4)
     _, height, width = data_config["input_dims"]
-    length, classes = data_config["output_dims"][0], len(data_config["mapping"])
+    classes = len(data_config["mapping"])
     padding = data_config["mapping"].index(PADDING_TOKEN)
     x = torch.rand(batch_size, 1, height, width, device=device)
     y = torch.randint(4, classes, (batch_size, length), device=device)  # no <P>: every target position counts
 
     def step() -> None:
-        logits = model(x, y[:, :-1])  # (B, 84, 681) teacher forced
+        logits = model(x, y[:, :-1])  # (B, C, length - 1) teacher forced
         loss = torch.nn.functional.cross_entropy(logits, y[:, 1:], ignore_index=padding)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
@@ -94,12 +98,12 @@ def main(argv: list[str] | None = None) -> None:
 
     rows = []  # (name, samples/s, CPU ms per sample or None, is the model)
     for num_workers in (int(n) for n in args.num_workers_list.split(",")):
-        first, rate, cpu_ms = time_loader(data, num_workers, args.loader_batches)
+        first, rate, cpu_ms, length = time_loader(data, num_workers, args.loader_batches)
         rows.append((f"train loader, num_workers={num_workers} (first batch {first:.1f} s)", rate, cpu_ms, False))
     model_rate = None
     if args.model_steps > 0:
-        model_rate, cpu_ms = time_model(data.config(), args.batch_size, args.model_steps, torch.device(args.device))
-        name = f"ResnetTransformer training step ({args.device}, batch {args.batch_size}, 682 targets)"
+        model_rate, cpu_ms = time_model(data.config(), args.batch_size, length, args.model_steps, torch.device(args.device))
+        name = f"ResnetTransformer training step ({args.device}, batch {args.batch_size}, labels cut to {length} tokens)"
         rows.append((name, model_rate, cpu_ms if args.device == "cpu" else None, True))
 
     # Wall-clock rates depend on what else runs on the machine; CPU ms per sample much less so.

@@ -1,0 +1,25 @@
+"""The benchmark scripts run end to end and print their tables (tiny settings: this is not a timing)."""
+from training import benchmark_data, benchmark_decoding
+
+
+def test_benchmark_decoding_prints_decoding_and_training_rows(capsys):
+    argv = ["--batch_sizes", "2", "--lengths", "6", "--naive_full", "--train_batch", "1", "--train_lengths", "5",
+            "--train_steps", "1", "--threads", "0"]
+    assert benchmark_decoding.main(argv) == 0
+    out = capsys.readouterr().out
+    decoding_row = next(line.split() for line in out.splitlines() if line.split()[:2] == ["2", "6"])
+    assert decoding_row[-1].endswith("x") and "skipped" not in decoding_row  # the naive decoder ran too
+    assert [line.split()[:2] for line in out.splitlines() if line.strip().startswith("5 ")] == [["5", "fp32"], ["5", "bf16"]]
+
+
+def test_benchmark_data_times_the_loader_and_a_step_on_trimmed_labels(tiny_iam_dirs, monkeypatch, capsys):
+    from conftest import TINY_IAM_FLAGS, point_iam_paths_at
+
+    point_iam_paths_at(monkeypatch, tiny_iam_dirs["downloaded"], tiny_iam_dirs["processed"])
+    flags = [f"--{name}={value}" for name, value in TINY_IAM_FLAGS.items()]
+    benchmark_data.main([*flags, "--batch_size=2", "--num_workers_list=0", "--loader_batches=2", "--model_steps=1"])
+    out = capsys.readouterr().out
+    assert "train loader, num_workers=0" in out
+    model_row = next(line for line in out.splitlines() if "ResnetTransformer training step" in line)
+    length = int(model_row.split("labels cut to ")[1].split()[0])
+    assert 2 < length < 682  # the tiny paragraphs are far shorter than the padded label
