@@ -20,6 +20,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script from a clone
 
 from text_recognizer.data.iam_original_and_synthetic_paragraphs import IAMOriginalAndSyntheticParagraphs  # noqa: E402
+from text_recognizer.data.util import trim_padding  # noqa: E402
 from text_recognizer.metadata.shared import PADDING_TOKEN  # noqa: E402
 from text_recognizer.models.resnet_transformer import ResnetTransformer  # noqa: E402
 
@@ -42,7 +43,7 @@ def time_loader(data: IAMOriginalAndSyntheticParagraphs, num_workers: int, batch
     for _ in range(batches):
         x, y = next(iterator)
         samples += len(x)
-        longest.append(int((y != padding).any(dim=0).nonzero().max()) + 1)  # what training trims the batch to
+        longest.append(trim_padding(y, padding).shape[1])  # what training cuts the batch to
     rate = samples / (time.perf_counter() - start)
     cpu_ms = (time.process_time() - cpu_start) / samples * 1000 if num_workers == 0 else None
     del iterator  # stops the workers

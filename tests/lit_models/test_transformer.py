@@ -7,7 +7,7 @@ import torch
 from pytorch_lightning.loggers import WandbLogger
 from torch.utils.data import DataLoader, TensorDataset
 
-from text_recognizer.data.util import convert_strings_to_labels
+from text_recognizer.data.util import convert_strings_to_labels, trim_padding
 from text_recognizer.lit_models import TransformerLitModel
 from text_recognizer.metadata import iam_paragraphs
 from text_recognizer.model_file import load_model
@@ -51,10 +51,10 @@ def test_loss_is_teacher_forced_cross_entropy_without_padding_targets():
     assert torch.allclose(lit.loss_fn(logits, y[:, 1:]), expected, atol=1e-6)
 
 
-def test_trailing_padding_is_trimmed_without_changing_the_loss():
+def test_steps_cut_trailing_padding_without_changing_the_loss_and_decode_to_the_full_length(monkeypatch):
     lit = make_lit().eval()
     x, y = next(iter(loader()))  # texts of at most 5 characters in 12-token labels
-    trimmed = lit._trim_padding(y)
+    trimmed = trim_padding(y, MAPPING.index("<P>"))
     assert trimmed.shape == (4, 7)  # <S> hello <E>: the longest row of the batch
     assert torch.equal(trimmed, y[:, :7]) and (y[:, 7:] == MAPPING.index("<P>")).all()
     with torch.no_grad():
@@ -62,6 +62,18 @@ def test_trailing_padding_is_trimmed_without_changing_the_loss():
         full = lit.loss_fn(lit.model.decode(memory, y[:, :-1]), y[:, 1:])
         short = lit.loss_fn(lit.model.decode(memory, trimmed[:, :-1]), trimmed[:, 1:])
     assert torch.allclose(full, short, atol=1e-6)
+
+    fed, decode_lengths = [], []
+    decode, generate = lit.model.decode, lit.model.decoder.generate
+    monkeypatch.setattr(lit.model, "decode", lambda memory, tokens: fed.append(tokens.shape[1]) or decode(memory, tokens))
+    monkeypatch.setattr(lit.model.decoder, "generate",
+                        lambda memory, max_length: decode_lengths.append(max_length) or generate(memory, max_length))
+    monkeypatch.setattr(lit, "log", lambda *args, **kwargs: None)  # no trainer here
+    with torch.no_grad():
+        assert torch.allclose(lit.training_step((x, y), 0), full, atol=1e-6)
+        lit.validation_step((x, y), 1)
+    assert fed == [6, 6]  # the decoder saw the trimmed inputs in both steps
+    assert decode_lengths == [12]  # predictions may run as long as the untrimmed label
 
 
 @pytest.mark.parametrize("precision", ["bf16-mixed", "32-true"])

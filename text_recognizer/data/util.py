@@ -92,6 +92,15 @@ def convert_labels_to_strings(labels: torch.Tensor | Sequence[Sequence[int]], ma
     return strings
 
 
+def trim_padding(labels: torch.Tensor, padding_index: int) -> torch.Tensor:
+    """(B, L) padded labels -> (B, L') without the trailing columns that are <P> in every row.
+
+    Labels are padded to the longest possible text (682 tokens for paragraphs), a batch's texts are
+    usually much shorter, and under a causal mask the trailing <P> positions change no loss term."""
+    used = (labels != padding_index).any(dim=0).nonzero()
+    return labels[:, : int(used.max()) + 1] if used.numel() else labels
+
+
 def split_dataset(dataset: Dataset, fraction: float, seed: int) -> tuple[Subset, Subset]:
     """Split into two random subsets, the first holding `fraction` of the samples; same seed, same split."""
     first = int(fraction * len(dataset))  # type: ignore[arg-type]

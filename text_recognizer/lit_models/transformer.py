@@ -18,7 +18,7 @@ from pytorch_lightning.loggers import WandbLogger
 from pytorch_lightning.utilities import rank_zero_only
 from torch import nn
 
-from text_recognizer.data.util import convert_labels_to_strings
+from text_recognizer.data.util import convert_labels_to_strings, trim_padding
 from text_recognizer.lit_models.base import BaseLitModel
 from text_recognizer.lit_models.metrics import CharacterErrorRate, ReferenceCER
 from text_recognizer.metadata.shared import END_TOKEN, PADDING_TOKEN, START_TOKEN
@@ -59,7 +59,7 @@ class TransformerLitModel(BaseLitModel):
     def _shared_step(self, stage: str, batch: Any, batch_idx: int) -> torch.Tensor:
         x, y = batch
         full_length = y.shape[1]
-        y = self._trim_padding(y)
+        y = trim_padding(y, self.padding_index)  # a shorter teacher-forced pass, the same loss
         memory = self.model.encode(x)
         # Teacher forcing: from tokens 0..i the decoder predicts token i + 1.
         logits = self.model.decode(memory, y[:, :-1])  # (B, C, Sy - 1)
@@ -78,13 +78,6 @@ class TransformerLitModel(BaseLitModel):
         if stage == "val" and batch_idx == 0:
             self._log_samples(x, decoded, y)
         return loss
-
-    def _trim_padding(self, y: torch.Tensor) -> torch.Tensor:
-        """Drops the columns that are <P> in every row. Labels are padded to the longest possible text
-        (682 tokens for paragraphs); a batch's texts are usually much shorter, and under the causal
-        mask the trailing <P> positions change no loss term, so the decoder need not compute them."""
-        used = (y != self.padding_index).any(dim=0).nonzero()
-        return y[:, : int(used.max()) + 1] if used.numel() else y
 
     @rank_zero_only
     def _log_samples(self, x: torch.Tensor, decoded: torch.Tensor, y: torch.Tensor) -> None:
