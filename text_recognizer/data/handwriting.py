@@ -21,11 +21,17 @@ from text_recognizer.util import DataUnavailableError
 FONT_PACKAGES = (
     "fontpkg_caveat", "fontpkg_dancing_script", "fontpkg_delius", "fontpkg_great_vibes", "fontpkg_indie_flower",
     "fontpkg_kalam", "fontpkg_satisfy", "fontpkg_shadows_into_light", "fontpkg_yellowtail", "fontpkg_zeyada",
+    # More training hands (none of them held out): brush and script faces, each with its weights.
+    "fontpkg_lobster_two", "fontpkg_oleo_script", "fontpkg_pacifico",
 )
 HERSHEY_PREFIX = "hershey-"
 HERSHEY_FONTS = ("scripts", "scriptc", "cursive", "futural", "futuram", "timesi")
 # Joined-up script fonts: drawn a word at a time so that the letters stay connected.
-CONNECTED_FONTS = frozenset({"DancingScript[wght]", "GreatVibes-Regular", "Satisfy-Regular", "Yellowtail-Regular"})
+CONNECTED_FONTS = frozenset({
+    "DancingScript[wght]", "GreatVibes-Regular", "Satisfy-Regular", "Yellowtail-Regular", "Pacifico-Regular",
+    "LobsterTwo-Regular", "LobsterTwo-Italic", "LobsterTwo-Bold", "LobsterTwo-BoldItalic",
+    "OleoScript-Regular", "OleoScript-Bold",
+})
 # Writers of these fonts write only test forms, so the test split measures unseen hands.
 HELD_OUT_FONTS = ("Satisfy-Regular", "ShadowsIntoLight", "hershey-scriptc", "Kalam-Light")
 HERSHEY_SCRIPTS = ("scripts", "scriptc", "cursive")  # joined-up
