@@ -25,7 +25,7 @@ from PIL import Image, ImageOps
 
 from text_recognizer.data.util import convert_labels_to_strings
 from text_recognizer.model_file import load_model
-from text_recognizer.stems.paragraph import ParagraphStem
+from text_recognizer.stems.paragraph import ParagraphStem, pad_batch
 from text_recognizer.util import ImageSource, read_image_pil
 
 ARTIFACTS_DIRNAME = Path(__file__).resolve().parent / "artifacts" / "paragraph_text_recognizer"
@@ -79,10 +79,11 @@ class ParagraphTextRecognizer:
         self.model: TextModel = model
         self.mapping: Sequence[str] = self.model.data_config["mapping"]
         self.beam_width = beam_width
-        self.stem = ParagraphStem(augment=False)
+        # Models trained on the reference's fixed canvas are read on it; others at the image's own size.
+        self.stem = ParagraphStem(augment=False, fixed_canvas=bool(self.model.data_config.get("fixed_canvas", False)))
 
     def preprocess(self, image: ImageSource) -> torch.Tensor:
-        """Any readable image -> the (1, 576, 640) tensor the model was evaluated on."""
+        """Any readable image -> the (1, H, W) tensor (at most 576x640) the model was evaluated on."""
         pil = read_image_pil(image, grayscale=True)
         if pil.width == 0 or pil.height == 0:
             raise ValueError(f"{image if isinstance(image, (str, Path)) else 'the image'} has no pixels")
@@ -92,7 +93,7 @@ class ParagraphTextRecognizer:
     def predict_batch(self, images: Sequence[ImageSource], batch_size: int = BATCH_SIZE) -> list[Prediction]:
         predictions: list[Prediction] = []
         for start in range(0, len(images), batch_size):
-            x = torch.stack([self.preprocess(image) for image in images[start : start + batch_size]]).to(self.device)
+            x = pad_batch([self.preprocess(image) for image in images[start : start + batch_size]]).to(self.device)
             tokens, log_probs = self.model.predict(x, beam_width=self.beam_width, return_log_probs=True)
             texts = convert_labels_to_strings(tokens, self.mapping)
             for text, log_prob in zip(texts, log_probs.tolist()):

@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from PIL import Image, ImageOps
 from torch.utils.data import Dataset
@@ -106,6 +107,13 @@ class CropDataset(Dataset):
         self.filenames = [str(Path(dirname) / f"{record['id']}.png") for record in records]
         self.labels = labels
         self.stem = stem
+        self.shapes = np.array(
+            [(r["height"], r["width"], r["label"].count("\n") + 1) for r in records], dtype=np.int64
+        ).reshape(-1, 3)
+
+    def sample_shapes(self) -> np.ndarray:
+        """(N, 3): each crop's height, width and number of lines (for batching by size and the curriculum)."""
+        return self.shapes
 
     def __len__(self) -> int:
         return len(self.filenames)

@@ -1,15 +1,17 @@
-"""IAMParagraphs: the handwritten part of each IAM form, on a 576x640 canvas, labelled with its lines.
+"""IAMParagraphs: the handwritten part of each IAM form (at most 576x640), labelled with its lines.
 
     python -m text_recognizer.data.iam_paragraphs --iam_source=rendered
 """
 from __future__ import annotations
 
+import argparse
 from collections.abc import Iterable, Iterator
 
 from tqdm import tqdm
 
 from text_recognizer.data import iam_crops
 from text_recognizer.data.base_data_module import load_and_print_info
+from text_recognizer.data.batching import BatchingOptions, ContentSizedLoaders
 from text_recognizer.data.iam import IAM
 from text_recognizer.data.iam_crop_data_module import SPLITS, IAMCropDataModule
 from text_recognizer.data.util import convert_strings_to_labels
@@ -17,16 +19,27 @@ from text_recognizer.metadata import iam_paragraphs as metadata
 from text_recognizer.stems.paragraph import ParagraphStem
 
 
-class IAMParagraphs(IAMCropDataModule):
+class IAMParagraphs(ContentSizedLoaders, IAMCropDataModule):
     """Paragraph crops of IAM forms (grayscale, white ink on black, halved again), one per form.
 
-    Only the training set is augmented (random placement, brightness, small rotation and shear);
-    validation and test go through the same deterministic transform as inference, so val_cer
-    measures what a user will get (the reference augmented validation too).
+    Batches are padded to their own largest image (`--fixed_canvas=true`: the reference's 576x640
+    canvas) and follow `--curriculum` (see batching.py). Only the training set is augmented (scale,
+    pen width, blur, margins, brightness, small rotation and shear); validation and test go through
+    the same deterministic transform as inference, so val_cer measures what a user will get (the
+    reference augmented validation too).
     """
 
     metadata = metadata
     crop_kind = "paragraphs"
+
+    def __init__(self, args: argparse.Namespace | None = None) -> None:
+        super().__init__(args)
+        self.batching = BatchingOptions.from_args(self.args)
+
+    @staticmethod
+    def add_to_argparse(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+        IAMCropDataModule.add_to_argparse(parser)
+        return BatchingOptions.add_to_argparse(parser)
 
     def crops_by_split(self) -> dict[str, Iterable[iam_crops.Sample]]:
         return {split: paragraph_crops(self.iam, ids, split) for split, ids in self.ids_by_split().items()}
@@ -38,7 +51,7 @@ class IAMParagraphs(IAMCropDataModule):
             iam_crops.check_label_lengths(records[split], metadata.MAX_LABEL_LENGTH, f"{split} paragraph")
             iam_crops.warn_if_bigger_than(records[split], *metadata.IMAGE_SHAPE, f"{split} paragraph")
             labels = convert_strings_to_labels([r["label"] for r in records[split]], self.mapping, self.output_dims[0])
-            stem = ParagraphStem(augment=self.augment and split == "train")
+            stem = ParagraphStem(augment=self.augment and split == "train", fixed_canvas=self.batching.fixed_canvas)
             datasets[split] = iam_crops.CropDataset(self.cache_dirname / split, records[split], labels, stem)
         self.data_train, self.data_val, self.data_test = (datasets[split] for split in SPLITS)
 

@@ -10,19 +10,11 @@ from __future__ import annotations
 import argparse
 from collections.abc import Iterable
 
-import torch
-from torch.utils.data import DataLoader
-
 from text_recognizer.data import iam_crops
-from text_recognizer.data.base_data_module import (
-    BaseDataModule,
-    SizedDataset,
-    as_torch_dataset,
-    load_and_print_info,
-)
+from text_recognizer.data.base_data_module import load_and_print_info
 from text_recognizer.data.iam_lines import line_crops
 from text_recognizer.data.iam_paragraphs import IAMParagraphs
-from text_recognizer.data.synthetic_paragraphs import EpochAwareSampler, SyntheticParagraphs
+from text_recognizer.data.synthetic_paragraphs import SyntheticParagraphs
 from text_recognizer.data.util import BaseDataset
 from text_recognizer.metadata import iam_paragraphs
 from text_recognizer.metadata import iam_synthetic_paragraphs as metadata
@@ -68,15 +60,12 @@ class IAMSyntheticParagraphs(IAMParagraphs):
 
     def setup(self, stage: str | None = None) -> None:
         records = iam_crops.read_cache(self.cache_dirname)[LINES_SPLIT]
-        stem = ParagraphStem(augment=self.augment)
+        stem = ParagraphStem(augment=self.augment, fixed_canvas=self.batching.fixed_canvas)
         self.data_train = SyntheticParagraphs(
             self.cache_dirname / LINES_SPLIT, records, stem, seed=self.seed, regenerate=self.regenerate
         )
         self.data_val = self.data_test = BaseDataset([], [])
         self.n_lines = len(records)
-
-    def train_dataloader(self) -> DataLoader:
-        return synthetic_train_loader(self, self.data_train, self.seed, self.regenerate)
 
     def __repr__(self) -> str:
         text = super().__repr__()
@@ -86,25 +75,6 @@ class IAMSyntheticParagraphs(IAMParagraphs):
                 f"{metadata.GROUP_SIZE_RANGES} lines; seed {self.seed}, regenerate each epoch: {self.regenerate})"
             )
         return text
-
-
-def synthetic_train_loader(
-    data_module: BaseDataModule, dataset: SizedDataset, seed: int, regenerate: bool
-) -> DataLoader:
-    """The training loader; with regeneration, its sampler tells the datasets the epoch (see synthetic_paragraphs)."""
-    if not regenerate:
-        return BaseDataModule.train_dataloader(data_module)
-    trainer = data_module.trainer  # set by Lightning when fitting; None in plain PyTorch loops
-    replicas = (trainer.distributed_sampler_kwargs if trainer is not None else None) or {"num_replicas": 1, "rank": 0}
-    sampler = EpochAwareSampler(as_torch_dataset(dataset), shuffle=True, seed=seed, **replicas)
-    return DataLoader(
-        as_torch_dataset(dataset),
-        sampler=sampler,
-        batch_size=data_module.batch_size,
-        num_workers=data_module.num_workers,
-        pin_memory=data_module.on_gpu and torch.cuda.is_available(),
-        persistent_workers=data_module.num_workers > 0,
-    )
 
 
 if __name__ == "__main__":

@@ -10,7 +10,7 @@ Regeneration across epochs (`regenerate=True`), and why it works with workers an
 - `set_epoch(epoch)` writes the epoch into a one-element tensor in shared memory; each worker's
   copy of the dataset sees the new value (persistent workers included) and re-partitions on its
   next item. Nothing else is shared, so there is nothing to lock.
-- `set_epoch` is called through the sampler: `EpochAwareSampler` is a DistributedSampler (one
+- `set_epoch` is called through the sampler: `batching.BucketSampler` is a DistributedSampler (one
   replica when not distributed) whose `set_epoch` forwards to the datasets. Lightning calls
   `sampler.set_epoch(epoch)` before it iterates the training loader each epoch, and keeps a
   sampler that is already a DistributedSampler instead of replacing it under DDP; a plain PyTorch
@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from PIL import Image
-from torch.utils.data import ConcatDataset, Dataset, DistributedSampler, Subset
+from torch.utils.data import Dataset
 
 from text_recognizer.data.iam_crops import Record
 from text_recognizer.data.util import convert_strings_to_labels
@@ -137,6 +137,13 @@ class SyntheticParagraphs(Dataset):
     def __len__(self) -> int:
         return self.length
 
+    def sample_shapes(self) -> np.ndarray:
+        """(N, 3): each paragraph's height, width and number of lines, this epoch (before the stem)."""
+        groups = self.groups()
+        return np.array(
+            [(int(self.heights[g].sum()), int(self.widths[g].max()), len(g)) for g in groups], dtype=np.int64
+        ).reshape(-1, 3)
+
     def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
         group = self.groups()[index]
         images = []
@@ -146,24 +153,3 @@ class SyntheticParagraphs(Dataset):
         text = NEW_LINE.join(self.texts[line] for line in group)
         label = convert_strings_to_labels([text], self.mapping, self.max_label_length)[0]
         return self.stem(stack_lines(images)), label
-
-
-def set_dataset_epoch(dataset: Dataset, epoch: int) -> None:
-    """Call set_epoch on the dataset, or on every dataset inside a ConcatDataset or Subset."""
-    if isinstance(dataset, ConcatDataset):
-        for part in dataset.datasets:
-            set_dataset_epoch(part, epoch)
-    elif isinstance(dataset, Subset):
-        set_dataset_epoch(dataset.dataset, epoch)
-    else:
-        set_epoch = getattr(dataset, "set_epoch", None)  # SyntheticParagraphs has one; other datasets need none
-        if callable(set_epoch):
-            set_epoch(epoch)
-
-
-class EpochAwareSampler(DistributedSampler):
-    """A shuffling DistributedSampler whose set_epoch also re-draws the datasets' synthetic groupings."""
-
-    def set_epoch(self, epoch: int) -> None:
-        super().set_epoch(epoch)
-        set_dataset_epoch(self.dataset, epoch)

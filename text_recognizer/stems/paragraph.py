@@ -1,7 +1,17 @@
-"""ParagraphStem: a paragraph image of any size -> (1, 576, 640) tensor."""
+"""ParagraphStem: a paragraph image of any size -> a (1, H, W) tensor of at most 576x640, and the batch padding.
+
+By default the image keeps its own size (scaled down only when it exceeds 576x640) and `pad_batch`
+pads a batch to its own largest image: a single line costs a line's pixels, not a page's. With
+`fixed_canvas=True` every image is pasted on the full 576x640 canvas, as the reference did (for
+reproducing its published recipe).
+"""
 from __future__ import annotations
 
-from PIL import Image
+import random
+from collections.abc import Sequence
+
+import torch
+from PIL import Image, ImageFilter, ImageOps
 from torchvision.transforms import v2
 
 from text_recognizer.metadata import iam_paragraphs as metadata
@@ -10,6 +20,12 @@ from text_recognizer.stems.image import ImageStem
 BRIGHTNESS_RANGE = (0.8, 1.6)
 ROTATION_DEGREES = 1
 SHEAR_RANGE = (-10, 10)  # degrees, along x
+MAX_MARGIN = 8  # pixels of black added at random on each side of a content-sized training image
+SCALE_RANGE = (0.85, 1.15)  # random rescaling of the handwriting when augmenting
+THICKEN_PROBABILITY = 0.25  # a 3x3 max filter: a broader pen
+BLUR_PROBABILITY = 0.2
+BLUR_RADIUS = (0.3, 1.0)
+SIZE_MULTIPLE = 32  # ResNet's stride: a padded batch is a whole number of feature-map cells
 
 
 class FitInside:
@@ -35,28 +51,66 @@ class FitInside:
         return f"{type(self).__name__}(height={self.height}, width={self.width})"
 
 
-class ParagraphStem(ImageStem):
-    """Paragraph preprocessing; `augment=False` (centre placement) is what validation, test and
-    the ParagraphTextRecognizer use, so inference sees exactly the evaluation transform."""
+class RandomHandwritingVariation:
+    """Per-sample changes that a new writer or scanner brings: scale, pen width, blur, margins.
 
-    def __init__(self, augment: bool = False, image_shape: tuple[int, int] = metadata.IMAGE_SHAPE) -> None:
+    The margin replaces the reference's random placement on the canvas: the content sits a few
+    pixels from the batch's top-left corner at a random offset, and shear and rotation have room.
+    """
+
+    def __call__(self, image: Image.Image) -> Image.Image:
+        scale = random.uniform(*SCALE_RANGE)
+        size = (max(1, round(image.width * scale)), max(1, round(image.height * scale)))
+        image = image.resize(size, resample=Image.Resampling.BILINEAR)
+        if random.random() < THICKEN_PROBABILITY:
+            image = image.filter(ImageFilter.MaxFilter(3))  # white ink on black: grows the strokes
+        if random.random() < BLUR_PROBABILITY:
+            image = image.filter(ImageFilter.GaussianBlur(random.uniform(*BLUR_RADIUS)))
+        left, top, right, bottom = (random.randint(0, MAX_MARGIN) for _ in range(4))
+        return ImageOps.expand(image, border=(left, top, right, bottom), fill=0)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(scale={SCALE_RANGE}, margin<={MAX_MARGIN})"
+
+
+class ParagraphStem(ImageStem):
+    """Paragraph preprocessing; `augment=False` is what validation, test and the ParagraphTextRecognizer
+    use, so inference sees exactly the evaluation transform."""
+
+    def __init__(
+        self, augment: bool = False, fixed_canvas: bool = False, image_shape: tuple[int, int] = metadata.IMAGE_SHAPE
+    ) -> None:
         super().__init__()
-        self.augment = augment
+        self.augment, self.fixed_canvas = augment, fixed_canvas
         fit = FitInside(*image_shape)
-        if not augment:
+        distort = [
+            v2.ColorJitter(brightness=BRIGHTNESS_RANGE),
+            v2.RandomAffine(
+                degrees=ROTATION_DEGREES, shear=SHEAR_RANGE, interpolation=v2.InterpolationMode.BILINEAR, fill=0
+            ),
+        ]
+        if not fixed_canvas:
+            self.pil_transforms = v2.Compose([RandomHandwritingVariation(), *distort, fit] if augment else [fit])
+        elif augment:
+            # pad_if_needed + a random crop of the padded image = a random placement of the whole
+            # image on the canvas (the crop window always contains it, since it fits).
+            self.pil_transforms = v2.Compose([fit, v2.RandomCrop(image_shape, pad_if_needed=True, fill=0), *distort])
+        else:
             # CenterCrop pads with black when the image is smaller than the canvas; after FitInside
             # it never has anything to crop.
             self.pil_transforms = v2.Compose([fit, v2.CenterCrop(image_shape)])
-            return
-        self.pil_transforms = v2.Compose(
-            [
-                fit,
-                # pad_if_needed + a random crop of the padded image = a random placement of the whole
-                # image on the canvas (the crop window always contains it, since it fits).
-                v2.RandomCrop(image_shape, pad_if_needed=True, fill=0),
-                v2.ColorJitter(brightness=BRIGHTNESS_RANGE),
-                v2.RandomAffine(
-                    degrees=ROTATION_DEGREES, shear=SHEAR_RANGE, interpolation=v2.InterpolationMode.BILINEAR, fill=0
-                ),
-            ]
-        )
+
+
+def pad_batch(images: Sequence[torch.Tensor], multiple: int = SIZE_MULTIPLE) -> torch.Tensor:
+    """(1, h_i, w_i) images -> (B, 1, H, W), each at the top left of a black canvas as large as the
+    largest image, rounded up to `multiple`. Training, evaluation and the recognizer all batch this way.
+
+    >>> pad_batch([torch.ones(1, 2, 3), torch.ones(1, 40, 1)]).shape
+    torch.Size([2, 1, 64, 32])
+    """
+    height = -(-max(image.shape[-2] for image in images) // multiple) * multiple
+    width = -(-max(image.shape[-1] for image in images) // multiple) * multiple
+    batch = images[0].new_zeros((len(images), images[0].shape[0], height, width))
+    for row, image in enumerate(images):
+        batch[row, :, : image.shape[-2], : image.shape[-1]] = image
+    return batch
