@@ -189,9 +189,10 @@ def run(args: argparse.Namespace, command: list[str] | None = None) -> dict[str,
     checkpoint = pl.callbacks.ModelCheckpoint(
         dirpath=run_dir / "checkpoints",
         filename="{epoch:03d}-" + metric_names,
-        monitor="val_loss",
+        monitor=lit_class.checkpoint_monitor,  # the module's own figure of merit: val_cer for text models
         mode="min",
         save_top_k=1,
+        save_last=True,  # last.ckpt: what --resume_from_checkpoint continues after an interruption
     )
     callbacks: list[pl.Callback | None] = [
         checkpoint,

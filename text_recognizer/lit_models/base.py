@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 from typing import Any
 
 import pytorch_lightning as pl
@@ -13,6 +14,9 @@ OPTIMIZER = "Adam"
 LR = 1e-3
 ONE_CYCLE_TOTAL_STEPS = 100
 LOSS = "cross_entropy"
+WARMUP_STEPS = 0
+LR_DECAY_STEPS = 0
+LR_DECAY_FLOOR = 0.1  # a cosine decay ends at this fraction of --lr
 
 
 class TrainingStepError(RuntimeError):
@@ -24,6 +28,8 @@ class BaseLitModel(pl.LightningModule):
 
     # Metrics in the checkpoint file name after the epoch (the reference's pattern adds val_cer).
     checkpoint_metrics: tuple[str, ...] = ("val_loss",)
+    # The metric whose best epoch is kept (minimised): what save_best_model ships.
+    checkpoint_monitor = "val_loss"
     # One class per input: accuracy is tracked. Sequence models (transformer, CTC) track CER instead.
     classifies: bool = True
 
@@ -49,6 +55,12 @@ class BaseLitModel(pl.LightningModule):
         self.lr = self.args.get("lr", LR)
         self.one_cycle_max_lr = self.args.get("one_cycle_max_lr", None)
         self.one_cycle_total_steps = self.args.get("one_cycle_total_steps", ONE_CYCLE_TOTAL_STEPS)
+        self.warmup_steps = self.args.get("warmup_steps", WARMUP_STEPS)
+        self.lr_decay_steps = self.args.get("lr_decay_steps", LR_DECAY_STEPS)
+        if self.warmup_steps < 0 or self.lr_decay_steps < 0:
+            raise ValueError("--warmup_steps and --lr_decay_steps must be 0 (off) or more")
+        if self.one_cycle_max_lr is not None and (self.warmup_steps or self.lr_decay_steps):
+            raise ValueError("--one_cycle_max_lr has its own warm-up and decay: drop --warmup_steps/--lr_decay_steps")
 
         loss = self.args.get("loss", LOSS)
         if loss not in ("ctc", "transformer"):
@@ -74,12 +86,35 @@ class BaseLitModel(pl.LightningModule):
             "--one_cycle_total_steps", type=int, default=ONE_CYCLE_TOTAL_STEPS, help="length of the one-cycle schedule"
         )
         parser.add_argument(
+            "--warmup_steps", type=int, default=WARMUP_STEPS, help="linear warm-up of the lr over this many steps"
+        )
+        parser.add_argument(
+            "--lr_decay_steps", type=int, default=LR_DECAY_STEPS,
+            help=f"after the warm-up, cosine decay to {LR_DECAY_FLOOR} x lr over this many steps, then flat (0: flat)",
+        )
+        parser.add_argument(
             "--loss", type=str, default=LOSS, help="transformer, ctc, or a loss function of torch.nn.functional"
         )
         return parser
 
+    def lr_factor(self, step: int) -> float:
+        """The lr at `step` as a fraction of --lr: linear warm-up, then an optional cosine decay.
+
+        >>> lit = BaseLitModel(torch.nn.Linear(1, 1), {"warmup_steps": 10, "lr_decay_steps": 100})
+        >>> [round(lit.lr_factor(s), 3) for s in (0, 9, 10, 60, 110, 500)]
+        [0.1, 1.0, 1.0, 0.55, 0.1, 0.1]
+        """
+        factor = min(1.0, (step + 1) / self.warmup_steps) if self.warmup_steps else 1.0
+        if self.lr_decay_steps:
+            progress = min(1.0, max(0, step - self.warmup_steps) / self.lr_decay_steps)
+            factor *= LR_DECAY_FLOOR + (1 - LR_DECAY_FLOOR) * 0.5 * (1 + math.cos(math.pi * progress))
+        return factor
+
     def configure_optimizers(self) -> Any:
         optimizer = self.optimizer_class(self.parameters(), lr=self.lr)
+        if self.warmup_steps or self.lr_decay_steps:
+            warmup = torch.optim.lr_scheduler.LambdaLR(optimizer, self.lr_factor)
+            return {"optimizer": optimizer, "lr_scheduler": {"scheduler": warmup, "interval": "step"}}
         if self.one_cycle_max_lr is None:
             return optimizer
         scheduler = torch.optim.lr_scheduler.OneCycleLR(

@@ -25,6 +25,7 @@ class CTCLitModel(BaseLitModel):
     """BaseLitModel with CTC loss and greedy CTC decoding for the character error rates."""
 
     checkpoint_metrics = ("val_loss", "val_cer")
+    checkpoint_monitor = "val_cer"
     classifies = False
 
     def __init__(self, model: nn.Module, args: argparse.Namespace | dict | None = None) -> None:

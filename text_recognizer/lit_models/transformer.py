@@ -25,12 +25,15 @@ from text_recognizer.metadata.shared import END_TOKEN, PADDING_TOKEN, START_TOKE
 from text_recognizer.models.transformer_decoder import ImageToTextTransformer
 
 NUM_LOGGED_SAMPLES = 4
+TOKEN_NOISE = 0.0  # the reference's teacher forcing: no noise
+DROPOUT_RAMP_STEPS = 0
 
 
 class TransformerLitModel(BaseLitModel):
     """BaseLitModel for encoder-decoder models that emit <S> text <E> token sequences."""
 
     checkpoint_metrics = ("val_loss", "val_cer")
+    checkpoint_monitor = "val_cer"
     classifies = False
     model: ImageToTextTransformer
 
@@ -49,6 +52,42 @@ class TransformerLitModel(BaseLitModel):
         ignore = [self.mapping.index(t) for t in (START_TOKEN, END_TOKEN, PADDING_TOKEN)]
         self.val_cer, self.test_cer = ReferenceCER(ignore), ReferenceCER(ignore)
         self.val_cer_standard, self.test_cer_standard = CharacterErrorRate(ignore), CharacterErrorRate(ignore)
+        self.token_noise = self.args.get("token_noise", TOKEN_NOISE)
+        if not 0 <= self.token_noise < 1:
+            raise ValueError(f"--token_noise is a fraction of tokens in [0, 1), got {self.token_noise}")
+        # Characters only: noise never writes <S>, <E>, <P> or <B> into the decoder's input.
+        specials = {self.mapping.index(t) for t in (START_TOKEN, END_TOKEN, PADDING_TOKEN) if t in self.mapping}
+        self.register_buffer(
+            "noise_tokens", torch.tensor([i for i in range(len(self.mapping)) if i not in specials and i != 0]),
+            persistent=False,
+        )
+        self.dropout_ramp_steps = self.args.get("dropout_ramp_steps", DROPOUT_RAMP_STEPS)
+        self._dropout_targets = {name: rate for name, rate in _dropout_rates(self.model)}
+
+    @staticmethod
+    def add_to_argparse(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+        BaseLitModel.add_to_argparse(parser)
+        parser.add_argument(
+            "--token_noise", type=float, default=TOKEN_NOISE,
+            help="fraction of the teacher-forced input characters replaced by random ones in training: the decoder "
+            "must read the image rather than guess from its own prefix",
+        )
+        parser.add_argument(
+            "--dropout_ramp_steps", type=int, default=DROPOUT_RAMP_STEPS,
+            help="dropout grows linearly from 0 to the model's rates over this many steps (0: full from the start)",
+        )
+        return parser
+
+    def on_train_batch_start(self, batch: Any, batch_idx: int) -> None:
+        if self.dropout_ramp_steps:
+            _set_dropout_rates(self.model, self._dropout_targets, min(1.0, self.global_step / self.dropout_ramp_steps))
+
+    def noisy(self, tokens: torch.Tensor) -> torch.Tensor:
+        """Teacher-forced input with a --token_noise fraction of its characters (never <S> or <P>) replaced."""
+        replace = (torch.rand(tokens.shape, device=tokens.device) < self.token_noise) & (tokens != self.padding_index)
+        replace[:, 0] = False  # <S>
+        random_tokens = self.noise_tokens[torch.randint(len(self.noise_tokens), tokens.shape, device=tokens.device)]
+        return torch.where(replace, random_tokens, tokens)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Images -> decoded tokens (B, max_length), as in production."""
@@ -62,7 +101,8 @@ class TransformerLitModel(BaseLitModel):
         y = trim_padding(y, self.padding_index)  # a shorter teacher-forced pass, the same loss
         memory = self.model.encode(x)
         # Teacher forcing: from tokens 0..i the decoder predicts token i + 1.
-        logits = self.model.decode(memory, y[:, :-1])  # (B, C, Sy - 1)
+        inputs = self.noisy(y[:, :-1]) if stage == "train" and self.token_noise else y[:, :-1]
+        logits = self.model.decode(memory, inputs)  # (B, C, Sy - 1)
         loss = self.loss_fn(logits, y[:, 1:])
         self.log(f"{stage}_loss", loss, prog_bar=stage == "train", sync_dist=stage != "train")
         if stage == "train":
@@ -92,3 +132,23 @@ class TransformerLitModel(BaseLitModel):
         captions = [f"pred: {p}\n---\ntrue: {t}" for p, t in zip(predictions, truths)]
         for logger in wandb_loggers:
             logger.log_image(key="val_samples", images=images, caption=captions, step=self.global_step)
+
+
+def _dropout_rates(model: nn.Module) -> list[tuple[str, float]]:
+    """The dropout rate of every nn.Dropout and nn.MultiheadAttention (which keeps its rate as a float)."""
+    rates = []
+    for name, module in model.named_modules():
+        if isinstance(module, nn.Dropout):
+            rates.append((name, module.p))
+        elif isinstance(module, nn.MultiheadAttention):
+            rates.append((name, module.dropout))
+    return rates
+
+
+def _set_dropout_rates(model: nn.Module, targets: dict[str, float], fraction: float) -> None:
+    for name, module in model.named_modules():
+        if name in targets:
+            if isinstance(module, nn.Dropout):
+                module.p = targets[name] * fraction
+            elif isinstance(module, nn.MultiheadAttention):
+                module.dropout = targets[name] * fraction
