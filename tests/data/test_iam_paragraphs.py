@@ -34,13 +34,35 @@ def test_one_paragraph_per_form_with_its_text(paragraphs, tiny_iam_args):
         assert texts == [iam.paragraph_string_by_id[id_] for id_ in ids]
 
 
-def test_tensors_are_1x576x640_in_unit_range_and_labels_fit(paragraphs):
+def test_tensors_are_content_sized_in_unit_range_and_labels_fit(paragraphs):
     for dataset in (paragraphs.data_train, paragraphs.data_val, paragraphs.data_test):
         x, y = dataset[0]
-        assert tuple(x.shape) == (1, 576, 640) and x.dtype == torch.float32
+        height, width, _ = dataset.sample_shapes()[0]
+        assert x.dtype == torch.float32 and x.shape[1] <= 576 and x.shape[2] <= 640
+        if dataset is not paragraphs.data_train:  # evaluation: the crop itself, no canvas, no augmentation
+            assert tuple(x.shape) == (1, height, width)
         assert 0 <= float(x.min()) and float(x.max()) <= 1 and float(x.max()) > 0.5  # white ink on black
         assert float(x.mean()) < 0.5
         assert y.shape == (682,) and y[0] == metadata.MAPPING.index("<S>")
+
+
+def test_fixed_canvas_is_the_references_576x640(tiny_iam_args):
+    tiny_iam_args.fixed_canvas = True
+    data = IAMParagraphs(tiny_iam_args)
+    data.prepare_data()
+    data.setup()
+    assert data.config()["fixed_canvas"] is True
+    for dataset in (data.data_train, data.data_test):
+        assert tuple(dataset[0][0].shape) == (1, 576, 640)
+
+
+def test_loaders_pad_each_batch_to_its_largest_image(paragraphs):
+    x, y = next(iter(paragraphs.test_dataloader()))
+    shapes = paragraphs.data_test.sample_shapes()
+    assert x.shape[0] == y.shape[0] == min(len(shapes), paragraphs.batch_size)
+    assert x.shape[2] % 32 == 0 and x.shape[3] % 32 == 0
+    assert x.shape[2] < 576 or x.shape[3] < 640  # not the canvas: the tiny pages are smaller
+    assert x.shape[2] - 32 < shapes[:, 0].max() and x.shape[3] - 32 < shapes[:, 1].max()
 
 
 def test_only_train_is_augmented(paragraphs):

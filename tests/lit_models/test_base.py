@@ -40,3 +40,26 @@ def test_hyperparameters_describe_how_to_rebuild_the_model():
     assert lit.hparams["model_class"] == "MLP"
     assert lit.hparams["data_config"]["input_dims"] == [1, 4, 4]
     assert lit.hparams["args"]["lr"] == 0.01
+
+
+def test_doctests_pass():
+    import doctest
+
+    from text_recognizer.lit_models import base
+
+    assert doctest.testmod(base).failed == 0
+
+
+def test_warmup_and_decay_drive_the_lr_each_step():
+    lit = BaseLitModel(torch.nn.Linear(2, 2), {"lr": 1.0, "warmup_steps": 4, "lr_decay_steps": 10})
+    config = lit.configure_optimizers()
+    optimizer, scheduler = config["optimizer"], config["lr_scheduler"]["scheduler"]
+    assert config["lr_scheduler"]["interval"] == "step"
+    rates = []
+    for _ in range(20):
+        rates.append(optimizer.param_groups[0]["lr"])
+        optimizer.step()
+        scheduler.step()
+    assert rates[0] == pytest.approx(0.25) and rates[3] == pytest.approx(1.0) and rates[-1] == pytest.approx(0.1)
+    with pytest.raises(ValueError, match="one_cycle"):
+        BaseLitModel(torch.nn.Linear(2, 2), {"one_cycle_max_lr": 1.0, "warmup_steps": 4})

@@ -160,3 +160,36 @@ def test_a_model_that_is_not_an_encoder_decoder_is_a_clear_error():
     model = CNN({"input_dims": (1, 28, 28), "output_dims": (1,), "mapping": MAPPING})
     with pytest.raises(ValueError, match="needs an encoder-decoder model"):
         TransformerLitModel(model, argparse.Namespace(**ARGS))
+
+
+def test_token_noise_replaces_characters_only_and_only_in_training(monkeypatch):
+    lit = make_lit(token_noise=0.5)
+    labels = convert_strings_to_labels(["hello world"] * 64, MAPPING, 16)
+    noisy = lit.noisy(labels)
+    specials = [MAPPING.index(t) for t in ("<B>", "<S>", "<E>", "<P>")]
+    changed = noisy != labels
+    assert 0.35 < changed[:, 1:12].float().mean() < 0.65  # about half of the characters (some draw themselves)
+    assert torch.equal(noisy[:, 0], labels[:, 0]) and torch.equal(noisy[:, 13:], labels[:, 13:])  # <S>, <P>
+    assert not torch.isin(noisy[changed], torch.tensor(specials)).any()
+    seen = []
+    monkeypatch.setattr(lit.model, "decode", lambda memory, y: seen.append(y) or torch.zeros(len(y), len(MAPPING), y.shape[1]))
+    x, y = next(iter(loader()))
+    lit.training_step((x, y), 0)
+    lit.eval()
+    with torch.no_grad():
+        lit.validation_step((x, y), 0)
+    trimmed = trim_padding(y, MAPPING.index("<P>"))[:, :-1]
+    assert not torch.equal(seen[0], trimmed) and torch.equal(seen[1], trimmed)  # validation is never noised
+
+
+def test_dropout_ramps_from_zero_to_the_models_rates():
+    lit = make_lit(dropout_ramp_steps=100)
+    targets = dict(lit._dropout_targets)
+    assert targets and max(targets.values()) == pytest.approx(0.1)
+    lit.on_train_batch_start(None, 0)  # global step 0: no dropout yet
+    for fraction in (0.0, 0.5, 1.0):
+        if fraction:
+            lit.set_dropout_fraction(fraction)
+        rates = {name: (m.p if isinstance(m, torch.nn.Dropout) else m.dropout)
+                 for name, m in lit.model.named_modules() if name in targets}
+        assert all(rates[name] == pytest.approx(rate * fraction) for name, rate in targets.items())

@@ -80,7 +80,16 @@ class TransformerLitModel(BaseLitModel):
 
     def on_train_batch_start(self, batch: Any, batch_idx: int) -> None:
         if self.dropout_ramp_steps:
-            _set_dropout_rates(self.model, self._dropout_targets, min(1.0, self.global_step / self.dropout_ramp_steps))
+            self.set_dropout_fraction(min(1.0, self.global_step / self.dropout_ramp_steps))
+
+    def set_dropout_fraction(self, fraction: float) -> None:
+        """Every dropout of the model at `fraction` of its configured rate."""
+        for name, module in self.model.named_modules():
+            if name in self._dropout_targets:
+                if isinstance(module, nn.Dropout):
+                    module.p = self._dropout_targets[name] * fraction
+                elif isinstance(module, nn.MultiheadAttention):
+                    module.dropout = self._dropout_targets[name] * fraction
 
     def noisy(self, tokens: torch.Tensor) -> torch.Tensor:
         """Teacher-forced input with a --token_noise fraction of its characters (never <S> or <P>) replaced."""
@@ -144,11 +153,3 @@ def _dropout_rates(model: nn.Module) -> list[tuple[str, float]]:
             rates.append((name, module.dropout))
     return rates
 
-
-def _set_dropout_rates(model: nn.Module, targets: dict[str, float], fraction: float) -> None:
-    for name, module in model.named_modules():
-        if name in targets:
-            if isinstance(module, nn.Dropout):
-                module.p = targets[name] * fraction
-            elif isinstance(module, nn.MultiheadAttention):
-                module.dropout = targets[name] * fraction
