@@ -62,10 +62,16 @@ def test_either_polarity_and_any_mode_give_the_same_text(recognizer, page):
 def test_large_images_are_scaled_down_to_fit(recognizer, page):
     big = page.resize((page.width * 6, page.height * 6))
     x = recognizer.preprocess(big)
-    assert x.shape == (1, *metadata.IMAGE_SHAPE)
+    assert x.shape[0] == 1 and x.shape[1] <= metadata.IMAGE_HEIGHT and x.shape[2] <= metadata.IMAGE_WIDTH
     columns = (x[0] > 0.5).any(dim=0).nonzero()
-    # the ink spans 440 of 500 px: scaled to the 640-px canvas it still spans most of it, uncropped
-    assert columns.min() > 0 and columns.max() < metadata.IMAGE_WIDTH - 1
+    # the ink spans 440 of 500 px: scaled down (to the training handwriting size), it is never cropped
+    assert columns.min() > 0 and columns.max() < x.shape[2] - 1
+    assert abs(x.shape[2] / x.shape[1] - big.width / big.height) < 0.05  # the aspect ratio is kept
+
+
+def test_images_are_read_at_their_own_size_and_batches_padded(recognizer, page):
+    x = recognizer.preprocess(page)
+    assert tuple(x.shape) == (1, page.height, page.width)  # its handwriting is of the training size
 
 
 def test_batches_agree_with_single_predictions_and_give_confidences(recognizer, page):

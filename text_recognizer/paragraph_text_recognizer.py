@@ -80,7 +80,10 @@ class ParagraphTextRecognizer:
         self.mapping: Sequence[str] = self.model.data_config["mapping"]
         self.beam_width = beam_width
         # Models trained on the reference's fixed canvas are read on it; others at the image's own size.
-        self.stem = ParagraphStem(augment=False, fixed_canvas=bool(self.model.data_config.get("fixed_canvas", False)))
+        # Handwriting of any size is brought into the range the model was trained on.
+        self.stem = ParagraphStem(
+            augment=False, fixed_canvas=bool(self.model.data_config.get("fixed_canvas", False)), match_scale=True
+        )
 
     def preprocess(self, image: ImageSource) -> torch.Tensor:
         """Any readable image -> the (1, H, W) tensor (at most 576x640) the model was evaluated on."""

@@ -1,4 +1,5 @@
-"""ParagraphStem: any paragraph image -> (1, 576, 640) in [0, 1]; scaled down to fit, never cropped."""
+"""ParagraphStem: any paragraph image -> (1, H, W) of at most 576x640 in [0, 1] (or the reference's fixed
+canvas); scaled down to fit, never cropped; handwriting size estimated and matched at inference."""
 import numpy as np
 import pytest
 import torch
@@ -6,6 +7,7 @@ from PIL import Image
 
 from text_recognizer.metadata import iam_paragraphs as metadata
 from text_recognizer.stems import ParagraphStem
+from text_recognizer.stems.paragraph import LINE_PITCH_RANGE, MatchTrainingScale, estimate_line_pitch
 
 CANVAS = metadata.DIMS  # (1, 576, 640)
 
@@ -23,12 +25,15 @@ def ink_bbox(tensor: torch.Tensor) -> tuple[int, int, int, int]:
 @pytest.mark.parametrize("size", [(10, 10), (300, 200), (640, 576), (1600, 900), (500, 2000)])
 def test_output_shape_dtype_and_range(augment, size):
     tensor = ParagraphStem(augment=augment)(white_box(*size))
-    assert tuple(tensor.shape) == CANVAS and tensor.dtype == torch.float32
+    assert tensor.shape[0] == 1 and tensor.shape[1] <= 576 and tensor.shape[2] <= 640 and tensor.dtype == torch.float32
     assert 0.0 <= float(tensor.min()) and float(tensor.max()) <= 1.0
+    if not augment and size[0] <= 640 and size[1] <= 576:
+        assert tuple(tensor.shape[1:]) == (size[1], size[0])  # what fits keeps its size: no canvas
+    assert tuple(ParagraphStem(augment=augment, fixed_canvas=True)(white_box(*size)).shape) == CANVAS
 
 
-def test_small_image_is_centred_and_unchanged():
-    tensor = ParagraphStem(augment=False)(white_box(100, 50))
+def test_small_image_is_centred_and_unchanged_on_the_fixed_canvas():
+    tensor = ParagraphStem(augment=False, fixed_canvas=True)(white_box(100, 50))
     x1, y1, x2, y2 = ink_bbox(tensor)
     assert (x2 - x1, y2 - y1) == (100, 50)
     assert (x1, y1) == ((640 - 100) // 2, (576 - 50) // 2)
@@ -40,7 +45,7 @@ def test_big_image_is_scaled_down_to_fit_not_cropped(size):
     image = Image.new("L", size, 255)
     inside = Image.new("L", (size[0] - 40, size[1] - 40), 0)
     image.paste(inside, (20, 20))
-    tensor = ParagraphStem(augment=False)(image)[0]
+    tensor = ParagraphStem(augment=False, fixed_canvas=True)(image)[0]
     x1, y1, x2, y2 = ink_bbox(tensor[None])
     scale = min(640 / size[0], 576 / size[1])
     assert abs((x2 - x1) - size[0] * scale) <= 2 and abs((y2 - y1) - size[1] * scale) <= 2
@@ -57,10 +62,67 @@ def test_not_augmented_is_deterministic():
 
 def test_augmentation_places_randomly_and_keeps_the_ink():
     torch.manual_seed(0)
-    stem = ParagraphStem(augment=True)
+    stem = ParagraphStem(augment=True, fixed_canvas=True)
     boxes = {ink_bbox(stem(white_box(200, 100)))[:2] for _ in range(8)}
     assert len(boxes) > 1  # random placement
     for _ in range(4):
         tensor = stem(white_box(200, 100))
         # rotation <= 1 degree and shear <= 10 degrees move ink a little, never off the canvas entirely
         assert 0.8 * 200 * 100 < float((tensor > 0.5).sum()) < 1.3 * 200 * 100
+
+
+def test_content_sized_augmentation_varies_margins_and_scale_and_keeps_the_ink():
+    torch.manual_seed(0)
+    stem = ParagraphStem(augment=True)
+    shapes, corners = set(), set()
+    for _ in range(12):
+        tensor = stem(white_box(200, 100))
+        shapes.add(tuple(tensor.shape))
+        corners.add(ink_bbox(tensor)[:2])
+        # scale 0.85-1.15, pen and blur: the ink's area stays near the original's
+        assert 0.5 * 200 * 100 < float((tensor > 0.5).sum()) < 1.8 * 200 * 100
+        assert tensor.shape[1] < 150 and tensor.shape[2] < 260
+    assert len(shapes) > 1 and len(corners) > 1
+
+
+def lines_page(pitch: int, lines: int = 5, width: int = 400) -> Image.Image:
+    """White 'words' on black: `lines` rows of blobs, baseline to baseline `pitch` pixels."""
+    image = Image.new("L", (width, pitch * lines + pitch), 0)
+    array = np.asarray(image).copy()
+    rng = np.random.default_rng(pitch)
+    for line in range(lines):
+        top = pitch // 2 + line * pitch
+        x = 10
+        while x < width - 40:
+            word = int(rng.integers(20, 60))
+            array[top : top + pitch * 2 // 5, x : x + word] = 255
+            x += word + int(rng.integers(8, 16))
+    return Image.fromarray(array)
+
+
+@pytest.mark.parametrize("pitch", [20, 40, 90])
+def test_line_pitch_is_measured_from_the_row_profile(pitch):
+    assert estimate_line_pitch(lines_page(pitch)) == pytest.approx(pitch, rel=0.05)
+
+
+def test_line_pitch_scales_with_the_image_and_blank_pages_have_none():
+    page = lines_page(30)
+    for scale in (0.75, 2.0, 3.0):
+        resized = page.resize((round(page.width * scale), round(page.height * scale)), Image.Resampling.BILINEAR)
+        assert estimate_line_pitch(resized) == pytest.approx(30 * scale, rel=0.06)
+    single = lines_page(30, lines=1)
+    doubled = single.resize((single.width * 2, single.height * 2))
+    assert estimate_line_pitch(doubled) == pytest.approx(2 * estimate_line_pitch(single), rel=0.1)
+    assert estimate_line_pitch(Image.new("L", (50, 50), 0)) is None
+
+
+def test_inference_brings_unusual_handwriting_sizes_into_the_training_range():
+    low, high = LINE_PITCH_RANGE
+    usual = lines_page(round((low + high) / 2))
+    assert MatchTrainingScale()(usual) is usual  # within the range: untouched
+    for pitch in (10, 120):
+        page = lines_page(pitch)
+        rescaled = MatchTrainingScale()(page)
+        assert low * 0.94 <= estimate_line_pitch(rescaled) <= high * 1.06
+    stem = ParagraphStem(augment=False, match_scale=True)
+    assert stem(lines_page(120)).shape[1] < lines_page(120).height * 0.6
