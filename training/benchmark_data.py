@@ -30,32 +30,39 @@ LOADER_BATCHES = 12  # timed batches per loader, after one untimed batch (worker
 MODEL_STEPS = 3  # timed training steps, after one untimed warm-up step
 
 
-def time_loader(data: IAMOriginalAndSyntheticParagraphs, num_workers: int, batches: int) -> tuple[float, float, float | None, int]:
+def time_loader(
+    data: IAMOriginalAndSyntheticParagraphs, num_workers: int, batches: int
+) -> tuple[float, float, float | None, int, tuple[int, int]]:
     """(seconds to the first batch, samples/s over the next `batches` batches, CPU ms per sample when the
-    main process does all the work, the batches' mean longest label in tokens) of a fresh training loader."""
+    main process does all the work, the batches' mean longest label in tokens, their mean padded image
+    height and width) of a fresh training loader (batches are padded to their own largest image)."""
     data.num_workers = num_workers
     start = time.perf_counter()
     iterator = iter(data.train_dataloader())
     next(iterator)
     first = time.perf_counter() - start
     padding = data.mapping.index(PADDING_TOKEN)
-    start, cpu_start, samples, longest = time.perf_counter(), time.process_time(), 0, []
+    start, cpu_start, samples, longest, sizes = time.perf_counter(), time.process_time(), 0, [], []
     for _ in range(batches):
         x, y = next(iterator)
         samples += len(x)
         longest.append(trim_padding(y, padding).shape[1])  # what training cuts the batch to
+        sizes.append(x.shape[2:])
     rate = samples / (time.perf_counter() - start)
     cpu_ms = (time.process_time() - cpu_start) / samples * 1000 if num_workers == 0 else None
     del iterator  # stops the workers
-    return first, rate, cpu_ms, round(sum(longest) / len(longest))
+    size = tuple(round(sum(size[i] for size in sizes) / len(sizes) / 32) * 32 for i in (0, 1))
+    return first, rate, cpu_ms, round(sum(longest) / len(longest)), (size[0], size[1])
 
 
-def time_model(data_config: dict, batch_size: int, length: int, steps: int, device: torch.device) -> tuple[float, float]:
+def time_model(
+    data_config: dict, batch_size: int, length: int, size: tuple[int, int], steps: int, device: torch.device
+) -> tuple[float, float]:
     """(samples/s, CPU ms per sample) of training a default-sized ResnetTransformer (fwd + bwd + Adam step)
-    on labels of `length` tokens."""
+    on images of `size` (H, W) and labels of `length` tokens."""
     model = ResnetTransformer(data_config).to(device).train()
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-4)
-    _, height, width = data_config["input_dims"]
+    height, width = size
     classes = len(data_config["mapping"])
     padding = data_config["mapping"].index(PADDING_TOKEN)
     x = torch.rand(batch_size, 1, height, width, device=device)
@@ -99,12 +106,14 @@ def main(argv: list[str] | None = None) -> None:
 
     rows = []  # (name, samples/s, CPU ms per sample or None, is the model)
     for num_workers in (int(n) for n in args.num_workers_list.split(",")):
-        first, rate, cpu_ms, length = time_loader(data, num_workers, args.loader_batches)
+        first, rate, cpu_ms, length, size = time_loader(data, num_workers, args.loader_batches)
         rows.append((f"train loader, num_workers={num_workers} (first batch {first:.1f} s)", rate, cpu_ms, False))
     model_rate = None
     if args.model_steps > 0:
-        model_rate, cpu_ms = time_model(data.config(), args.batch_size, length, args.model_steps, torch.device(args.device))
-        name = f"ResnetTransformer training step ({args.device}, batch {args.batch_size}, labels cut to {length} tokens)"
+        device = torch.device(args.device)
+        model_rate, cpu_ms = time_model(data.config(), args.batch_size, length, size, args.model_steps, device)
+        name = (f"ResnetTransformer training step ({args.device}, batch {args.batch_size} of {size[0]}x{size[1]}, "
+                f"labels cut to {length} tokens)")
         rows.append((name, model_rate, cpu_ms if args.device == "cpu" else None, True))
 
     # Wall-clock rates depend on what else runs on the machine; CPU ms per sample much less so.

@@ -33,6 +33,7 @@ from training.trainer_flags import (  # noqa: E402
     FiniteLossCheck,
     NonFiniteLossError,
     TrainerFlagError,
+    TrainingClock,
     add_trainer_args,
     trainer_kwargs,
 )
@@ -198,6 +199,7 @@ def run(args: argparse.Namespace, command: list[str] | None = None) -> dict[str,
         checkpoint,
         pl.callbacks.EarlyStopping(monitor="val_loss", mode="min", patience=args.early_stopping_patience),
         pl.callbacks.LearningRateMonitor() if args.wandb else None,
+        TrainingClock(),
     ]
     if args.terminate_on_nan:
         callbacks.append(FiniteLossCheck())
