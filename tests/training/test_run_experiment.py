@@ -74,6 +74,9 @@ def test_training_system_learns_checkpoints_and_reloads(tmp_path):
     best = Path(result["best_checkpoint"])
     assert best.exists() and best.name.startswith("epoch=") and "val_loss=" in best.name
     assert (run_dir / "config.json").exists() and "run_experiment.py" in (run_dir / "run_command.txt").read_text()
+    assert (run_dir / "checkpoints" / "last.ckpt").exists()  # what --resume_from_checkpoint continues
+    clock = [(float(r["time_min"]), float(r["samples_seen"])) for r in rows if r.get("time_min")]
+    assert len(clock) == 4 and all(b > a for a, b in zip(clock, clock[1:]))  # for the learning curves
 
     data = FakeImageData(args)
     data.setup()
@@ -101,3 +104,13 @@ def test_ddp_runs_two_real_processes_on_cpu(tmp_path):
     assert result.returncode == 0, output[-3000:]
     assert "GLOBAL_RANK: 0, MEMBER: 1/2" in output and "GLOBAL_RANK: 1, MEMBER: 2/2" in output
     assert "test_acc" in output
+
+
+def test_auto_precision_uses_bf16_only_where_the_hardware_has_it(monkeypatch):
+    from training import trainer_flags
+
+    monkeypatch.setattr(trainer_flags.torch.cuda, "is_available", lambda: False)
+    for native, expected in ((False, "32-true"), (True, "bf16-mixed")):
+        monkeypatch.setattr(trainer_flags, "cpu_has_native_bf16", lambda native=native: native)
+        assert trainer_flags.trainer_kwargs(parse([*SMALL, "--precision=auto"]))["precision"] == expected
+    assert trainer_flags.trainer_kwargs(parse([*SMALL, "--precision=bf16"]))["precision"] == "bf16-mixed"
