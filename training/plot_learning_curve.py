@@ -43,13 +43,14 @@ def plot(runs: list[tuple[str, list[dict[str, float]]]], output: Path, title: st
 
     figure, axes = plt.subplots(1, 2, figsize=(12, 4.5), sharey=True)
     for axis, (x_name, x_label) in zip(axes, X_AXES):
-        for label, rows in runs:
-            for metric, style in zip(METRICS, ("-o", "--s")):
+        for index, (label, rows) in enumerate(runs):
+            for metric, style in zip(METRICS, ("-o", "--s")):  # one colour per run, one line style per metric
                 points = [(row[x_name], row[metric]) for row in rows if metric in row]
-                axis.plot(*zip(*points), style, markersize=3, label=f"{label}: {metric}")
+                if points:
+                    axis.plot(*zip(*points), style, color=f"C{index}", markersize=3, label=f"{label}: {metric}")
         axis.set_xlabel(x_label)
         axis.grid(alpha=0.3)
-    axes[0].set_ylabel("CER on validation paragraphs")
+    axes[0].set_ylabel("CER on validation paragraphs (standard CER above 1.2 off the chart)")
     axes[0].set_ylim(0, 1.2)
     axes[1].legend(fontsize=8)
     figure.suptitle(title)

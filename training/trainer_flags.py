@@ -70,7 +70,8 @@ class TrainingClock(pl.Callback):
     def on_validation_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         if trainer.sanity_checking:
             return
-        batch_size = getattr(trainer.datamodule, "batch_size", 0) if trainer.datamodule is not None else 0
+        data = getattr(trainer, "datamodule", None)  # set by fit(datamodule=...); typed on a mixin mypy misses
+        batch_size = getattr(data, "batch_size", 0) if data is not None else 0
         samples = trainer.global_step * trainer.accumulate_grad_batches * trainer.world_size * batch_size
         pl_module.log("time_min", self.seconds() / 60, sync_dist=False)
         pl_module.log("samples_seen", float(samples), sync_dist=False)

@@ -36,6 +36,7 @@ class TransformerLitModel(BaseLitModel):
     checkpoint_monitor = "val_cer"
     classifies = False
     model: ImageToTextTransformer
+    noise_tokens: torch.Tensor  # (characters,) the token ids --token_noise draws from: a non-persistent buffer
 
     def __init__(self, model: nn.Module, args: argparse.Namespace | dict | None = None) -> None:
         if not isinstance(model, ImageToTextTransformer):

@@ -1,0 +1,90 @@
+"""Read a data class's paragraphs with a model, exactly as a user would, and print both CERs per split.
+
+    python training/evaluate_model.py --iam_source=rendered --splits=train,test --limit=100 [--model_path=...]
+
+Goes through ParagraphTextRecognizer (the cached crops are passed as files, so preprocessing, scale
+matching and decoding are the production path), so the figures are what users get. Training and test
+side by side show the gap between the writers the model trained on and the writers it never saw.
+`--scales=0.75,1,2` reads every image at those scales too.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+SPLITS = "train,test"
+LIMIT = 100
+
+
+def evaluate(recognizer, filenames: list[str], truths: list[str], scale: float = 1.0) -> dict[str, float]:
+    from PIL import Image
+
+    from text_recognizer.lit_models.metrics import character_error_rate, reference_cer
+
+    images = []
+    for filename in filenames:
+        with Image.open(filename) as file:
+            image = file.convert("L")
+        size = (max(1, round(image.width * scale)), max(1, round(image.height * scale)))
+        images.append(image if scale == 1 else image.resize(size, Image.Resampling.BILINEAR))
+    started = time.perf_counter()
+    texts = [prediction.text for prediction in recognizer.predict_batch(images)]
+    seconds = time.perf_counter() - started
+    return {
+        "paragraphs": len(texts),
+        "cer_standard": character_error_rate(texts, truths),
+        "cer_reference": reference_cer(texts, truths),
+        "seconds_per_paragraph": seconds / max(1, len(texts)),
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    from text_recognizer.data.iam_paragraphs import IAMParagraphs
+    from text_recognizer.data.util import convert_labels_to_strings
+    from text_recognizer.paragraph_text_recognizer import MODEL_FILENAME, ParagraphTextRecognizer
+    from text_recognizer.util import DataUnavailableError
+
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    IAMParagraphs.add_to_argparse(parser)
+    parser.add_argument("--model_path", default=str(MODEL_FILENAME), help="model.pt or .ckpt")
+    parser.add_argument("--splits", default=SPLITS, help="comma-separated: train, val, test")
+    parser.add_argument("--limit", type=int, default=LIMIT, help="paragraphs per split (the first ones; 0: all)")
+    parser.add_argument("--scales", default="1", help="comma-separated scales to read each image at")
+    parser.add_argument("--json", action="store_true", help="print one JSON object per split and scale")
+    args = parser.parse_args(argv)
+    splits = [split.strip() for split in args.splits.split(",") if split.strip()]
+    unknown = sorted(set(splits) - {"train", "val", "test"})
+    if unknown:
+        parser.error(f"unknown splits {unknown}: choose among train, val, test")
+    scales = [float(scale) for scale in args.scales.split(",")]
+
+    data = IAMParagraphs(args)
+    try:
+        data.prepare_data()
+        data.setup()
+        recognizer = ParagraphTextRecognizer(args.model_path)
+    except (DataUnavailableError, FileNotFoundError, ValueError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    for split in splits:
+        dataset = getattr(data, f"data_{split}")
+        count = len(dataset) if args.limit <= 0 else min(args.limit, len(dataset))
+        truths = convert_labels_to_strings(dataset.labels[:count], data.mapping)
+        for scale in scales:
+            figures = {"split": split, "scale": scale, **evaluate(recognizer, dataset.filenames[:count], truths, scale)}
+            if args.json:
+                print(json.dumps(figures))
+            else:
+                print(f"{split:5} x{scale:<4g} {figures['paragraphs']:4d} paragraphs: standard CER "
+                      f"{figures['cer_standard']:.3f}, reference CER {figures['cer_reference']:.3f} "
+                      f"({figures['seconds_per_paragraph']:.2f} s a paragraph)", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
