@@ -193,10 +193,13 @@ def run(args: argparse.Namespace, command: list[str] | None = None) -> dict[str,
         monitor=lit_class.checkpoint_monitor,  # the module's own figure of merit: val_cer for text models
         mode="min",
         save_top_k=1,
-        save_last=True,  # last.ckpt: what --resume_from_checkpoint continues after an interruption
     )
+    # last.ckpt after every validation, whatever the metric did: what --resume_from_checkpoint continues
+    # after an interruption. (Lightning's own save_last=True writes it only when the best one improves.)
+    latest = pl.callbacks.ModelCheckpoint(dirpath=run_dir / "checkpoints", filename="last", monitor=None, save_top_k=1)
     callbacks: list[pl.Callback | None] = [
         checkpoint,
+        latest,
         pl.callbacks.EarlyStopping(monitor="val_loss", mode="min", patience=args.early_stopping_patience),
         pl.callbacks.LearningRateMonitor() if args.wandb else None,
         TrainingClock(),

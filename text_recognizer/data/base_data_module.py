@@ -66,13 +66,16 @@ class BaseDataModule(pl.LightningDataModule):
         """Build data_train, data_val, data_test; runs on every process."""
 
     def _loader(self, dataset: SizedDataset, shuffle: bool) -> DataLoader:
+        return self.make_loader(as_torch_dataset(dataset), shuffle=shuffle, batch_size=self.batch_size)
+
+    def make_loader(self, dataset: Dataset, **kwargs: Any) -> DataLoader:
+        """A DataLoader with this module's workers and memory pinning; `kwargs` say how to batch."""
         return DataLoader(
-            as_torch_dataset(dataset),
-            shuffle=shuffle,
-            batch_size=self.batch_size,
+            dataset,
             num_workers=self.num_workers,
             pin_memory=self.on_gpu and torch.cuda.is_available(),
             persistent_workers=self.num_workers > 0,
+            **kwargs,
         )
 
     def train_dataloader(self) -> DataLoader:

@@ -242,9 +242,8 @@ class ContentSizedLoaders:
 
     batching: BatchingOptions
     batch_size: int
-    num_workers: int
-    on_gpu: bool
     trainer: Any
+    make_loader: Callable[..., DataLoader]  # BaseDataModule's
     data_train: Any
     data_val: Any
     data_test: Any
@@ -266,14 +265,7 @@ class ContentSizedLoaders:
             curriculum=self.batching.curriculum,
             samples_per_epoch=self.batching.samples_per_epoch or None,
         )
-        return DataLoader(
-            BatchedDataset(dataset),
-            sampler=sampler,
-            batch_size=None,  # the sampler yields whole batches
-            num_workers=self.num_workers,
-            pin_memory=self.on_gpu and torch.cuda.is_available(),
-            persistent_workers=self.num_workers > 0,
-        )
+        return self.make_loader(BatchedDataset(dataset), sampler=sampler, batch_size=None)  # whole batches
 
     def train_dataloader(self) -> DataLoader:
         return self._bucket_loader(self.data_train, shuffle=True)
