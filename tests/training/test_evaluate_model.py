@@ -1,0 +1,27 @@
+"""evaluate_model.py: both CERs per split and scale, through the recognizer, on the tiny rendered IAM."""
+import argparse
+import json
+
+from conftest import TINY_IAM_FLAGS, point_iam_paths_at
+
+from text_recognizer.metadata import iam_paragraphs as metadata
+from text_recognizer.model_file import save_model_file
+from text_recognizer.models import ResnetTransformer
+from training.evaluate_model import main
+
+ARGS = {"tf_dim": 16, "tf_fc_dim": 16, "tf_layers": 1, "tf_nhead": 2}
+
+
+def test_prints_both_cers_per_split_and_scale(tiny_iam_dirs, monkeypatch, tmp_path, capsys):
+    point_iam_paths_at(monkeypatch, tiny_iam_dirs["downloaded"], tiny_iam_dirs["processed"])
+    config = {"input_dims": list(metadata.DIMS), "output_dims": [16, 1], "mapping": metadata.MAPPING}
+    model = ResnetTransformer({**config, "input_dims": metadata.DIMS}, argparse.Namespace(**ARGS))
+    path = save_model_file({"model_class": "ResnetTransformer", "data_config": config, "args": ARGS,
+                            "state_dict": model.state_dict()}, tmp_path / "model.pt")
+    flags = [f"--{name}={value}" for name, value in TINY_IAM_FLAGS.items()]
+    assert main([*flags, f"--model_path={path}", "--splits=train,test", "--limit=2", "--scales=1,2", "--json"]) == 0
+    rows = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")]
+    assert [(row["split"], row["scale"]) for row in rows] == [("train", 1), ("train", 2), ("test", 1), ("test", 2)]
+    assert all(row["paragraphs"] >= 1 and row["cer_standard"] >= 0 and 0 <= row["cer_reference"] <= 1 for row in rows)
+    assert main([*flags, f"--model_path={tmp_path / 'none.pt'}"]) == 1
+    assert "no paragraph model" in capsys.readouterr().err
