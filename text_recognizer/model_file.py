@@ -35,10 +35,14 @@ def read_checkpoint(path: str | Path) -> dict[str, Any]:
     if not path.is_file():
         raise FileNotFoundError(f"no model file at {path}")
     try:
+        # weights_only: tensors and plain containers only. A pickle that would run code (or load any
+        # other class) is refused, never executed; this project's model.pt and .ckpt files need nothing more.
         content = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception:
-        # Lightning checkpoints may pickle Lightning's own containers (AttributeDict): trusted local files.
-        content = torch.load(path, map_location="cpu", weights_only=False)
+    except Exception as error:
+        raise ValueError(
+            f"{path} cannot be read as a model file: it is corrupt, not a torch file, or holds objects other "
+            f"than tensors and plain containers, which are never loaded (they could run code): {str(error)[:200]}"
+        ) from None
     if not isinstance(content, dict):
         raise ValueError(f"{path} is neither a model.pt nor a Lightning checkpoint")
     if "format" in content and "state_dict" in content:
