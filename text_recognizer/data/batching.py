@@ -268,6 +268,10 @@ class ContentSizedLoaders:
         return self.make_loader(BatchedDataset(dataset), sampler=sampler, batch_size=None)  # whole batches
 
     def train_dataloader(self) -> DataLoader:
+        if self.trainer is not None and self.trainer.overfit_batches:
+            # Lightning overfits on the first batches in index order (it would swap in a sequential
+            # sampler of single indices): give it that, padded like every other batch.
+            return self.make_loader(self.data_train, batch_size=self.batch_size, shuffle=False, collate_fn=collate_padded)
         return self._bucket_loader(self.data_train, shuffle=True)
 
     def val_dataloader(self) -> DataLoader:
