@@ -50,7 +50,7 @@ def plot(runs: list[tuple[str, list[dict[str, float]]]], output: Path, title: st
                     axis.plot(*zip(*points), style, color=f"C{index}", markersize=3, label=f"{label}: {metric}")
         axis.set_xlabel(x_label)
         axis.grid(alpha=0.3)
-    axes[0].set_ylabel("CER on validation paragraphs (standard CER above 1.2 off the chart)")
+    axes[0].set_ylabel("validation CER (above 1.2: off the chart)")
     axes[0].set_ylim(0, 1.2)
     axes[1].legend(fontsize=8)
     figure.suptitle(title)
