@@ -49,6 +49,34 @@ def str2bool(value: str | bool) -> bool:
     raise argparse.ArgumentTypeError(f"expected true or false, got {value!r}")
 
 
+def _int_at_least(value: str, minimum: int) -> int:
+    try:
+        number = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {value!r}") from None
+    if number < minimum:
+        raise argparse.ArgumentTypeError(f"must be at least {minimum}, got {number}")
+    return number
+
+
+def positive_int(value: str) -> int:
+    """argparse type for counts that must be at least 1 (`--batch_size`).
+
+    >>> positive_int("16")
+    16
+    """
+    return _int_at_least(value, 1)
+
+
+def non_negative_int(value: str) -> int:
+    """argparse type for counts that may be 0 (`--num_workers`, `--samples_per_epoch`).
+
+    >>> non_negative_int("0")
+    0
+    """
+    return _int_at_least(value, 0)
+
+
 def _open_binary(uri: str | Path) -> IO[bytes]:
     """Open a local path, an http(s) URL or an s3:// URI for reading bytes."""
     uri = str(uri)

@@ -53,6 +53,14 @@ def test_mistyped_flags_are_errors(capsys):
     assert "unrecognized arguments: --batchsize=3" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("flag", ["--batch_size=0", "--batch_size=-4", "--batch_size=two", "--num_workers=-1"])
+def test_impossible_numbers_are_argparse_errors(flag, capsys):
+    with pytest.raises(SystemExit):
+        parse([*SMALL, flag])
+    err = capsys.readouterr().err
+    assert flag.split("=")[0] in err and ("at least" in err or "whole number" in err)
+
+
 def test_help_lists_every_flag_with_its_default_grouped_by_origin(capsys):
     with pytest.raises(SystemExit) as exit_info:
         main(["--data_class=FakeImageData", "--model_class=CNN", "--help"])

@@ -9,7 +9,7 @@ import pytorch_lightning as pl
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from text_recognizer.util import DataUnavailableError
+from text_recognizer.util import DataUnavailableError, non_negative_int, positive_int
 
 BATCH_SIZE = 128
 NUM_WORKERS = 0
@@ -51,8 +51,8 @@ class BaseDataModule(pl.LightningDataModule):
 
     @staticmethod
     def add_to_argparse(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
-        parser.add_argument("--batch_size", type=int, default=BATCH_SIZE, help="examples per step, per process")
-        parser.add_argument("--num_workers", type=int, default=NUM_WORKERS, help="data loading processes")
+        parser.add_argument("--batch_size", type=positive_int, default=BATCH_SIZE, help="examples per step, per process")
+        parser.add_argument("--num_workers", type=non_negative_int, default=NUM_WORKERS, help="data loading processes")
         return parser
 
     def config(self) -> dict[str, Any]:

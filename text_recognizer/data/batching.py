@@ -28,7 +28,7 @@ import torch
 from torch.utils.data import ConcatDataset, DataLoader, Dataset, DistributedSampler, Subset
 
 from text_recognizer.stems.paragraph import pad_batch
-from text_recognizer.util import str2bool
+from text_recognizer.util import non_negative_int, str2bool
 
 BUCKET_BATCHES = 32  # batches sorted together: similar sizes without a fixed order of sizes
 ALL_LINES = "all"
@@ -218,7 +218,7 @@ class BatchingOptions:
             f"('{ALL_LINES}': no cap; '': no curriculum)",
         )
         parser.add_argument(
-            "--samples_per_epoch", type=int, default=SAMPLES_PER_EPOCH,
+            "--samples_per_epoch", type=non_negative_int, default=SAMPLES_PER_EPOCH,
             help="training samples per epoch, drawn from the curriculum's pool (0: the training set's size)",
         )
         parser.add_argument("--sampler_seed", type=int, default=SAMPLER_SEED, help="seed of the batches' order")
