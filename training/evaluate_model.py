@@ -25,13 +25,13 @@ def evaluate(recognizer, filenames: list[str], truths: list[str], scale: float =
     from PIL import Image
 
     from text_recognizer.lit_models.metrics import character_error_rate, reference_cer
+    from text_recognizer.stems.paragraph import rescale
 
     images = []
     for filename in filenames:
         with Image.open(filename) as file:
             image = file.convert("L")
-        size = (max(1, round(image.width * scale)), max(1, round(image.height * scale)))
-        images.append(image if scale == 1 else image.resize(size, Image.Resampling.BILINEAR))
+        images.append(rescale(image, scale))
     started = time.perf_counter()
     texts = [prediction.text for prediction in recognizer.predict_batch(images)]
     seconds = time.perf_counter() - started

@@ -104,3 +104,10 @@ def test_loader_pads_each_batch_to_its_largest_image_rounded_to_32():
     for row, index in enumerate(y[:, 0].tolist()):
         height, width, _ = dataset.shapes[index]
         assert x[row, 0, :height, :width].min() == 1 and x[row].sum() == height * width  # top-left, black elsewhere
+
+
+def test_a_curriculum_no_sample_fits_falls_back_to_everything_with_a_warning():
+    dataset = Shaped([(80, 300, 3), (90, 300, 4)])  # paragraphs only, no single line
+    sampler = BucketSampler(dataset, batch_size=2, curriculum=Curriculum.parse("0:1"), samples_per_epoch=2)
+    with pytest.warns(UserWarning, match="no sample is that short"):
+        assert sorted(i for batch in sampler for i in batch) == [0, 1]

@@ -98,6 +98,15 @@ def test_training_system_learns_checkpoints_and_reloads(tmp_path):
     assert accuracy > 0.5  # ten prototypes are easy once learned
 
 
+def test_last_checkpoint_follows_the_run_even_when_the_best_does_not_move(tmp_path):
+    # lr 0: val_loss never improves, so the best checkpoint stays at epoch 0. Lightning's own save_last
+    # would then never rewrite last.ckpt; a resume must still start from the final epoch.
+    result = run(parse([*SMALL, "--max_epochs=3", "--lr=0", f"--log_dir={tmp_path}"]))
+    assert Path(result["best_checkpoint"]).name.startswith("epoch=000")
+    last = torch.load(Path(result["run_dir"]) / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True)
+    assert last["epoch"] == 2
+
+
 def test_terminate_on_nan_stops_with_a_clear_message(tmp_path, capsys):
     argv = [*SMALL, "--noise=nan", "--max_epochs=1", "--terminate_on_nan=1", f"--log_dir={tmp_path}"]
     assert main(argv) == 1

@@ -35,6 +35,17 @@ MIN_PERIODICITY = 0.25  # autocorrelation peak of the row profile that counts as
 CORE_TO_PITCH = 3.4  # one line: pitch / height of its densest band (measured as above, 10-90%: 2.7-4.3)
 
 
+def rescale(image: Image.Image, scale: float, resample: Image.Resampling | None = None) -> Image.Image:
+    """The image with both sides times `scale` (at least a pixel each). By default BOX when shrinking
+    (no aliasing, for inputs of any resolution) and BILINEAR when enlarging."""
+    if scale == 1:
+        return image
+    size = (max(1, round(image.width * scale)), max(1, round(image.height * scale)))
+    if resample is None:
+        resample = Image.Resampling.BOX if scale < 1 else Image.Resampling.BILINEAR
+    return image.resize(size, resample=resample)
+
+
 class FitInside:
     """Scale an image down, keeping its aspect ratio, until it fits in `height` x `width`.
 
@@ -67,8 +78,7 @@ class RandomHandwritingVariation:
 
     def __call__(self, image: Image.Image) -> Image.Image:
         scale = random.uniform(*SCALE_RANGE)
-        size = (max(1, round(image.width * scale)), max(1, round(image.height * scale)))
-        image = image.resize(size, resample=Image.Resampling.BILINEAR)
+        image = rescale(image, scale, Image.Resampling.BILINEAR)  # small changes: bilinear either way
         if random.random() < THICKEN_PROBABILITY:
             image = image.filter(ImageFilter.MaxFilter(3))  # white ink on black: grows the strokes
         if random.random() < BLUR_PROBABILITY:
@@ -124,12 +134,7 @@ class MatchTrainingScale:
         if pitch is None:
             return image
         low, high = LINE_PITCH_RANGE
-        scale = min(max(pitch, low), high) / pitch
-        if scale == 1:
-            return image
-        size = (max(1, round(image.width * scale)), max(1, round(image.height * scale)))
-        resample = Image.Resampling.BOX if scale < 1 else Image.Resampling.BILINEAR  # BOX: no aliasing when shrinking
-        return image.resize(size, resample=resample)
+        return rescale(image, min(max(pitch, low), high) / pitch)
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(line_pitch_range={LINE_PITCH_RANGE})"
