@@ -193,3 +193,41 @@ def test_dropout_ramps_from_zero_to_the_models_rates():
         rates = {name: (m.p if isinstance(m, torch.nn.Dropout) else m.dropout)
                  for name, m in lit.model.named_modules() if name in targets}
         assert all(rates[name] == pytest.approx(rate * fraction) for name, rate in targets.items())
+
+
+def test_auxiliary_ctc_trains_a_head_on_single_lines_only_and_stays_out_of_the_model_file(tmp_path):
+    lit = make_lit(horizontal_stride=8, ctc_weight=0.5)
+    x, y = next(iter(loader()))  # "ab", "a\nb", "hello", "": three single lines and one paragraph
+    features = lit.model.feature_map(x)
+    seen = []
+    original = lit.ctc_loss_fn.forward
+    lit.ctc_loss_fn.forward = lambda log_probs, targets, *lengths: seen.append((log_probs, lengths)) or original(
+        log_probs, targets, *lengths
+    )
+    ctc = lit.line_ctc_loss(features, y)
+    log_probs, (input_lengths, target_lengths) = seen[0]
+    assert log_probs.shape == (features.shape[3], 3, len(MAPPING))  # (columns, lines, tokens)
+    assert target_lengths.tolist() == [2, 5, 0] and input_lengths.tolist() == [features.shape[3]] * 3
+    # the CTC term alone trains the head and reaches the encoder
+    lit.ctc_loss_fn.forward = original
+    ctc.backward()
+    assert lit.ctc_head.weight.grad.abs().sum() > 0 and lit.model.resnet[0].weight.grad.abs().sum() > 0
+    assert lit.model.decoder.embedding.weight.grad is None
+    paragraphs_only = convert_strings_to_labels(["a\nb"] * 4, MAPPING, CONFIG["output_dims"][0])
+    assert lit.line_ctc_loss(features, paragraphs_only) is None
+    # the head is training's: the model file holds the ResnetTransformer only
+    trained = trainer(tmp_path)
+    trained.fit(lit, loader(), loader())
+    trained.save_checkpoint(tmp_path / "ctc.ckpt")
+    model = load_model(tmp_path / "ctc.ckpt")
+    assert not [name for name in model.state_dict() if "ctc" in name]
+
+
+def test_auxiliary_ctc_needs_a_resnet_transformer():
+    from text_recognizer.models import LineCNNTransformer
+
+    args = argparse.Namespace(**ARGS, ctc_weight=0.5)
+    with pytest.raises(ValueError, match="--ctc_weight needs a ResnetTransformer"):
+        TransformerLitModel(LineCNNTransformer(CONFIG, args), args)
+    with pytest.raises(ValueError, match="--ctc_weight must be 0 or more"):
+        make_lit(ctc_weight=-1)

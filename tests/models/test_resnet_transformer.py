@@ -98,3 +98,22 @@ def test_bad_sizes_are_clear_errors():
         ResnetTransformer(SMALL_CONFIG, argparse.Namespace(tf_dim=30, tf_nhead=4))
     with pytest.raises(ValueError, match="mapping"):
         ResnetTransformer({**SMALL_CONFIG, "mapping": list("abc")}, SMALL_ARGS)
+
+
+@pytest.mark.parametrize("stride, columns", [(32, 3), (16, 6), (8, 12)])
+def test_a_finer_horizontal_stride_keeps_more_columns_and_the_same_rows(stride, columns):
+    torch.manual_seed(0)
+    model = ResnetTransformer(SMALL_CONFIG, argparse.Namespace(**vars(SMALL_ARGS), horizontal_stride=stride)).eval()
+    with torch.no_grad():
+        features = model.feature_map(torch.rand(2, 1, 64, 96))
+        assert features.shape == (2, 32, 2, columns)
+        assert model.encode(torch.rand(2, 1, 64, 96)).shape == (2, 2 * columns, 32)
+    assert model.enc_pos_encoder.pe.shape[1:] == (2, columns)  # built for the largest input
+    # the same parameters as the reference's trunk: only strides change, so its weights load
+    reference = ResnetTransformer(SMALL_CONFIG, SMALL_ARGS)
+    model.load_state_dict(reference.state_dict())
+
+
+def test_an_unknown_horizontal_stride_is_a_clear_error():
+    with pytest.raises(ValueError, match="horizontal_stride must be one of"):
+        ResnetTransformer(SMALL_CONFIG, argparse.Namespace(**vars(SMALL_ARGS), horizontal_stride=4))

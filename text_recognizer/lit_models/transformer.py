@@ -2,7 +2,12 @@
 
 The model is an ImageToTextTransformer: `encode(x)`, `decode(memory, y)` -> (B, C, Sy) teacher-forced logits and
 `decoder.generate(memory, max_length)` (the cached greedy decoder that inference uses).
-Logged: train_loss; val_loss, val_cer, val_cer_standard; test_loss, test_cer, test_cer_standard.
+--ctc_weight adds an auxiliary CTC loss (joint CTC-attention training): a linear head reads each
+column of the encoder's features (max over the rows) and is trained with CTC on the batch's
+single-line samples, so the encoder learns letters before the decoder has learnt where to look.
+The head is training's only: the model file holds no trace of it. It needs a ResnetTransformer
+with --horizontal_stride=8 (a column or more per character).
+Logged: train_loss (with --ctc_weight: train_ctc_loss too); val_loss, val_cer, val_cer_standard; test_loss, test_cer, test_cer_standard.
 `*_cer` is the reference's CER (mean per-sample ratio, the one to compare with published figures
 and the one in checkpoint names); `*_cer_standard` is the field's total edits / total characters
 (see metrics.py). With a W&B logger, a few validation images are logged with predicted and true
@@ -21,12 +26,15 @@ from torch import nn
 from text_recognizer.data.util import convert_labels_to_strings, trim_padding
 from text_recognizer.lit_models.base import BaseLitModel
 from text_recognizer.lit_models.metrics import CharacterErrorRate, ReferenceCER
-from text_recognizer.metadata.shared import END_TOKEN, PADDING_TOKEN, START_TOKEN
+from text_recognizer.lit_models.util import ctc_targets
+from text_recognizer.metadata.iam_paragraphs import NEW_LINE_TOKEN
+from text_recognizer.metadata.shared import BLANK_TOKEN, END_TOKEN, PADDING_TOKEN, START_TOKEN
 from text_recognizer.models.transformer_decoder import ImageToTextTransformer
 
 NUM_LOGGED_SAMPLES = 4
 TOKEN_NOISE = 0.0  # the reference's teacher forcing: no noise
 DROPOUT_RAMP_STEPS = 0
+CTC_WEIGHT = 0.0  # the reference's: cross-entropy alone
 
 
 class TransformerLitModel(BaseLitModel):
@@ -64,6 +72,16 @@ class TransformerLitModel(BaseLitModel):
         )
         self.dropout_ramp_steps = self.args.get("dropout_ramp_steps", DROPOUT_RAMP_STEPS)
         self._dropout_targets = {name: rate for name, rate in _dropout_rates(self.model)}
+        self.ctc_weight = self.args.get("ctc_weight", CTC_WEIGHT)
+        if self.ctc_weight < 0:
+            raise ValueError(f"--ctc_weight must be 0 or more, got {self.ctc_weight}")
+        if self.ctc_weight:
+            if not (hasattr(self.model, "feature_map") and hasattr(self.model, "memory")):
+                raise ValueError(f"--ctc_weight needs a ResnetTransformer, not {type(self.model).__name__}")
+            self.ctc_head = nn.Linear(self.model.decoder.dim, len(self.mapping))
+            self.ctc_loss_fn = nn.CTCLoss(blank=self.mapping.index(BLANK_TOKEN), zero_infinity=True)
+            self.start_index, self.end_index = self.mapping.index(START_TOKEN), self.mapping.index(END_TOKEN)
+            self.newline_index = self.mapping.index(NEW_LINE_TOKEN) if NEW_LINE_TOKEN in self.mapping else None
 
     @staticmethod
     def add_to_argparse(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
@@ -76,6 +94,11 @@ class TransformerLitModel(BaseLitModel):
         parser.add_argument(
             "--dropout_ramp_steps", type=int, default=DROPOUT_RAMP_STEPS,
             help="dropout grows linearly from 0 to the model's rates over this many steps (0: full from the start)",
+        )
+        parser.add_argument(
+            "--ctc_weight", type=float, default=CTC_WEIGHT,
+            help="weight of an auxiliary CTC loss on the encoder's columns, for single-line samples (0: none; "
+            "needs --horizontal_stride=8)",
         )
         return parser
 
@@ -109,12 +132,22 @@ class TransformerLitModel(BaseLitModel):
         x, y = batch
         full_length = y.shape[1]
         y = trim_padding(y, self.padding_index)  # a shorter teacher-forced pass, the same loss
-        memory = self.model.encode(x)
+        auxiliary_ctc = stage == "train" and self.ctc_weight > 0
+        if auxiliary_ctc:
+            features = self.model.feature_map(x)  # type: ignore[operator]
+            memory = self.model.memory(features)  # type: ignore[operator]
+        else:
+            memory = self.model.encode(x)
         # Teacher forcing: from tokens 0..i the decoder predicts token i + 1.
         inputs = self.noisy(y[:, :-1]) if stage == "train" and self.token_noise else y[:, :-1]
         logits = self.model.decode(memory, inputs)  # (B, C, Sy - 1)
         loss = self.loss_fn(logits, y[:, 1:])
         self.log(f"{stage}_loss", loss, prog_bar=stage == "train", sync_dist=stage != "train")
+        if auxiliary_ctc:
+            ctc_loss = self.line_ctc_loss(features, y)
+            if ctc_loss is not None:
+                self.log("train_ctc_loss", ctc_loss)
+                loss = loss + self.ctc_weight * ctc_loss
         if stage == "train":
             return loss
 
@@ -128,6 +161,20 @@ class TransformerLitModel(BaseLitModel):
         if stage == "val" and batch_idx == 0:
             self._log_samples(x, decoded, y)
         return loss
+
+    def line_ctc_loss(self, features: torch.Tensor, y: torch.Tensor) -> torch.Tensor | None:
+        """CTC loss of the head on (B, dim, h, w) features for the samples of one line; None when there are none.
+
+        A paragraph's lines share the columns, so only single lines have a left-to-right alignment."""
+        lines = (y != self.newline_index).all(dim=1)  # newline_index None (no "\n" in the mapping): all True
+        if not lines.any():
+            return None
+        columns = features[lines].amax(dim=2).transpose(1, 2)  # (b, w, dim): the strongest row of each column
+        log_probs = torch.log_softmax(self.ctc_head(columns).float(), dim=-1).transpose(0, 1)  # (w, b, C)
+        targets, target_lengths = ctc_targets(y[lines], [self.start_index], [self.end_index, self.padding_index])
+        input_lengths = torch.full((log_probs.shape[1],), log_probs.shape[0], dtype=torch.long, device=y.device)
+        # zero_infinity: a line with more characters than columns costs nothing instead of inf
+        return self.ctc_loss_fn(log_probs, targets, input_lengths, target_lengths)
 
     @rank_zero_only
     def _log_samples(self, x: torch.Tensor, decoded: torch.Tensor, y: torch.Tensor) -> None:

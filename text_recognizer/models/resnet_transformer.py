@@ -4,6 +4,11 @@ Encoder: torchvision's resnet18 (random init) without its average pool and class
 (B, 1, 576, 640) page into (B, 512, 18, 20) features (stride 32); a 1x1 convolution projects them
 to tf_dim channels, a 2D sinusoid marks each cell's row and column, and the cells are flattened
 row by row into 360 memory tokens. Decoder: TransformerTextDecoder (transformer_decoder.py).
+
+--horizontal_stride=16 or 8 keeps more columns: the last one or two stages halve the height only
+(stride (2, 1), as DAN's encoder does). At /32 a 44-character line of 46x492 px gets 16 columns,
+fewer than one per character; at /8 it gets 62, enough for a CTC head (--ctc_weight in the
+Lightning module) and for attention to tell neighbouring letters apart, for 1.5x the encoder's time.
 """
 from __future__ import annotations
 
@@ -20,21 +25,44 @@ from text_recognizer.models.transformer_util import PositionalEncodingImage
 
 RESNET_DIM = 512  # channels of resnet18's last stage
 RESNET_DOWNSAMPLINGS = 5  # stem conv, max-pool and three strided stages each halve (rounding up): stride 32
+HORIZONTAL_STRIDE = 32  # the reference's: every stage halves both dimensions
+HORIZONTAL_STRIDES = (8, 16, 32)
 
 
-def resnet_output_size(size: int) -> int:
-    """Height or width of resnet18's feature map for an input of `size` pixels.
+def resnet_output_size(size: int, stride: int = 32) -> int:
+    """Height or width of resnet18's feature map for an input of `size` pixels, at a total `stride`.
 
     >>> resnet_output_size(576), resnet_output_size(640), resnet_output_size(100)
     (18, 20, 4)
+    >>> resnet_output_size(640, stride=8), resnet_output_size(492, stride=8)
+    (80, 62)
     """
-    for _ in range(RESNET_DOWNSAMPLINGS):
+    for _ in range(RESNET_DOWNSAMPLINGS - _unstrided_stages(stride)):
         size = (size + 1) // 2
     return size
 
 
+def _unstrided_stages(stride: int) -> int:
+    """How many of the last stages keep the width: 0 at /32, 1 at /16, 2 at /8."""
+    if stride not in HORIZONTAL_STRIDES:
+        raise ValueError(f"--horizontal_stride must be one of {HORIZONTAL_STRIDES}, got {stride}")
+    return {32: 0, 16: 1, 8: 2}[stride]
+
+
+def resnet18_trunk(horizontal_stride: int = HORIZONTAL_STRIDE) -> nn.Sequential:
+    """torchvision's resnet18 (random init) without average pool and classifier; the last stages of a
+    finer --horizontal_stride halve the height only."""
+    resnet = torchvision.models.resnet18(weights=None)
+    stages = [resnet.layer3, resnet.layer4][2 - _unstrided_stages(horizontal_stride) :]
+    for stage in stages:
+        block = stage[0]  # a stage's first block does its striding, in conv1 and in the shortcut
+        assert block.downsample is not None
+        block.conv1.stride = block.downsample[0].stride = (2, 1)
+    return nn.Sequential(*list(resnet.children())[:-2])
+
+
 class ResnetTransformer(ImageToTextTransformer):
-    """(B, 1, H, W) images -> memory (B, H/32 * W/32, tf_dim) -> tokens (B, max_length)."""
+    """(B, 1, H, W) images -> memory (B, H/32 * W/stride, tf_dim) -> tokens (B, max_length)."""
 
     def __init__(self, data_config: dict[str, Any], args: argparse.Namespace | None = None) -> None:
         super().__init__()
@@ -44,11 +72,13 @@ class ResnetTransformer(ImageToTextTransformer):
         if dim % 4:
             raise ValueError(f"--tf_dim={dim} must be divisible by 4 (the 2D positional encoding splits it in four)")
 
-        resnet = torchvision.models.resnet18(weights=None)
-        self.resnet = nn.Sequential(*list(resnet.children())[:-2])  # without avgpool and fc
+        stride = (vars(args) if args is not None else {}).get("horizontal_stride", HORIZONTAL_STRIDE)
+        self.resnet = resnet18_trunk(stride)
         self.encoder_projection = nn.Conv2d(RESNET_DIM, dim, kernel_size=1)
         _, height, width = data_config["input_dims"]
-        self.enc_pos_encoder = PositionalEncodingImage(dim, resnet_output_size(height), resnet_output_size(width))
+        self.enc_pos_encoder = PositionalEncodingImage(
+            dim, resnet_output_size(height), resnet_output_size(width, stride)
+        )
         self.init_weights()
 
     def init_weights(self) -> None:
@@ -61,15 +91,26 @@ class ResnetTransformer(ImageToTextTransformer):
         if self.encoder_projection.bias is not None:
             nn.init.uniform_(self.encoder_projection.bias, -bound, bound)
 
-    def encode(self, x: torch.Tensor) -> torch.Tensor:
-        """(B, 1, 576, 640) images -> (B, 360, tf_dim) memory, cells in row-major order."""
+    def feature_map(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, 1, H, W) images -> (B, tf_dim, H/32, W/stride) projected features, before positions."""
         if x.shape[1] == 1:
             x = x.repeat(1, 3, 1, 1)  # resnet18 expects three channels
-        x = self.resnet(x)  # (B, 512, 18, 20)
-        x = self.encoder_projection(x)  # (B, 256, 18, 20)
-        x = self.enc_pos_encoder(x)
-        return x.flatten(start_dim=2).permute(0, 2, 1)  # (B, 360, 256)
+        return self.encoder_projection(self.resnet(x))  # (B, 256, 18, 20) for 576x640 at /32
+
+    def memory(self, features: torch.Tensor) -> torch.Tensor:
+        """(B, tf_dim, h, w) features -> (B, h * w, tf_dim) memory: positions added, cells in row-major order."""
+        return self.enc_pos_encoder(features).flatten(start_dim=2).permute(0, 2, 1)
+
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, 1, 576, 640) images -> (B, 360, tf_dim) memory (at /32)."""
+        return self.memory(self.feature_map(x))
 
     @staticmethod
     def add_to_argparse(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
-        return TransformerTextDecoder.add_to_argparse(parser)
+        TransformerTextDecoder.add_to_argparse(parser)
+        parser.add_argument(
+            "--horizontal_stride", type=int, choices=HORIZONTAL_STRIDES, default=HORIZONTAL_STRIDE,
+            help="ResnetTransformer: input pixels per memory column (32: the reference's; 8: DAN's, "
+            "a column or more per character, needed by --ctc_weight)",
+        )
+        return parser
