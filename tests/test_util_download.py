@@ -4,8 +4,12 @@
 """
 import hashlib
 import http.server
+import signal
 import socket
+import subprocess
+import sys
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -17,6 +21,23 @@ PAYLOAD = b"PK fake zip bytes " * 1000
 
 class _Handler(http.server.BaseHTTPRequestHandler):
     def do_GET(self):  # noqa: N802 (http.server's naming)
+        if self.path == "/trickle":  # one byte every 0.2 s, never silent long enough for a read timeout
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(PAYLOAD)))
+            self.end_headers()
+            try:
+                for byte in PAYLOAD[:300]:
+                    self.wfile.write(bytes([byte]))
+                    self.wfile.flush()
+                    time.sleep(0.2)
+            except OSError:  # the client gave up
+                pass
+            return
+        if self.path == "/no-length-short":  # no Content-Length; the connection closes after half the file
+            self.send_response(200)
+            self.end_headers()
+            self.wfile.write(PAYLOAD[: len(PAYLOAD) // 2])
+            return
         if self.path == "/truncated":
             self.send_response(200)
             self.send_header("Content-Length", str(len(PAYLOAD) * 2))  # promises more than it sends
@@ -87,4 +108,46 @@ def test_truncated_transfer_leaves_nothing(server_url, tmp_path):
 def test_http_error_leaves_nothing(server_url, tmp_path):
     with pytest.raises(DownloadError, match="404"):
         download_url(f"{server_url}/missing.zip", tmp_path / "file.zip", None, timeout=5)
+    assert leftovers(tmp_path) == []
+
+
+def test_a_trickling_server_trips_the_overall_deadline(server_url, tmp_path):
+    started = time.monotonic()
+    with pytest.raises(DownloadError, match="did not finish within 1 s"):
+        download_url(f"{server_url}/trickle", tmp_path / "file.zip", None, timeout=5, deadline=1)
+    assert time.monotonic() - started < 4
+    assert leftovers(tmp_path) == []
+
+
+def test_a_body_without_length_that_ends_early_is_caught_by_the_expected_size(server_url, tmp_path):
+    with pytest.raises(DownloadError, match=f"truncated: {len(PAYLOAD) // 2} of {len(PAYLOAD)} bytes"):
+        download_url(f"{server_url}/no-length-short", tmp_path / "file.zip", None, timeout=5, size=len(PAYLOAD))
+    assert leftovers(tmp_path) == []
+    # Without a size or checksum nothing can tell it from a whole file (the docstring says so).
+    download_url(f"{server_url}/no-length-short", tmp_path / "file.zip", None, timeout=5)
+    assert (tmp_path / "file.zip").stat().st_size == len(PAYLOAD) // 2
+
+
+def test_an_announced_length_other_than_the_expected_size_is_refused(server_url, tmp_path):
+    with pytest.raises(DownloadError, match=f"has {len(PAYLOAD)} bytes, expected 5"):
+        download_url(f"{server_url}/file.zip", tmp_path / "file.zip", None, timeout=5, size=5)
+    assert leftovers(tmp_path) == []
+
+
+def test_a_download_killed_by_sigterm_leaves_no_temporary_file(server_url, tmp_path):
+    code = ("import sys; from text_recognizer.util import download_url; "
+            "download_url(sys.argv[1], sys.argv[2], None, timeout=30, deadline=60)")
+    child = subprocess.Popen([sys.executable, "-c", code, f"{server_url}/trickle", str(tmp_path / "file.zip")],
+                             cwd=Path(__file__).resolve().parents[1], stderr=subprocess.PIPE)
+    try:
+        give_up = time.monotonic() + 30
+        while not list(tmp_path.glob("*.part")) and time.monotonic() < give_up:
+            time.sleep(0.05)
+        assert list(tmp_path.glob("*.part")), "the download never started"
+        child.send_signal(signal.SIGTERM)
+        assert child.wait(timeout=10) == 128 + signal.SIGTERM
+    finally:
+        if child.poll() is None:
+            child.kill()
+        child.stderr.close()
     assert leftovers(tmp_path) == []

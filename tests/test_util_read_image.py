@@ -1,12 +1,15 @@
 """read_image_pil: every kind of source, every image mode, clear errors."""
 import http.server
+import socket
 import threading
+import time
 from functools import partial
 
 import numpy as np
 import pytest
 from PIL import Image
 
+from text_recognizer import util
 from text_recognizer.util import read_image_pil, str2bool
 
 
@@ -37,6 +40,63 @@ def test_reads_http_urls(png):
             read_image_pil(f"http://127.0.0.1:{server.server_port}/missing.png")
     finally:
         server.shutdown()
+
+
+def test_a_url_that_never_answers_times_out(monkeypatch):
+    monkeypatch.setattr(util, "IMAGE_URL_TIMEOUT_S", 1)
+    with socket.socket() as listener:  # accepts connections (the kernel's backlog) and never answers
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        started = time.monotonic()
+        with pytest.raises(OSError, match="could not read http://127.0.0.1.*timed out"):
+            read_image_pil(f"http://127.0.0.1:{listener.getsockname()[1]}/page.png")
+        assert time.monotonic() - started < 5
+
+
+@pytest.mark.parametrize("side", [40, 100])  # above Pillow's warning level, and above its error level (twice it)
+def test_decompression_bombs_are_refused_naming_the_file_and_the_limit(tmp_path, monkeypatch, side):
+    path = tmp_path / "bomb.png"
+    Image.new("L", (side, side)).save(path)
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 1000)
+    with pytest.raises(ValueError, match=r"bomb.png has .*pixels, more than the limit of 1000 \(PIL.Image.MAX_IMAGE"):
+        read_image_pil(path)
+
+
+def test_large_files_are_decoded_smaller_when_the_caller_fits_them_in_a_box(tmp_path):
+    gradient = np.tile(np.linspace(0, 255, 3000).astype(np.uint8), (2700, 1))
+    Image.fromarray(gradient).convert("RGB").save(tmp_path / "big.jpg")
+    Image.fromarray(gradient).convert("P").save(tmp_path / "big.png")
+    for name in ("big.jpg", "big.png"):
+        image = read_image_pil(tmp_path / name, grayscale=True, fit_within=(640, 576))
+        assert image.size == (1500, 1350), name  # half: still twice the 640x576 it is fitted into
+        row = np.asarray(image, dtype=float)[10]
+        assert abs(row[0]) < 8 and abs(row[-1] - 255) < 8 and abs(row[750] - 128) < 8  # tones kept
+    assert read_image_pil(tmp_path / "big.png", fit_within=(2000, 2000)).size == (3000, 2700)  # no need
+
+
+def test_numpy_arrays_are_converted_when_their_meaning_is_clear():
+    gray = np.array([[0, 128], [200, 255]], dtype=np.uint8)
+    for array in (gray.astype(np.int64), gray[:, :, None], gray / 255, gray.astype(np.float32)):
+        assert np.asarray(read_image_pil(array, grayscale=True)).tolist() == gray.tolist(), array.dtype
+    rgb = np.stack([gray] * 3, axis=-1) / 255.0  # (H, W, 3) float in 0-1
+    assert read_image_pil(rgb).mode == "RGB"
+    assert np.asarray(read_image_pil(rgb, grayscale=True)).tolist() == gray.tolist()
+    assert np.asarray(read_image_pil(np.array([[True, False]]))).tolist() == [[255, 0]]
+    assert read_image_pil(np.zeros((2, 2, 4), dtype=np.uint16)).mode == "RGBA"
+
+
+@pytest.mark.parametrize("array, why", [
+    (np.array([[0.0, np.nan]]), "NaN"),
+    (np.array([[0, 1000]], dtype=np.int64), "values from 0 to 1000"),
+    (np.array([[-0.5, 0.5]]), "values from -0.5"),
+    (np.zeros((2, 2, 5), dtype=np.uint8), "not an image shape"),
+    (np.zeros((3, 4, 5, 6), dtype=np.uint8), "not an image shape"),
+    (np.zeros((2, 2), dtype=np.complex64), "not a number type"),
+])
+def test_other_numpy_arrays_are_refused_listing_the_accepted_forms(array, why):
+    with pytest.raises(ValueError, match=why) as error:
+        read_image_pil(array)
+    assert "accepted: (H, W), (H, W, 1), (H, W, 3) RGB" in str(error.value)
 
 
 def test_grayscale_handles_rgba_and_16_bit(tmp_path):

@@ -6,11 +6,16 @@ import contextlib
 import hashlib
 import http.client
 import io
+import math
 import os
 import shutil
+import signal
 import tempfile
+import threading
+import time
 import urllib.error
 import urllib.request
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 from typing import IO
@@ -21,8 +26,19 @@ from PIL import Image, UnidentifiedImageError
 from tqdm import tqdm
 
 ImageSource = str | Path | Image.Image | np.ndarray
-DOWNLOAD_CHUNK_BYTES = 1 << 20
-DOWNLOAD_TIMEOUT_S = 60
+HASH_CHUNK_BYTES = 1 << 20
+# read1() returns as soon as any bytes arrive, at most this many: the progress bar moves and the
+# overall deadline is checked even when a server trickles.
+DOWNLOAD_CHUNK_BYTES = 64 << 10
+DOWNLOAD_TIMEOUT_S = 60  # per connect or read: a server that goes silent for this long is given up
+DOWNLOAD_DEADLINE_S = 4 * 3600  # the whole transfer (the IAM archive is 1.3 GB: 20 minutes at 1 MB/s)
+IMAGE_URL_TIMEOUT_S = 20
+IMAGE_URL_DEADLINE_S = 60
+MAX_IMAGE_URL_BYTES = 256 << 20  # a "picture" larger than this from a URL is refused before it fills memory
+ACCEPTED_ARRAYS = (
+    "(H, W), (H, W, 1), (H, W, 3) RGB or (H, W, 4) RGBA arrays of uint8, uint16 or bool, "
+    "integers within 0-255, or finite floats within 0-1 or 0-255"
+)
 
 
 class DataUnavailableError(RuntimeError):
@@ -77,43 +93,131 @@ def non_negative_int(value: str) -> int:
     return _int_at_least(value, 0)
 
 
-def _open_binary(uri: str | Path) -> IO[bytes]:
-    """Open a local path, an http(s) URL or an s3:// URI for reading bytes."""
-    uri = str(uri)
+def _read_bytes(source: str | Path) -> bytes:
+    """The bytes of a local path, an http(s) URL (bounded in time and size) or an s3:// URI."""
+    uri = str(source)
+    if uri.startswith(("http://", "https://")):
+        buffer = io.BytesIO()
+        _stream(uri, buffer, IMAGE_URL_TIMEOUT_S, IMAGE_URL_DEADLINE_S, description=None, max_bytes=MAX_IMAGE_URL_BYTES)
+        return buffer.getvalue()
     if "://" not in uri:
         if not Path(uri).is_file():
             raise FileNotFoundError(f"no such image file: {uri}")
-        return open(uri, "rb")
-    return smart_open.open(uri, "rb")
+        return Path(uri).read_bytes()
+    with smart_open.open(uri, "rb") as file:  # s3://: boto's own timeouts and retries apply
+        return file.read()
 
 
-def read_image_pil(source: ImageSource, grayscale: bool = False) -> Image.Image:
+def read_image_pil(source: ImageSource, grayscale: bool = False, fit_within: tuple[int, int] | None = None) -> Image.Image:
     """Read an image from a path, an http(s) URL, an s3:// URI, a PIL image or a numpy array.
 
-    Raises ValueError, with the source named, when the bytes are not an image.
+    Limits: files and URLs of more than Pillow's `Image.MAX_IMAGE_PIXELS` pixels (89.5 million by
+    default, about 9459x9459; raise it on PIL.Image to allow more) are refused before they are decoded;
+    a URL must answer within IMAGE_URL_TIMEOUT_S, deliver within IMAGE_URL_DEADLINE_S and hold at most
+    MAX_IMAGE_URL_BYTES. Numpy arrays: see ACCEPTED_ARRAYS. `fit_within` (width, height): the caller
+    shrinks the image to fit that box anyway, so a much larger file is decoded smaller (JPEG at 1/2,
+    1/4 or 1/8 scale) or reduced right after decoding, keeping at least twice the fitted size.
+
+    Raises ValueError, with the source named, when the input is not a usable image.
     """
     if isinstance(source, Image.Image):
         image = source
     elif isinstance(source, np.ndarray):
-        image = Image.fromarray(source)
+        image = _image_from_array(source)
     else:
         try:
-            with _open_binary(source) as file:
-                data = file.read()
+            data = _read_bytes(source)
         except FileNotFoundError:
             raise
         except Exception as error:  # network, permissions, S3 credentials: say which source failed
             raise OSError(f"could not read {source}: {error}") from error
         if not data:
             raise ValueError(f"{source} is empty: expected an image file (PNG, JPEG, ...)")
-        try:
-            image = Image.open(io.BytesIO(data))
-            image.load()
-        except (UnidentifiedImageError, OSError) as error:
-            raise ValueError(f"{source} is not a readable image ({error}); expected PNG, JPEG, TIFF, ...") from error
+        image = _decode(data, source, fit_within)
     if grayscale:
         image = to_grayscale(image)
     return image
+
+
+def _too_many_pixels(source: object, pixels: str) -> ValueError:
+    return ValueError(
+        f"{source} has {pixels} pixels, more than the limit of {Image.MAX_IMAGE_PIXELS} (PIL.Image.MAX_IMAGE_PIXELS, "
+        "which guards against decompression bombs); scale the image down, or raise that limit if you trust the file"
+    )
+
+
+def _decode(data: bytes, source: object, fit_within: tuple[int, int] | None) -> Image.Image:
+    image: Image.Image
+    try:
+        with warnings.catch_warnings():
+            # Pillow warns above MAX_IMAGE_PIXELS and raises above twice that; the check below refuses both
+            # in one line, before the pixels are decoded.
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            image = Image.open(io.BytesIO(data))
+        width, height = image.size
+        if Image.MAX_IMAGE_PIXELS is not None and width * height > Image.MAX_IMAGE_PIXELS:
+            raise _too_many_pixels(source, f"{width}x{height}")
+        if fit_within is not None and (factor := _reduction_factor(image.size, fit_within)) > 1:
+            image.draft(image.mode, (math.ceil(width / factor), math.ceil(height / factor)))  # JPEG only
+        image.load()
+    except Image.DecompressionBombError:
+        raise _too_many_pixels(source, "more than twice as many") from None
+    except (UnidentifiedImageError, OSError) as error:
+        raise ValueError(f"{source} is not a readable image ({error}); expected PNG, JPEG, TIFF, ...") from error
+    if fit_within is not None and (factor := _reduction_factor(image.size, fit_within)) > 1:
+        # reduce() averages pixel values: modes that are not intensities are converted first
+        if image.mode in ("1", "P", "PA"):
+            image = image.convert("RGBA")
+        elif image.mode.startswith("I;16"):
+            image = image.convert("I")
+        image = image.reduce(factor)
+    return image
+
+
+def _reduction_factor(size: tuple[int, int], fit_within: tuple[int, int]) -> int:
+    """How many times smaller an image may be read whose user fits it into `fit_within` anyway: it keeps
+    at least twice the fitted size along each side, so the fitted image loses nothing.
+
+    >>> _reduction_factor((6400, 5760), (640, 576)), _reduction_factor((1000, 900), (640, 576))
+    (5, 1)
+    """
+    scale = min(fit_within[0] / size[0], fit_within[1] / size[1])
+    return max(1, int(1 / (2 * scale)))
+
+
+def _image_from_array(array: np.ndarray) -> Image.Image:
+    """A PIL image from the numpy arrays people commonly hold; anything else is refused, listing what is accepted."""
+    def refuse(why: str) -> ValueError:
+        return ValueError(f"cannot read a numpy array of shape {array.shape} and dtype {array.dtype} ({why}); "
+                          f"accepted: {ACCEPTED_ARRAYS}")
+
+    if array.ndim == 3 and array.shape[2] == 1:
+        array = array[:, :, 0]
+    if not (array.ndim == 2 or (array.ndim == 3 and array.shape[2] in (3, 4))):
+        raise refuse("not an image shape")
+    if array.size == 0:
+        raise refuse("no pixels")
+    kind = array.dtype.kind
+    if kind == "b":
+        array = array.astype(np.uint8) * 255
+    elif kind == "f":
+        if not np.isfinite(array).all():
+            raise refuse("NaN or infinite values")
+        low, high = float(array.min()), float(array.max())
+        if low < 0 or high > 255:
+            raise refuse(f"values from {low:g} to {high:g}")
+        array = (array * 255 if high <= 1 else array).round().astype(np.uint8)
+    elif array.dtype == np.uint16:
+        if array.ndim == 3:  # Pillow has no 16-bit colour mode: keep the tones in 8 bits
+            array = (array / 257).round().astype(np.uint8)
+    elif kind in "iu" and array.dtype != np.uint8:
+        low, high = int(array.min()), int(array.max())
+        if low < 0 or high > 255:
+            raise refuse(f"values from {low} to {high}")
+        array = array.astype(np.uint8)
+    elif array.dtype != np.uint8:
+        raise refuse("not a number type")
+    return Image.fromarray(np.ascontiguousarray(array))
 
 
 def to_grayscale(image: Image.Image) -> Image.Image:
@@ -179,21 +283,33 @@ def atomic_path(final: str | Path, is_dir: bool = False) -> Iterator[Path]:
 def compute_sha256(filename: str | Path) -> str:
     digest = hashlib.sha256()
     with open(filename, "rb") as file:
-        for chunk in iter(lambda: file.read(DOWNLOAD_CHUNK_BYTES), b""):
+        for chunk in iter(lambda: file.read(HASH_CHUNK_BYTES), b""):
             digest.update(chunk)
     return digest.hexdigest()
 
 
-def download_url(url: str, filename: str | Path, sha256: str | None = None, timeout: float = DOWNLOAD_TIMEOUT_S) -> Path:
+def download_url(
+    url: str,
+    filename: str | Path,
+    sha256: str | None = None,
+    timeout: float = DOWNLOAD_TIMEOUT_S,
+    deadline: float = DOWNLOAD_DEADLINE_S,
+    size: int | None = None,
+) -> Path:
     """Download `url` to `filename` with a progress bar, check its sha256, and only then rename it into place.
 
-    The bytes go to a temporary file beside the target, so an interrupted, truncated or corrupt
-    download never leaves a file under the final name. Raises DownloadError saying what went wrong.
+    The bytes go to a temporary file beside the target, so an interrupted (Ctrl-C or SIGTERM), truncated
+    or corrupt download never leaves a file under the final name, nor the temporary one. `timeout`
+    bounds each connect and read, `deadline` the whole transfer (give or take one `timeout`).
+    Without a checksum, what is guaranteed is only the length: the file has the `size` bytes given here
+    and the Content-Length the server announced, whichever are known. With neither (a body that ends
+    when the connection closes), a connection dropped early cannot be told from the end: pass sha256
+    or size. Raises DownloadError saying what went wrong.
     """
     filename = Path(filename)
-    with atomic_path(filename) as temp_name:
+    with _sigterm_raises(), atomic_path(filename) as temp_name:
         with open(temp_name, "wb") as out:
-            _stream(url, out, timeout, description=filename.name)
+            _stream(url, out, timeout, deadline, description=filename.name, expected_size=size)
         if sha256 is not None:
             actual = compute_sha256(temp_name)
             if actual != sha256:
@@ -204,8 +320,36 @@ def download_url(url: str, filename: str | Path, sha256: str | None = None, time
     return filename
 
 
-def _stream(url: str, out: IO[bytes], timeout: float, description: str) -> None:
-    """Copy the body of `url` into `out`, checking it arrived whole."""
+@contextlib.contextmanager
+def _sigterm_raises() -> Iterator[None]:
+    """SIGTERM's default action ends the process on the spot, skipping the `finally` that removes the
+    temporary file: while the block runs, it raises SystemExit instead. Only where nobody else handles
+    SIGTERM (Lightning, a web server) and in the main thread, the only one that may set handlers."""
+    if threading.current_thread() is not threading.main_thread() or signal.getsignal(signal.SIGTERM) != signal.SIG_DFL:
+        yield
+        return
+
+    def raise_exit(signum: int, frame: object) -> None:
+        raise SystemExit(128 + signum)
+
+    signal.signal(signal.SIGTERM, raise_exit)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
+def _stream(
+    url: str,
+    out: IO[bytes],
+    timeout: float,
+    deadline: float,
+    description: str | None,
+    expected_size: int | None = None,
+    max_bytes: int | None = None,
+) -> None:
+    """Copy the body of `url` into `out`, checking it arrived whole, in time and not too large."""
+    give_up = time.monotonic() + deadline
     try:
         response = urllib.request.urlopen(url, timeout=timeout)  # noqa: S310 (http/https/file by design)
     except urllib.error.HTTPError as error:  # before URLError, which it subclasses
@@ -214,15 +358,27 @@ def _stream(url: str, out: IO[bytes], timeout: float, description: str) -> None:
         reason = getattr(error, "reason", error)
         raise DownloadError(f"could not download {url} ({reason})") from error
     with response:
-        expected = response.headers.get("Content-Length")
-        total = int(expected) if expected is not None else None
+        announced = response.headers.get("Content-Length")
+        total = int(announced) if announced is not None else expected_size
+        if expected_size is not None and total != expected_size:
+            raise DownloadError(f"{url} has {total} bytes, expected {expected_size}: the file changed upstream?")
+        if max_bytes is not None and total is not None and total > max_bytes:
+            raise DownloadError(f"{url} has {total} bytes, more than the {max_bytes} allowed")
+        read = getattr(response, "read1", response.read)  # read1: whatever has arrived, without waiting for more
         received = 0
-        with tqdm(total=total, unit="B", unit_scale=True, desc=description, disable=None) as progress:
+        with tqdm(total=total, unit="B", unit_scale=True, desc=description, disable=None if description else True) as progress:
             try:
-                for chunk in iter(lambda: response.read(DOWNLOAD_CHUNK_BYTES), b""):
+                for chunk in iter(lambda: read(DOWNLOAD_CHUNK_BYTES), b""):
                     out.write(chunk)
                     received += len(chunk)
                     progress.update(len(chunk))
+                    if max_bytes is not None and received > max_bytes:
+                        raise DownloadError(f"{url} sent more than the {max_bytes} bytes allowed")
+                    if time.monotonic() > give_up:
+                        raise DownloadError(
+                            f"download of {url} did not finish within {deadline:g} s ({received} bytes received); "
+                            "the server is too slow: try again later or place the file yourself"
+                        )
             except (OSError, urllib.error.URLError, http.client.HTTPException) as error:
                 raise DownloadError(f"download of {url} broke off after {received} bytes ({error})") from error
     if total is not None and received != total:
