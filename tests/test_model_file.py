@@ -2,27 +2,14 @@
 import pickle
 
 import pytest
-import torch
+from model_fixtures import cnn_content, save_crafted_model_file
 
-from text_recognizer.model_file import read_checkpoint
-
-
-class _Payload:
-    """Unpickling this calls a function: what a crafted model file does to run its code."""
-
-    def __init__(self, marker):
-        self.marker = marker
-
-    def __reduce__(self):
-        return (open, (str(self.marker), "w"))  # creating the file stands in for os.system
+from text_recognizer.model_file import load_model, read_checkpoint, save_model_file
 
 
 def test_a_pickle_that_would_run_code_is_refused_and_never_runs(tmp_path):
     marker = tmp_path / "payload_ran"
-    path = tmp_path / "model.pt"
-    # the payload tucked inside an otherwise valid model file
-    torch.save({"format": 1, "model_class": "ResnetTransformer", "data_config": {}, "args": {},
-                "state_dict": {}, "extra": _Payload(marker)}, path)
+    path = save_crafted_model_file(tmp_path / "model.pt", marker)
     with pytest.raises(ValueError, match="never loaded"):
         read_checkpoint(path)
     assert not marker.exists()
@@ -34,3 +21,22 @@ def test_garbage_files_are_clear_errors_naming_the_file(tmp_path, content):
     path.write_bytes(content)
     with pytest.raises(ValueError, match="broken.pt"):
         read_checkpoint(path)
+
+
+def test_a_good_model_file_round_trips(tmp_path):
+    save_model_file(cnn_content(), tmp_path / "model.pt")
+    assert load_model(tmp_path / "model.pt").classifier[-1].out_features == 10
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"model_class": "NoSuchNet"}, "names model class 'NoSuchNet', which text_recognizer.models does not have"),
+    ({"model_class": "__class__"}, "names model class '__class__'"),
+    ({"args": {"conv_dim": 8, "fc_dim": 8}}, "its weights do not fit a CNN"),  # the weights are of conv_dim 4
+    ({"data_config": {"mapping": list("01")}}, "a CNN cannot be built from its settings"),  # no input_dims
+])
+def test_a_model_file_that_does_not_fit_its_class_is_a_clear_error_naming_the_file(tmp_path, change, message):
+    path = tmp_path / "odd_model.pt"
+    save_model_file({**cnn_content(), **change}, path)
+    with pytest.raises(ValueError, match=message) as error:
+        load_model(path)
+    assert str(error.value).startswith(str(path))

@@ -7,12 +7,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from model_fixtures import cnn_content, save_crafted_model_file
 from PIL import Image, ImageDraw, ImageOps
 
 from text_recognizer.metadata import iam_paragraphs as metadata
 from text_recognizer.model_file import save_model_file
 from text_recognizer.models import ResnetTransformer
-from text_recognizer.paragraph_text_recognizer import ParagraphTextRecognizer, white_ink_on_black
+from text_recognizer.paragraph_text_recognizer import ParagraphTextRecognizer, main, white_ink_on_black
 
 ROOT = Path(__file__).resolve().parents[1]
 ARGS = {"tf_dim": 16, "tf_fc_dim": 16, "tf_layers": 1, "tf_nhead": 2}
@@ -103,3 +104,55 @@ def test_script_prints_texts_and_json(model_path, page, tmp_path):
     assert first["text"] == second["text"] and 0 < first["confidence"] <= 1
     bad = subprocess.run([*command[:4], str(tmp_path / "missing.png")], cwd=ROOT, capture_output=True, text=True)
     assert bad.returncode == 1 and "no such image file" in bad.stderr
+
+
+def test_a_model_file_that_would_run_code_is_refused_by_the_recognizer_and_the_script(tmp_path, page, capsys):
+    marker = tmp_path / "payload_ran"
+    crafted = save_crafted_model_file(tmp_path / "model.pt", marker)
+    with pytest.raises(ValueError, match="never loaded"):
+        ParagraphTextRecognizer(model_path=crafted)
+    page.save(tmp_path / "page.png")
+    assert main(["--model_path", str(crafted), str(tmp_path / "page.png")]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: {crafted}") and "never loaded" in err and "Traceback" not in err
+    assert not marker.exists()
+
+
+def test_a_model_file_of_a_model_that_cannot_read_text_is_a_one_line_error(tmp_path, page, capsys):
+    path = tmp_path / "cnn.pt"
+    save_model_file(cnn_content(), path)
+    with pytest.raises(ValueError, match="holds a CNN.*not a text model"):
+        ParagraphTextRecognizer(path)
+    page.save(tmp_path / "page.png")
+    assert main(["--model_path", str(path), str(tmp_path / "page.png")]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith(f"error: {path} holds a CNN")
+
+
+def test_the_script_prints_every_good_file_and_names_each_bad_one(model_path, page, tmp_path, capsys):
+    page.save(tmp_path / "a.png")
+    (tmp_path / "bad.png").write_text("not an image")
+    ImageOps.invert(page).save(tmp_path / "c.png")
+    files = [str(tmp_path / name) for name in ("a.png", "bad.png", "missing.png", "c.png")]
+    assert main(["--model_path", str(model_path), "--json", *files]) == 1
+    captured = capsys.readouterr()
+    printed = [json.loads(line) for line in captured.out.splitlines()]
+    assert [p["file"] for p in printed] == [files[0], files[3]]  # in order, the bad ones left out
+    errors = captured.err.splitlines()
+    assert len(errors) == 3 and files[1] in errors[0] and files[2] in errors[1] and "Traceback" not in captured.err
+    assert errors[2] == "error: 2 of 4 files could not be read"
+
+
+def test_huge_files_are_decoded_small_and_files_over_the_pixel_limit_refused(recognizer, page, tmp_path, capsys,
+                                                                            model_path, monkeypatch):
+    big = page.resize((page.width * 8, page.height * 8))  # 4000x2400: read at a third of its size
+    big.save(tmp_path / "big.png")
+    from_file, in_memory = recognizer.preprocess(tmp_path / "big.png"), recognizer.preprocess(big)
+    # the same page, give or take the rounding of the line pitch measured on it (133 px against 400 / 3)
+    assert all(abs(a - b) <= 3 for a, b in zip(from_file.shape, in_memory.shape))
+    common = (slice(None), slice(0, min(from_file.shape[1], in_memory.shape[1])), slice(0, 300))
+    assert (from_file[common] - in_memory[common]).abs().mean() < 0.05
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 5_000_000)
+    assert main(["--model_path", str(model_path), str(tmp_path / "big.png")]) == 1
+    err = capsys.readouterr().err
+    assert f"{tmp_path / 'big.png'} has 4000x2400 pixels, more than the limit of 5000000" in err

@@ -67,23 +67,43 @@ def read_checkpoint(path: str | Path) -> dict[str, Any]:
     raise ValueError(f"{path} is neither a model.pt nor a Lightning checkpoint (keys: {sorted(content)[:8]})")
 
 
-def build_model(content: dict[str, Any]) -> nn.Module:
-    """Instantiate the model class named in a model file and load its weights (as float32), in eval mode."""
+def build_model(content: dict[str, Any], source: str | Path = "the model file") -> nn.Module:
+    """Instantiate the model class named in a model file and load its weights (as float32), in eval mode.
+
+    Raises ValueError naming `source` when the class is unknown, cannot be built from the file's
+    settings, or the weights do not fit it.
+    """
     import text_recognizer.models as models
 
-    model_class = getattr(models, content["model_class"])
-    data_config = dict(content["data_config"])
-    data_config["input_dims"] = tuple(data_config["input_dims"])
-    data_config["output_dims"] = tuple(data_config["output_dims"])
-    model = model_class(data_config=data_config, args=argparse.Namespace(**content["args"]))
-    state_dict = {name: tensor.float() if tensor.is_floating_point() else tensor for name, tensor in content["state_dict"].items()}
-    model.load_state_dict(state_dict)
+    name = content.get("model_class")
+    if not isinstance(name, str) or name not in models.__all__:
+        raise ValueError(f"{source} names model class {name!r}, which text_recognizer.models does not have "
+                         f"(known: {', '.join(models.__all__)}); it was written by another version or is damaged")
+    for key in ("data_config", "args", "state_dict"):
+        if not isinstance(content.get(key), dict):
+            raise ValueError(f"{source} has no {key} dict: it is not a complete model file")
+    model_class = getattr(models, name)
+    try:
+        data_config = dict(content["data_config"])
+        data_config["input_dims"] = tuple(data_config["input_dims"])
+        data_config["output_dims"] = tuple(data_config["output_dims"])
+        model = model_class(data_config=data_config, args=argparse.Namespace(**content["args"]))
+    except (KeyError, TypeError, ValueError, AttributeError) as error:
+        raise ValueError(f"{source}: a {name} cannot be built from its settings ({type(error).__name__}: {error})") from None
+    if not all(isinstance(tensor, torch.Tensor) for tensor in content["state_dict"].values()):
+        raise ValueError(f"{source}: its state_dict holds values other than tensors: it is not a model file")
+    state_dict = {key: t.float() if t.is_floating_point() else t for key, t in content["state_dict"].items()}
+    try:
+        model.load_state_dict(state_dict)
+    except RuntimeError as error:  # missing, unexpected or misshapen weights
+        first_lines = " ".join(str(error).split("\n")[:3])[:400]
+        raise ValueError(f"{source}: its weights do not fit a {name} built from its settings ({first_lines})") from None
     return model.eval()
 
 
 def load_model(path: str | Path) -> nn.Module:
     """A ready-to-use model (eval mode, float32) from a model.pt or a Lightning checkpoint."""
-    return build_model(read_checkpoint(path))
+    return build_model(read_checkpoint(path), source=path)
 
 
 def save_model_file(content: dict[str, Any], path: str | Path, half: bool = True) -> Path:

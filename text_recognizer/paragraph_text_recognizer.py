@@ -24,6 +24,7 @@ import torch
 from PIL import Image, ImageOps
 
 from text_recognizer.data.util import convert_labels_to_strings
+from text_recognizer.metadata import iam_paragraphs as metadata
 from text_recognizer.model_file import load_model
 from text_recognizer.stems.paragraph import ParagraphStem, pad_batch
 from text_recognizer.util import ImageSource, read_image_pil
@@ -75,7 +76,10 @@ class ParagraphTextRecognizer:
         self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
         model = load_model(path).to(self.device)
         if not isinstance(model, TextModel):
-            raise TypeError(f"{path} holds a {type(model).__name__}, which has no predict() or data_config: not a text model")
+            raise ValueError(
+                f"{path} holds a {type(model).__name__}, which has no predict() or data_config: not a text model "
+                "(pass a model.pt or .ckpt of a paragraph model, such as a ResnetTransformer)"
+            )
         self.model: TextModel = model
         self.mapping: Sequence[str] = self.model.data_config["mapping"]
         self.beam_width = beam_width
@@ -87,7 +91,9 @@ class ParagraphTextRecognizer:
 
     def preprocess(self, image: ImageSource) -> torch.Tensor:
         """Any readable image -> the (1, H, W) tensor (at most 576x640) the model was evaluated on."""
-        pil = read_image_pil(image, grayscale=True)
+        # The stem fits every page into its canvas (the default image_shape), so files far larger than that
+        # are decoded at a fraction of their size: a 9000x9000 scan costs tens of MB, not gigabytes.
+        pil = read_image_pil(image, grayscale=True, fit_within=(metadata.IMAGE_WIDTH, metadata.IMAGE_HEIGHT))
         if pil.width == 0 or pil.height == 0:
             raise ValueError(f"{image if isinstance(image, (str, Path)) else 'the image'} has no pixels")
         return self.stem(white_ink_on_black(pil))
@@ -96,19 +102,25 @@ class ParagraphTextRecognizer:
     def predict_batch(self, images: Sequence[ImageSource], batch_size: int = BATCH_SIZE) -> list[Prediction]:
         predictions: list[Prediction] = []
         for start in range(0, len(images), batch_size):
-            x = pad_batch([self.preprocess(image) for image in images[start : start + batch_size]]).to(self.device)
-            tokens, log_probs = self.model.predict(x, beam_width=self.beam_width, return_log_probs=True)
-            texts = convert_labels_to_strings(tokens, self.mapping)
-            for text, log_prob in zip(texts, log_probs.tolist()):
-                # +1: the <E> token is part of what the model decided
-                predictions.append(Prediction(text, math.exp(log_prob / (len(text) + 1))))
+            predictions += self.predict_tensors([self.preprocess(image) for image in images[start : start + batch_size]])
         return predictions
+
+    @torch.inference_mode()
+    def predict_tensors(self, tensors: Sequence[torch.Tensor]) -> list[Prediction]:
+        """Read images already preprocessed (`preprocess`), as one batch."""
+        x = pad_batch(list(tensors)).to(self.device)
+        tokens, log_probs = self.model.predict(x, beam_width=self.beam_width, return_log_probs=True)
+        texts = convert_labels_to_strings(tokens, self.mapping)
+        # +1: the <E> token is part of what the model decided
+        return [Prediction(text, math.exp(log_prob / (len(text) + 1))) for text, log_prob in zip(texts, log_probs.tolist())]
 
     def predict(self, image: ImageSource) -> str:
         return self.predict_batch([image])[0].text
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Prints each readable file's text (or JSON line) in order, and each unreadable one on stderr with
+    its name; exits 1 if any file failed, after reading all the others."""
     parser = argparse.ArgumentParser(description="Print the text of each handwritten paragraph image.")
     parser.add_argument("files", nargs="+", help="image paths or URLs (PNG, JPEG, ...)")
     parser.add_argument("--model_path", default=None, help=f"model.pt or .ckpt (default: {MODEL_FILENAME})")
@@ -117,16 +129,26 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         recognizer = ParagraphTextRecognizer(args.model_path, beam_width=args.beam_width)
-        predictions = recognizer.predict_batch(args.files)
     except (FileNotFoundError, ValueError, OSError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
-    for filename, prediction in zip(args.files, predictions):
-        if args.json:
-            print(json.dumps({"file": filename, **asdict(prediction)}))
-        else:
-            print(prediction.text)
-    return 0
+    failed = 0
+    for start in range(0, len(args.files), BATCH_SIZE):
+        good: list[tuple[str, torch.Tensor]] = []
+        for filename in args.files[start : start + BATCH_SIZE]:
+            try:
+                good.append((filename, recognizer.preprocess(filename)))
+            except (FileNotFoundError, ValueError, OSError) as error:
+                message = str(error)
+                print(f"error: {message if filename in message else f'{filename}: {message}'}", file=sys.stderr)
+                failed += 1
+        if not good:
+            continue
+        for (filename, _), prediction in zip(good, recognizer.predict_tensors([x for _, x in good])):
+            print(json.dumps({"file": filename, **asdict(prediction)}) if args.json else prediction.text, flush=True)
+    if failed:
+        print(f"error: {failed} of {len(args.files)} files could not be read", file=sys.stderr)
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":

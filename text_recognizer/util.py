@@ -142,7 +142,7 @@ def read_image_pil(source: ImageSource, grayscale: bool = False, fit_within: tup
 def _too_many_pixels(source: object, pixels: str) -> ValueError:
     return ValueError(
         f"{source} has {pixels} pixels, more than the limit of {Image.MAX_IMAGE_PIXELS} (PIL.Image.MAX_IMAGE_PIXELS, "
-        "which guards against decompression bombs); scale the image down, or raise that limit if you trust the file"
+        "a guard against decompression bombs); scale the image down, or raise that limit if you trust the file"
     )
 
 
@@ -161,7 +161,7 @@ def _decode(data: bytes, source: object, fit_within: tuple[int, int] | None) -> 
             image.draft(image.mode, (math.ceil(width / factor), math.ceil(height / factor)))  # JPEG only
         image.load()
     except Image.DecompressionBombError:
-        raise _too_many_pixels(source, "more than twice as many") from None
+        raise _too_many_pixels(source, f"over {2 * (Image.MAX_IMAGE_PIXELS or 0)}") from None
     except (UnidentifiedImageError, OSError) as error:
         raise ValueError(f"{source} is not a readable image ({error}); expected PNG, JPEG, TIFF, ...") from error
     if fit_within is not None and (factor := _reduction_factor(image.size, fit_within)) > 1:
