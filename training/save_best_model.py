@@ -67,9 +67,25 @@ def best_metric(rows: list[dict[str, Any]], metric: str, mode: str) -> float | N
     return min(values) if mode == "min" else max(values)
 
 
+def read_run_configs(log_dir: Path) -> dict[Path, dict[str, Any]]:
+    """config.json of every run folder under log_dir; an unreadable one is skipped with a warning naming it."""
+    configs = {}
+    for path in sorted(Path(log_dir).glob("**/config.json")):
+        try:
+            config = json.loads(path.read_text())
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+            print(f"warning: skipping the run in {path.parent}: {path} is not readable JSON ({error})", file=sys.stderr)
+            continue
+        if not isinstance(config, dict):
+            print(f"warning: skipping the run in {path.parent}: {path} holds no settings object", file=sys.stderr)
+            continue
+        configs[path.parent] = config
+    return configs
+
+
 def find_best_local_run(log_dir: Path, data_class: str, metric: str, mode: str) -> RunChoice:
-    run_dirs = sorted(p.parent for p in Path(log_dir).glob("**/config.json"))
-    matching = [d for d in run_dirs if json.loads((d / "config.json").read_text()).get("data_class") == data_class]
+    configs = read_run_configs(log_dir)
+    matching = [d for d, config in configs.items() if config.get("data_class") == data_class]
     if not matching:
         raise SelectionError(f"no local run of {data_class} under {log_dir} (looked for */config.json)")
     best: RunChoice | None = None
@@ -80,13 +96,15 @@ def find_best_local_run(log_dir: Path, data_class: str, metric: str, mode: str) 
         seen_metrics.update(k for row in rows for k, v in row.items() if v)
         value = best_metric(rows, metric, mode)
         checkpoints = sorted((run_dir / "checkpoints").glob("*.ckpt"))
+        # the best epoch's checkpoint, not last.ckpt (the final epoch's, kept for resuming)
+        checkpoints = [c for c in checkpoints if c.stem != "last"] or checkpoints
         if value is None or not checkpoints or not _better(value, best.value if best else None, mode):
             continue
         command_file = run_dir / "run_command.txt"
         best = RunChoice(
             name=str(run_dir),
             value=value,
-            config=json.loads((run_dir / "config.json").read_text()),
+            config=configs[run_dir],
             run_command=command_file.read_text().strip() if command_file.exists() else "",
             checkpoint=checkpoints[-1],
         )

@@ -5,6 +5,7 @@ from types import SimpleNamespace
 
 import pytest
 import torch
+from model_fixtures import cnn_content, save_crafted_model_file
 
 from text_recognizer.model_file import load_model, read_checkpoint
 from training.run_experiment import build_parser, run
@@ -133,3 +134,51 @@ def test_wandb_without_credentials_is_a_clear_error(tmp_path, capsys, monkeypatc
 
 def test_plain_config_fixes_the_references_none_strings():
     assert plain_config({"a": "None", "b": {"value": 3}, "_wandb": {}}) == {"a": None, "b": 3}
+
+
+def plant_run(log_dir, name, val_loss, config_bytes=None):
+    """A run folder as run_experiment leaves it, without training: config.json, metrics.csv and a .ckpt
+    of a tiny CNN (returns the checkpoints folder)."""
+    run_dir = Path(log_dir) / "csv" / name
+    (run_dir / "checkpoints").mkdir(parents=True)
+    (run_dir / "config.json").write_bytes(config_bytes or json.dumps({"data_class": "FakeImageData", "lr": val_loss}).encode())
+    (run_dir / "metrics.csv").write_text(f"epoch,step,val_loss\n0,1,{val_loss}\n")
+    content = cnn_content()
+    hyper_parameters = {key: content[key] for key in ("model_class", "data_config", "args")}
+    state_dict = {f"model.{key}": tensor for key, tensor in content["state_dict"].items()}
+    torch.save({"hyper_parameters": hyper_parameters, "state_dict": state_dict},
+               run_dir / "checkpoints" / f"epoch=000-val_loss={val_loss:.3f}.ckpt")
+    return run_dir / "checkpoints"
+
+
+def test_a_planted_checkpoint_that_would_run_code_is_refused_and_never_runs(tmp_path, capsys):
+    checkpoints = plant_run(tmp_path / "logs", "version_0", 0.5)
+    for path in checkpoints.iterdir():
+        path.unlink()
+    marker = tmp_path / "payload_ran"
+    save_crafted_model_file(checkpoints / "epoch=000-val_loss=0.500.ckpt", marker, hyper_parameters={})
+    argv = ["--local", str(tmp_path / "logs"), "--trained_data_class=FakeImageData", f"--artifacts_dir={tmp_path / 'a'}"]
+    assert main(argv) == 1
+    err = capsys.readouterr().err
+    assert "epoch=000-val_loss=0.500.ckpt cannot be read" in err and "never loaded" in err and "Traceback" not in err
+    assert not marker.exists() and not (tmp_path / "a").exists()
+
+
+@pytest.mark.parametrize("broken", [b"{not json", b"[1, 2]", b"\xff\xfe{"])  # the last is not UTF-8
+def test_a_corrupt_config_skips_that_run_with_a_warning_and_selects_among_the_others(tmp_path, capsys, broken):
+    logs = tmp_path / "logs"
+    plant_run(logs, "version_0", 0.9)
+    plant_run(logs, "version_1", 0.1, config_bytes=broken)  # the best val_loss, but its settings are unreadable
+    plant_run(logs, "version_2", 0.5)
+    assert main(["--local", str(logs), "--trained_data_class=FakeImageData", f"--artifacts_dir={tmp_path}"]) == 0
+    captured = capsys.readouterr()
+    assert f"warning: skipping the run in {logs / 'csv' / 'version_1'}: {logs / 'csv' / 'version_1' / 'config.json'}" in captured.err
+    assert "version_2" in captured.out
+    assert json.loads((tmp_path / "paragraph_text_recognizer" / "config.json").read_text())["lr"] == 0.5
+
+
+def test_the_best_epochs_checkpoint_is_chosen_over_last_ckpt(tmp_path):
+    checkpoints = plant_run(tmp_path / "logs", "version_0", 0.5)
+    (checkpoints / "last.ckpt").write_bytes(b"the final epoch, not the best one")
+    argv = ["--local", str(tmp_path / "logs"), "--trained_data_class=FakeImageData", f"--artifacts_dir={tmp_path}"]
+    assert main(argv) == 0
