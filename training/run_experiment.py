@@ -32,9 +32,12 @@ if TYPE_CHECKING:
 from training.trainer_flags import (  # noqa: E402
     FiniteLossCheck,
     NonFiniteLossError,
+    ResumeHint,
     TrainerFlagError,
     TrainingClock,
+    ValidateAtMaxSteps,
     add_trainer_args,
+    check_checkpoint_file,
     trainer_kwargs,
 )
 
@@ -43,6 +46,7 @@ DEFAULT_MODEL_CLASS = "MLP"
 DEFAULT_LOG_DIR = Path(__file__).resolve().parent / "logs"
 EARLY_STOPPING_PATIENCE = 10
 SEED = 42
+LAST_CHECKPOINT = "last"  # checkpoints/last.ckpt: the latest validation's state, what a resume continues
 LIT_MODEL_BY_LOSS = {"transformer": "TransformerLitModel", "ctc": "CTCLitModel"}
 
 
@@ -173,6 +177,8 @@ def run(args: argparse.Namespace, command: list[str] | None = None) -> dict[str,
     import pytorch_lightning as pl
 
     trainer_settings = trainer_kwargs(args)  # first: bad trainer flags fail before any data work
+    check_checkpoint_file("--load_checkpoint", args.load_checkpoint)  # and before a run folder is made
+    check_checkpoint_file("--resume_from_checkpoint", args.resume_from_checkpoint)
     pl.seed_everything(args.seed, workers=True)
     data = data_module_class(args.data_class)(args)
     model = model_class(args.model_class)(data_config=data.config(), args=args)
@@ -196,13 +202,15 @@ def run(args: argparse.Namespace, command: list[str] | None = None) -> dict[str,
     )
     # last.ckpt after every validation, whatever the metric did: what --resume_from_checkpoint continues
     # after an interruption. (Lightning's own save_last=True writes it only when the best one improves.)
-    latest = pl.callbacks.ModelCheckpoint(dirpath=run_dir / "checkpoints", filename="last", monitor=None, save_top_k=1)
+    latest = pl.callbacks.ModelCheckpoint(dirpath=run_dir / "checkpoints", filename=LAST_CHECKPOINT, monitor=None, save_top_k=1)
     callbacks: list[pl.Callback | None] = [
         checkpoint,
         latest,
         pl.callbacks.EarlyStopping(monitor="val_loss", mode="min", patience=args.early_stopping_patience),
         pl.callbacks.LearningRateMonitor() if args.wandb else None,
         TrainingClock(),
+        ValidateAtMaxSteps(),
+        ResumeHint(run_dir / "checkpoints" / f"{LAST_CHECKPOINT}.ckpt"),
     ]
     if args.terminate_on_nan:
         callbacks.append(FiniteLossCheck())

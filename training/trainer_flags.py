@@ -7,12 +7,14 @@ The reference's documented commands use all of them, so they are accepted and tr
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 from pathlib import Path
 from typing import Any
 
 import pytorch_lightning as pl
 import torch
+from pytorch_lightning.utilities.exceptions import SIGTERMException
 
 from text_recognizer.util import str2bool
 
@@ -81,6 +83,56 @@ class TrainingClock(pl.Callback):
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         self.restored_seconds = float(state_dict.get("seconds", 0.0))
+
+
+class ValidateAtMaxSteps(pl.Callback):
+    """Ends a run that reaches --max_steps inside an epoch the way an epoch ends: validated and checkpointed.
+
+    Lightning stops at max_steps without validating when that falls inside an epoch; EarlyStopping then
+    fails ("metric val_loss not available") and no checkpoint is written. The epoch loop validates
+    before stopping when asked to stop (`trainer.should_stop`), so this asks.
+    """
+
+    def on_train_batch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule, outputs: Any, batch: Any, batch_idx: int) -> None:
+        if 0 < trainer.max_steps <= trainer.global_step:
+            trainer.should_stop = True
+
+
+class ResumeHint(pl.Callback):
+    """Says, when training is interrupted (Ctrl-C, SIGTERM), which file --resume_from_checkpoint takes."""
+
+    def __init__(self, last_checkpoint: Path) -> None:
+        self.last_checkpoint = Path(last_checkpoint)
+
+    def on_exception(self, trainer: pl.Trainer, pl_module: pl.LightningModule, exception: BaseException) -> None:
+        if not isinstance(exception, (KeyboardInterrupt, SIGTERMException)) or not trainer.is_global_zero:
+            return
+        if self.last_checkpoint.is_file():
+            print(f"Interrupted. To continue from the last validation, run the same command with "
+                  f"--resume_from_checkpoint={self.last_checkpoint}", file=sys.stderr, flush=True)
+        else:
+            print(f"Interrupted before the first validation: there is no checkpoint to resume from "
+                  f"(it would be {self.last_checkpoint})", file=sys.stderr, flush=True)
+
+
+def check_checkpoint_file(flag: str, path: str | None) -> None:
+    """A checkpoint named by a flag exists and reads as a Lightning checkpoint, checked before a run folder
+    is made. Read with weights_only=True (tensors and plain containers: nothing in it can run code) and
+    mmap (the tensors stay on disk)."""
+    if path is None:
+        return
+    advice = "pass a .ckpt written by run_experiment, such as <run folder>/checkpoints/last.ckpt"
+    file = Path(path)
+    if not file.is_file():
+        raise TrainerFlagError(f"{flag}: there is no file {path}; {advice}")
+    if file.stat().st_size == 0:
+        raise TrainerFlagError(f"{flag}: {path} is empty (an interrupted copy?); {advice}")
+    try:
+        content = torch.load(file, map_location="cpu", weights_only=True, mmap=True)
+    except Exception as error:
+        raise TrainerFlagError(f"{flag}: {path} is not a readable checkpoint ({str(error)[:150]}); {advice}") from None
+    if not isinstance(content, dict) or "state_dict" not in content:
+        raise TrainerFlagError(f"{flag}: {path} is a torch file but not a Lightning checkpoint (no state_dict); {advice}")
 
 
 def cpu_has_native_bf16() -> bool:

@@ -132,3 +132,54 @@ def test_auto_precision_uses_bf16_only_where_the_hardware_has_it(monkeypatch):
         monkeypatch.setattr(trainer_flags, "cpu_has_native_bf16", lambda native=native: native)
         assert trainer_flags.trainer_kwargs(parse([*SMALL, "--precision=auto"]))["precision"] == expected
     assert trainer_flags.trainer_kwargs(parse([*SMALL, "--precision=bf16"]))["precision"] == "bf16-mixed"
+
+
+def test_max_steps_inside_the_first_epoch_validates_checkpoints_and_tests(tmp_path):
+    # 8 batches an epoch; Lightning alone would stop after batch 2 without validating, and EarlyStopping
+    # would fail with "metric val_loss not available"
+    result = run(parse([*SMALL, "--max_steps=2", f"--log_dir={tmp_path}"]))
+    run_dir = Path(result["run_dir"])
+    assert Path(result["best_checkpoint"]).is_file() and "test_acc" in result["test_metrics"]
+    rows = list(csv.DictReader(open(run_dir / "metrics.csv")))
+    assert len([r for r in rows if r.get("val_loss")]) == 1  # validated once, at the end
+    assert torch.load(run_dir / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True)["global_step"] == 2
+
+
+@pytest.mark.parametrize("flag", ["--load_checkpoint", "--resume_from_checkpoint"])
+@pytest.mark.parametrize("content, message", [(None, "there is no file"), (b"", "is empty"),
+                                              (b"garbage" * 10, "is not a readable checkpoint")])
+def test_a_bad_checkpoint_flag_is_a_clear_error_before_any_run_folder(tmp_path, capsys, flag, content, message):
+    path = tmp_path / "given.ckpt"
+    if content is not None:
+        path.write_bytes(content)
+    assert main([*SMALL, "--max_epochs=1", f"{flag}={path}", f"--log_dir={tmp_path / 'logs'}"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith(f"error: {flag}:") and message in err and str(path) in err
+    assert not (tmp_path / "logs").exists()  # no junk run folder holding only config.json
+
+
+def test_an_interrupted_run_says_which_file_resumes_it_and_the_resume_continues(tmp_path, capsys, monkeypatch):
+    import signal
+
+    from training import run_experiment
+
+    class InterruptInSecondEpoch(run_experiment.TrainingClock):
+        def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
+            if trainer.current_epoch == 1 and batch_idx == 1:
+                raise KeyboardInterrupt
+
+    monkeypatch.setattr(run_experiment, "TrainingClock", InterruptInSecondEpoch)
+    sigint = signal.getsignal(signal.SIGINT)
+    try:
+        with pytest.raises(SystemExit):  # Lightning's graceful shutdown ends with sys.exit(1)
+            run(parse([*SMALL, "--max_epochs=3", f"--log_dir={tmp_path}"]))
+    finally:
+        signal.signal(signal.SIGINT, sigint)  # Lightning ignores further Ctrl-C while it shuts down
+    last = next(tmp_path.glob("csv/version_0/checkpoints/last.ckpt"))
+    assert f"run the same command with --resume_from_checkpoint={last}" in capsys.readouterr().err
+    assert torch.load(last, map_location="cpu", weights_only=True)["epoch"] == 0  # the one validation so far
+
+    monkeypatch.undo()
+    result = run(parse([*SMALL, "--max_epochs=3", f"--resume_from_checkpoint={last}", f"--log_dir={tmp_path}"]))
+    rows = list(csv.DictReader(open(Path(result["run_dir"]) / "metrics.csv")))
+    assert [r["epoch"] for r in rows if r.get("val_loss")] == ["1", "2"]  # epoch 0 is not trained again
