@@ -184,7 +184,16 @@ def run(args: argparse.Namespace, command: list[str] | None = None) -> dict[str,
     model = model_class(args.model_class)(data_config=data.config(), args=args)
     lit_class = lit_model_class(args.loss)
     if args.load_checkpoint:
-        lit_model = lit_class.load_from_checkpoint(args.load_checkpoint, model=model, args=args)
+        try:
+            lit_model = lit_class.load_from_checkpoint(args.load_checkpoint, model=model, args=args)
+        except RuntimeError as error:
+            if not str(error).startswith("Error(s) in loading state_dict"):
+                raise
+            details = " ".join(str(error).split("\n")[1:3]).strip()[:300]
+            raise TrainerFlagError(
+                f"--load_checkpoint: the weights in {args.load_checkpoint} do not fit --model_class={args.model_class} "
+                f"with these flags ({details}); use the model flags of the run that wrote it (its config.json)"
+            ) from None
     else:
         lit_model = lit_class(model=model, args=args)
 

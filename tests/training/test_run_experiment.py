@@ -183,3 +183,12 @@ def test_an_interrupted_run_says_which_file_resumes_it_and_the_resume_continues(
     result = run(parse([*SMALL, "--max_epochs=3", f"--resume_from_checkpoint={last}", f"--log_dir={tmp_path}"]))
     rows = list(csv.DictReader(open(Path(result["run_dir"]) / "metrics.csv")))
     assert [r["epoch"] for r in rows if r.get("val_loss")] == ["1", "2"]  # epoch 0 is not trained again
+
+
+def test_load_checkpoint_of_another_model_size_is_a_clear_error_before_any_run_folder(tmp_path, capsys):
+    best = run(parse([*SMALL, "--max_steps=1", f"--log_dir={tmp_path}"]))["best_checkpoint"]
+    capsys.readouterr()
+    assert main([*SMALL, "--conv_dim=4", "--max_epochs=1", f"--load_checkpoint={best}", f"--log_dir={tmp_path}"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and f"the weights in {best} do not fit --model_class=CNN" in err and "size mismatch" in err
+    assert [p.name for p in (tmp_path / "csv").iterdir()] == ["version_0"]
