@@ -166,7 +166,9 @@ class TransformerLitModel(BaseLitModel):
         """CTC loss of the head on (B, dim, h, w) features for the samples of one line; None when there are none.
 
         A paragraph's lines share the columns, so only single lines have a left-to-right alignment."""
-        lines = (y != self.newline_index).all(dim=1)  # newline_index None (no "\n" in the mapping): all True
+        lines = torch.ones_like(y[:, 0], dtype=torch.bool)  # a mapping without "\n" has lines only
+        if self.newline_index is not None:
+            lines = (y != self.newline_index).all(dim=1)
         if not lines.any():
             return None
         columns = features[lines].amax(dim=2).transpose(1, 2)  # (b, w, dim): the strongest row of each column
