@@ -17,21 +17,23 @@ import sys
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import numpy as np
-import torch
 from PIL import Image, ImageOps
 
-from text_recognizer.data.util import convert_labels_to_strings
 from text_recognizer.metadata import iam_paragraphs as metadata
-from text_recognizer.model_file import load_model
-from text_recognizer.stems.paragraph import ParagraphStem, pad_batch
+from text_recognizer.stems import paragraph_core
 from text_recognizer.util import ImageSource, read_image_pil
+from text_recognizer.vocabulary import convert_labels_to_strings
+
+if TYPE_CHECKING:  # torch is imported by the torch backend only: the ONNX backend runs without it
+    import torch
 
 ARTIFACTS_DIRNAME = Path(__file__).resolve().parent / "artifacts" / "paragraph_text_recognizer"
 MODEL_FILENAME = ARTIFACTS_DIRNAME / "model.pt"
 BATCH_SIZE = 8
+BACKENDS = ("torch", "onnx")
 # The model was trained on white ink on black; a page whose typical pixel is brighter than this is
 # dark ink on light paper and gets inverted.
 LIGHT_BACKGROUND_THRESHOLD = 128
@@ -62,10 +64,18 @@ class TextModel(Protocol):
 
 
 class ParagraphTextRecognizer:
-    """Loads the paragraph model (model.pt or a Lightning checkpoint) and reads images with it."""
+    """Reads images with the paragraph model: backend="torch" loads model.pt (or a Lightning checkpoint);
+    backend="onnx" runs the graphs training/export_model.py wrote beside it, with onnxruntime and
+    without importing torch. Both preprocess with the same code and decode by the same greedy rule."""
 
-    def __init__(self, model_path: str | Path | None = None, beam_width: int = 1, device: str | None = None) -> None:
+    def __init__(
+        self, model_path: str | Path | None = None, beam_width: int = 1, device: str | None = None, backend: str = "torch"
+    ) -> None:
         path = Path(model_path) if model_path is not None else MODEL_FILENAME
+        if backend not in BACKENDS:
+            raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
+        if backend == "onnx" and beam_width != 1:
+            raise ValueError("the onnx backend decodes greedily (beam_width=1); use backend='torch' for beam search")
         if not path.exists():
             raise FileNotFoundError(
                 f"no paragraph model at {path}. Train one (python training/run_experiment.py "
@@ -73,6 +83,27 @@ class ParagraphTextRecognizer:
                 "select it with `python training/save_best_model.py --local --trained_data_class=...`, "
                 "or pass model_path= (--model_path for the script): a model.pt or a .ckpt"
             )
+        self.backend, self.beam_width, self.model_path = backend, beam_width, path
+        if backend == "onnx":
+            from text_recognizer.onnx_model import OnnxTextModel
+
+            self.onnx_model = OnnxTextModel(path)
+            self.data_config: dict[str, Any] = self.onnx_model.data_config
+        else:
+            self._load_torch_model(path, device)
+        self.mapping: Sequence[str] = self.data_config["mapping"]
+        # Models trained on the reference's fixed canvas are read on it; others at the image's own size.
+        # Handwriting of any size is brought into the range the model was trained on. This is
+        # ParagraphStem(augment=False, match_scale=True)'s pipeline, which evaluation runs too.
+        self.transform = paragraph_core.EvaluationTransform(
+            fixed_canvas=bool(self.data_config.get("fixed_canvas", False)), match_scale=True
+        )
+
+    def _load_torch_model(self, path: Path, device: str | None) -> None:
+        import torch
+
+        from text_recognizer.model_file import load_model
+
         self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
         model = load_model(path).to(self.device)
         if not isinstance(model, TextModel):
@@ -81,38 +112,47 @@ class ParagraphTextRecognizer:
                 "(pass a model.pt or .ckpt of a paragraph model, such as a ResnetTransformer)"
             )
         self.model: TextModel = model
-        self.mapping: Sequence[str] = self.model.data_config["mapping"]
-        self.beam_width = beam_width
-        # Models trained on the reference's fixed canvas are read on it; others at the image's own size.
-        # Handwriting of any size is brought into the range the model was trained on.
-        self.stem = ParagraphStem(
-            augment=False, fixed_canvas=bool(self.model.data_config.get("fixed_canvas", False)), match_scale=True
-        )
+        self.data_config = self.model.data_config
 
-    def preprocess(self, image: ImageSource) -> torch.Tensor:
-        """Any readable image -> the (1, H, W) tensor (at most 576x640) the model was evaluated on."""
+    def preprocess(self, image: ImageSource) -> Any:
+        """Any readable image -> the (1, H, W) image (at most 576x640) the model was evaluated on: a torch
+        tensor for the torch backend, a float32 array for onnx."""
         # The stem fits every page into its canvas (the default image_shape), so files far larger than that
         # are decoded at a fraction of their size: a 9000x9000 scan costs tens of MB, not gigabytes.
         pil = read_image_pil(image, grayscale=True, fit_within=(metadata.IMAGE_WIDTH, metadata.IMAGE_HEIGHT))
         if pil.width == 0 or pil.height == 0:
             raise ValueError(f"{image if isinstance(image, (str, Path)) else 'the image'} has no pixels")
-        return self.stem(white_ink_on_black(pil))
+        array = paragraph_core.to_array(self.transform(white_ink_on_black(pil)))
+        if self.backend == "onnx":
+            return array
+        import torch
 
-    @torch.inference_mode()
+        return torch.from_numpy(array)
+
     def predict_batch(self, images: Sequence[ImageSource], batch_size: int = BATCH_SIZE) -> list[Prediction]:
         predictions: list[Prediction] = []
         for start in range(0, len(images), batch_size):
             predictions += self.predict_tensors([self.preprocess(image) for image in images[start : start + batch_size]])
         return predictions
 
-    @torch.inference_mode()
-    def predict_tensors(self, tensors: Sequence[torch.Tensor]) -> list[Prediction]:
+    def predict_tensors(self, tensors: Sequence[Any]) -> list[Prediction]:
         """Read images already preprocessed (`preprocess`), as one batch."""
-        x = pad_batch(list(tensors)).to(self.device)
-        tokens, log_probs = self.model.predict(x, beam_width=self.beam_width, return_log_probs=True)
+        if self.backend == "onnx":
+            onnx_tokens, onnx_log_probs = self.onnx_model.predict(paragraph_core.pad_arrays(list(tensors)))
+            return self._predictions(onnx_tokens, onnx_log_probs.tolist())
+        import torch
+
+        from text_recognizer.stems.paragraph import pad_batch
+
+        with torch.inference_mode():
+            x = pad_batch(list(tensors)).to(self.device)
+            tokens, log_probs = self.model.predict(x, beam_width=self.beam_width, return_log_probs=True)
+        return self._predictions(tokens.cpu(), log_probs.tolist())
+
+    def _predictions(self, tokens: Any, log_probs: list[float]) -> list[Prediction]:
         texts = convert_labels_to_strings(tokens, self.mapping)
         # +1: the <E> token is part of what the model decided
-        return [Prediction(text, math.exp(log_prob / (len(text) + 1))) for text, log_prob in zip(texts, log_probs.tolist())]
+        return [Prediction(text, math.exp(log_prob / (len(text) + 1))) for text, log_prob in zip(texts, log_probs)]
 
     def predict(self, image: ImageSource) -> str:
         return self.predict_batch([image])[0].text
@@ -126,15 +166,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--model_path", default=None, help=f"model.pt or .ckpt (default: {MODEL_FILENAME})")
     parser.add_argument("--beam_width", type=int, default=1, help="1 = greedy decoding")
     parser.add_argument("--json", action="store_true", help="print one JSON object per file, with a confidence")
+    parser.add_argument("--backend", choices=BACKENDS, default="torch", help="onnx: the graphs of training/export_model.py")
     args = parser.parse_args(argv)
     try:
-        recognizer = ParagraphTextRecognizer(args.model_path, beam_width=args.beam_width)
+        recognizer = ParagraphTextRecognizer(args.model_path, beam_width=args.beam_width, backend=args.backend)
     except (FileNotFoundError, ValueError, OSError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
     failed = 0
     for start in range(0, len(args.files), BATCH_SIZE):
-        good: list[tuple[str, torch.Tensor]] = []
+        good: list[tuple[str, Any]] = []
         for filename in args.files[start : start + BATCH_SIZE]:
             try:
                 good.append((filename, recognizer.preprocess(filename)))

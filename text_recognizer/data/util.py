@@ -7,7 +7,8 @@ from typing import Any
 import torch
 from torch.utils.data import Dataset, Subset
 
-from text_recognizer.metadata.shared import BLANK_TOKEN, END_TOKEN, PADDING_TOKEN, START_TOKEN
+from text_recognizer.metadata.shared import END_TOKEN, PADDING_TOKEN, START_TOKEN
+from text_recognizer.vocabulary import convert_labels_to_strings  # noqa: F401  (defined without torch, for inference)
 
 SequenceOrTensor = Sequence | torch.Tensor
 
@@ -69,27 +70,6 @@ def convert_strings_to_labels(strings: Sequence[str], mapping: Sequence[str], le
         tokens = [index[START_TOKEN], *(index[char] for char in string), index[END_TOKEN]]
         labels[row, : len(tokens)] = torch.tensor(tokens)
     return labels
-
-
-def convert_labels_to_strings(labels: torch.Tensor | Sequence[Sequence[int]], mapping: Sequence[str]) -> list[str]:
-    """Decode token rows to text: stop at <E> or <P>, drop <S> and <B>.
-
-    >>> convert_labels_to_strings([[1, 4, 5, 2, 4], [4, 3, 3]], ["<B>", "<S>", "<E>", "<P>", "a", "b"])
-    ['ab', 'a']
-    """
-    rows = labels.tolist() if isinstance(labels, torch.Tensor) else labels
-    stop = {mapping.index(END_TOKEN), mapping.index(PADDING_TOKEN)}
-    skip = {mapping.index(START_TOKEN), mapping.index(BLANK_TOKEN)}
-    strings = []
-    for row in rows:
-        chars = []
-        for token in row:
-            if token in stop:
-                break
-            if token not in skip:
-                chars.append(mapping[token])
-        strings.append("".join(chars))
-    return strings
 
 
 def trim_padding(labels: torch.Tensor, padding_index: int) -> torch.Tensor:

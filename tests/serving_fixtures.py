@@ -1,0 +1,60 @@
+"""What the serving tests share: a small random ResnetTransformer exported to ONNX, and offline test paragraphs."""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import pytest
+from conftest import TINY_IAM_FLAGS, point_iam_paths_at
+from PIL import Image
+
+from text_recognizer.metadata import iam_paragraphs as metadata
+
+# Small enough to export in seconds; a short maximum output keeps random-weight decoding fast.
+SMALL_ARGS = {"tf_dim": 32, "tf_fc_dim": 32, "tf_layers": 2, "tf_nhead": 2}
+SMALL_OUTPUT_LENGTH = 40
+
+
+def save_small_model(path: Path, seed: int = 0, **args: object) -> Path:
+    import torch
+
+    from text_recognizer.model_file import save_model_file
+    from text_recognizer.models import ResnetTransformer
+
+    torch.manual_seed(seed)
+    all_args = {**SMALL_ARGS, **args}
+    config = {"input_dims": list(metadata.DIMS), "output_dims": [SMALL_OUTPUT_LENGTH, 1], "mapping": metadata.MAPPING}
+    model = ResnetTransformer({**config, "input_dims": metadata.DIMS}, argparse.Namespace(**all_args))
+    # half=False: the torch backend then holds exactly the weights that were exported
+    return save_model_file({"model_class": "ResnetTransformer", "data_config": config, "args": all_args,
+                            "state_dict": model.state_dict()}, path, half=False)
+
+
+def exported_small_model(folder: Path, **args: object) -> Path:
+    """model.pt and its ONNX graphs in `folder`; returns the model.pt."""
+    from training.export_model import export
+
+    path = save_small_model(folder / "model.pt", **args)
+    export(path)
+    return path
+
+
+def offline_test_paragraphs(root: Path, count: int) -> tuple[list[Path], list[str]]:
+    """PNG files (as the processed cache holds them: white ink on black) and true texts of the tiny offline
+    source's test paragraphs."""
+    from text_recognizer.data.iam_paragraphs import IAMParagraphs
+    from text_recognizer.vocabulary import convert_labels_to_strings
+
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        point_iam_paths_at(monkeypatch, root / "downloaded", root / "processed")
+        data = IAMParagraphs(argparse.Namespace(**TINY_IAM_FLAGS, augment_data=False))
+        data.prepare_data()
+        data.setup()
+    test = data.data_test
+    count = min(count, len(test))
+    files = []
+    for i, filename in enumerate(test.filenames[:count]):
+        target = root / f"paragraph_{i}.png"
+        Image.open(filename).convert("L").save(target)
+        files.append(target)
+    return files, convert_labels_to_strings(test.labels[:count], data.mapping)

@@ -1,0 +1,123 @@
+"""The ONNX backend: export, parity with the torch backend, and no torch in its process."""
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+from serving_fixtures import exported_small_model, offline_test_paragraphs
+
+from text_recognizer import onnx_model
+from text_recognizer.paragraph_text_recognizer import MODEL_FILENAME, ParagraphTextRecognizer
+
+ROOT = Path(__file__).resolve().parents[1]
+CONFIDENCE_TOLERANCE = 1e-3
+NUM_PARAGRAPHS = 6
+
+
+@pytest.fixture(scope="module")
+def model_path(tmp_path_factory):
+    return exported_small_model(tmp_path_factory.mktemp("onnx_model"))
+
+
+@pytest.fixture(scope="module")
+def paragraphs(tmp_path_factory):
+    return offline_test_paragraphs(tmp_path_factory.mktemp("paragraphs"), NUM_PARAGRAPHS)
+
+
+def assert_same_predictions(model_path, files):
+    torch_predictions = ParagraphTextRecognizer(model_path, backend="torch").predict_batch(files)
+    onnx_predictions = ParagraphTextRecognizer(model_path, backend="onnx").predict_batch(files)
+    for file, expected, got in zip(files, torch_predictions, onnx_predictions):
+        assert got.text == expected.text, file
+        assert abs(got.confidence - expected.confidence) < CONFIDENCE_TOLERANCE, file
+
+
+def test_export_writes_two_graphs_and_a_description_beside_the_model(model_path):
+    folder = model_path.parent
+    config = json.loads((folder / onnx_model.CONFIG_FILENAME).read_text())
+    assert (folder / config["encoder"]).is_file() and (folder / config["decoder_step"]).is_file()
+    assert config["mapping"][config["start_token"]] == "<S>" and config["num_layers"] == 2
+    assert config["preprocessing"]["fixed_canvas"] is False and config["model_class"] == "ResnetTransformer"
+
+
+def test_both_backends_read_offline_test_paragraphs_alike(model_path, paragraphs):
+    files, _ = paragraphs
+    assert len(files) >= 2
+    assert_same_predictions(model_path, files)
+
+
+def test_batch_size_and_image_size_are_dynamic(model_path):
+    onnx = ParagraphTextRecognizer(model_path, backend="onnx")
+    torch_backend = ParagraphTextRecognizer(model_path, backend="torch")
+    rng = np.random.default_rng(0)
+    images = [Image.fromarray(rng.integers(0, 256, size, dtype=np.uint8)) for size in [(40, 600), (576, 640), (97, 33)]]
+    for batch_size in (1, 3):
+        got = onnx.predict_batch(images, batch_size=batch_size)
+        expected = torch_backend.predict_batch(images, batch_size=batch_size)
+        assert [p.text for p in got] == [p.text for p in expected]
+
+
+def test_decoder_step_cache_decodes_as_the_torch_cached_decoder(model_path):
+    """Token for token at the full output length, forced (min_length) so that every step runs."""
+    import torch
+
+    from text_recognizer.model_file import load_model
+
+    model = load_model(model_path)
+    graphs = onnx_model.OnnxTextModel(model_path)
+    x = np.random.default_rng(1).random((2, 1, 64, 320), dtype=np.float32)
+    length = model.decoder.max_output_length
+    with torch.inference_mode():
+        expected, expected_log_probs = model.decoder.generate(
+            model.encode(torch.from_numpy(x)), length, return_log_probs=True, min_length=length
+        )
+    tokens, log_probs = graphs.decode(graphs.encode(x), length, min_length=length)
+    assert np.array_equal(tokens, expected.numpy())
+    assert np.allclose(log_probs, expected_log_probs.numpy(), atol=1e-3)
+
+
+@pytest.mark.parametrize("stride", [8, 16])
+def test_the_model_files_horizontal_stride_is_exported(tmp_path, stride):
+    path = exported_small_model(tmp_path, horizontal_stride=stride)  # export itself checks the graphs against torch
+    image = Image.fromarray(np.random.default_rng(2).integers(0, 256, (60, 500), dtype=np.uint8))
+    assert_same_predictions(path, [image])
+
+
+def test_the_onnx_backend_imports_no_torch(model_path, paragraphs):
+    code = (
+        "import sys\n"
+        "from text_recognizer.paragraph_text_recognizer import ParagraphTextRecognizer\n"
+        f"print(ParagraphTextRecognizer({str(model_path)!r}, backend='onnx').predict({str(paragraphs[0][0])!r}) is not None)\n"
+        "heavy = sorted(m for m in sys.modules if m.split('.')[0] in ('torch', 'torchvision', 'pytorch_lightning', 'lightning'))\n"
+        "print(heavy)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split("\n")[:2] == ["True", "[]"]
+
+
+def test_a_model_never_exported_is_a_clear_error(tmp_path):
+    from serving_fixtures import save_small_model
+
+    path = save_small_model(tmp_path / "model.pt")
+    with pytest.raises(FileNotFoundError, match="export_model.py"):
+        ParagraphTextRecognizer(path, backend="onnx")
+    with pytest.raises(ValueError, match="backend"):
+        ParagraphTextRecognizer(path, backend="tensorflow")
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not MODEL_FILENAME.is_file(), reason=f"no model shipped yet at {MODEL_FILENAME}")
+def test_the_shipped_model_reads_alike_on_both_backends(tmp_path, paragraphs):
+    from training.export_model import export
+
+    export(MODEL_FILENAME, tmp_path)  # into a temporary folder: the artifacts are never written by tests
+    files, _ = paragraphs
+    torch_predictions = ParagraphTextRecognizer(MODEL_FILENAME, backend="torch").predict_batch(files)
+    onnx_predictions = ParagraphTextRecognizer(tmp_path, backend="onnx").predict_batch(files)
+    for file, expected, got in zip(files, torch_predictions, onnx_predictions):
+        assert got.text == expected.text, file
+        assert abs(got.confidence - expected.confidence) < CONFIDENCE_TOLERANCE, file

@@ -1,0 +1,133 @@
+"""The exported paragraph model (training/export_model.py) run by onnxruntime: numpy in, tokens out, no torch.
+
+`OnnxTextModel(json_path).predict(x)` is ResnetTransformer.predict(x, return_log_probs=True) for greedy
+decoding: the same rule (argmax, the log-probability of each chosen token summed until <E>, <P>
+after it) on the logits of the exported decoder step, which feeds only the newest token and carries
+the keys and values of the earlier ones.
+"""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+FORMAT_VERSION = 1
+CONFIG_FILENAME = "onnx_model.json"
+ENCODER_FILENAME = "encoder.onnx"
+DECODER_STEP_FILENAME = "decoder_step.onnx"
+# Decoding steps are small matrix products: at a batch this small one thread is faster than several
+# (the threads' start and join cost more than they save); larger batches use onnxruntime's default.
+SINGLE_THREAD_MAX_BATCH = 2
+
+
+def _session(path: Path, threads: int | None) -> Any:
+    import onnxruntime
+
+    options = onnxruntime.SessionOptions()
+    options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_ALL
+    if threads:
+        options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    return onnxruntime.InferenceSession(str(path), sess_options=options, providers=["CPUExecutionProvider"])
+
+
+def find_config(model_path: str | Path) -> Path:
+    """onnx_model.json from itself, its folder, or the model.pt it was exported beside."""
+    path = Path(model_path)
+    candidates = [path] if path.suffix == ".json" else [path / CONFIG_FILENAME] if path.is_dir() else [path.parent / CONFIG_FILENAME]
+    for candidate in candidates:
+        if candidate.is_file():
+            return candidate
+    raise FileNotFoundError(
+        f"no exported ONNX model at {candidates[0]}: export it with "
+        f"`python training/export_model.py --model_path {path}` (writes {ENCODER_FILENAME}, "
+        f"{DECODER_STEP_FILENAME} and {CONFIG_FILENAME} beside the model), or use backend='torch'"
+    )
+
+
+class OnnxTextModel:
+    """Encoder and decoder-step sessions of an exported model, with greedy decoding in numpy."""
+
+    def __init__(self, model_path: str | Path, threads: int | None = None) -> None:
+        self.config_path = find_config(model_path)
+        try:
+            self.config: dict[str, Any] = json.loads(self.config_path.read_text())
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+            raise ValueError(f"{self.config_path} is not a readable export description ({error})") from None
+        if self.config.get("format") != FORMAT_VERSION:
+            raise ValueError(f"{self.config_path} has format {self.config.get('format')!r}, this version reads {FORMAT_VERSION}: re-export it")
+        folder = self.config_path.parent
+        self.threads = threads
+        self.encoder = _session(folder / self.config["encoder"], threads)
+        self.decoder_step = _session(folder / self.config["decoder_step"], threads)
+        # One session per thread setting: the single-thread one is made on first use at a small batch.
+        self._single_thread_step = self.decoder_step if threads == 1 else None
+        self._step_path = folder / self.config["decoder_step"]
+        self.mapping: list[str] = self.config["mapping"]
+        self.data_config: dict[str, Any] = self.config["data_config"]
+        self.layers, self.heads, self.head_dim = self.config["num_layers"], self.config["heads"], self.config["head_dim"]
+        self.past_names = [f"past_{kind}_{i}" for i in range(self.layers) for kind in ("key", "value")]
+        self.memory_names = [f"memory_{kind}_{i}" for i in range(self.layers) for kind in ("key", "value")]
+
+    def step_session(self, batch: int) -> Any:
+        if batch > SINGLE_THREAD_MAX_BATCH or self.threads not in (None, 0, 1):
+            return self.decoder_step
+        if self._single_thread_step is None:
+            self._single_thread_step = _session(self._step_path, 1)
+        return self._single_thread_step
+
+    def encode(self, image: np.ndarray) -> list[np.ndarray]:
+        """(B, 1, H, W) float32, H and W multiples of 32 -> memory keys/values, (B, h, M, dh) per layer."""
+        return self.encoder.run(None, {"image": np.ascontiguousarray(image, dtype=np.float32)})
+
+    def empty_cache(self, batch: int) -> list[np.ndarray]:
+        return [np.zeros((batch, self.heads, 0, self.head_dim), dtype=np.float32) for _ in self.past_names]
+
+    def step(
+        self, token: np.ndarray, past: list[np.ndarray], memory: list[np.ndarray], session: Any = None
+    ) -> tuple[np.ndarray, list[np.ndarray]]:
+        """(B,) tokens at position len(past) -> (B, C) logits for the next position, and the grown cache."""
+        feeds = {"token": token.astype(np.int64), **dict(zip(self.past_names, past)), **dict(zip(self.memory_names, memory))}
+        logits, *present = (session or self.decoder_step).run(None, feeds)
+        return logits, present
+
+    def predict(self, x: np.ndarray, max_length: int | None = None, min_length: int = 0) -> tuple[np.ndarray, np.ndarray]:
+        """(B, 1, H, W) images -> (B, max_length) tokens (<S> first, <P> after <E>) and (B,) log-probabilities."""
+        return self.decode(self.encode(x), max_length, min_length)
+
+    def decode(self, memory: list[np.ndarray], max_length: int | None = None, min_length: int = 0) -> tuple[np.ndarray, np.ndarray]:
+        """Greedy decoding, the rule of decoding._greedy_choice; `min_length` forbids stopping before it (benchmarks)."""
+        max_length = max_length or self.config["max_output_length"]
+        if max_length < 2:
+            raise ValueError(f"max_length must leave room for <S> and one token, got {max_length}")
+        start, end, padding = self.config["start_token"], self.config["end_token"], self.config["padding_token"]
+        batch = memory[0].shape[0]
+        session = self.step_session(batch)
+        tokens = np.full((batch, max_length), padding, dtype=np.int64)
+        tokens[:, 0] = start
+        log_probs = np.zeros(batch, dtype=np.float32)
+        finished = np.zeros(batch, dtype=bool)
+        past = self.empty_cache(batch)
+        rows = np.arange(batch)
+        for t in range(max_length - 1):
+            logits, past = self.step(tokens[:, t], past, memory, session)
+            if t + 1 < min_length - 1:
+                logits[:, [end, padding]] = -np.inf
+            token = logits.argmax(axis=-1)
+            shifted = logits - logits.max(axis=-1, keepdims=True)
+            step_log_probs = shifted[rows, token] - np.log(np.exp(shifted).sum(axis=-1))  # log_softmax at the choice
+            log_probs += np.where(finished, np.float32(0), step_log_probs)
+            token[finished] = padding
+            tokens[:, t + 1] = token
+            finished |= (token == end) | (token == padding)
+            if finished.all():
+                break
+        return tokens, log_probs
+
+
+def default_threads() -> int:
+    """onnxruntime's default intra-op thread count: one per core this process may use."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)

@@ -1,0 +1,169 @@
+"""Paragraph preprocessing without torch: PIL -> PIL -> float32 numpy, and the batch padding.
+
+The non-augmented half of ParagraphStem (stems/paragraph.py) and the batch geometry of `pad_batch`
+live here so that the ONNX backend of the recognizer (no torch installed) runs the same code as
+evaluation and the torch backend: `EvaluationTransform` is ParagraphStem(augment=False)'s PIL
+pipeline and `to_array` its conversion to [0, 1].
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+from PIL import Image
+
+from text_recognizer.metadata import iam_paragraphs as metadata
+from text_recognizer.util import to_grayscale
+
+SIZE_MULTIPLE = 32  # ResNet's stride: a padded batch is a whole number of feature-map cells
+# Baseline-to-baseline distance of the training paragraphs, 5th to 95th percentile, by
+# estimate_line_pitch on 300 training paragraphs of the offline source (1600 forms; IAM's halved
+# crops are alike). Inference rescales handwriting whose pitch falls outside this range into it.
+LINE_PITCH_RANGE = (28.0, 54.0)
+MIN_PERIODICITY = 0.25  # autocorrelation peak of the row profile that counts as lines repeating
+CORE_TO_PITCH = 3.4  # one line: pitch / height of its densest band (measured as above, 10-90%: 2.7-4.3)
+
+
+def rescale(image: Image.Image, scale: float, resample: Image.Resampling | None = None) -> Image.Image:
+    """The image with both sides times `scale` (at least a pixel each). By default BOX when shrinking
+    (no aliasing, for inputs of any resolution) and BILINEAR when enlarging."""
+    if scale == 1:
+        return image
+    size = (max(1, round(image.width * scale)), max(1, round(image.height * scale)))
+    if resample is None:
+        resample = Image.Resampling.BOX if scale < 1 else Image.Resampling.BILINEAR
+    return image.resize(size, resample=resample)
+
+
+class FitInside:
+    """Scale an image down, keeping its aspect ratio, until it fits in `height` x `width`.
+
+    Images that already fit are returned unchanged (never enlarged): the model sees handwriting at
+    the scale it was trained on, and a large photo is shrunk rather than cropped (cropping would
+    silently drop lines that are still in the label).
+    """
+
+    def __init__(self, height: int, width: int) -> None:
+        self.height, self.width = height, width
+
+    def __call__(self, image: Image.Image) -> Image.Image:
+        width, height = image.size
+        scale = min(self.width / width, self.height / height)
+        if scale >= 1:
+            return image
+        size = (max(1, min(self.width, round(width * scale))), max(1, min(self.height, round(height * scale))))
+        return image.resize(size, resample=Image.Resampling.BILINEAR)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(height={self.height}, width={self.width})"
+
+
+def estimate_line_pitch(image: Image.Image) -> float | None:
+    """Baseline-to-baseline distance of the handwriting in pixels (white ink on black); None when blank.
+
+    Several lines: the first strong peak of the autocorrelation of the row ink profile. One line:
+    CORE_TO_PITCH times the height of the rows holding at least 30% of the busiest row's ink.
+    Both scale with the image, which is what makes it a measure of the handwriting's size.
+    """
+    pixels = np.asarray(image.convert("L"), dtype=np.float32)
+    background, ink = np.median(pixels), np.percentile(pixels, 99.5)
+    if ink - background < 32:  # no ink worth the name
+        return None
+    profile = (pixels > (background + ink) / 2).sum(axis=1).astype(np.float64)  # (H,) ink per row
+    rows = np.flatnonzero(profile)
+    if rows.size == 0:
+        return None
+    centred = profile - profile.mean()
+    n = len(centred)
+    correlation = np.correlate(centred, centred, "full")[n - 1 :] / (centred @ centred + 1e-9)
+    below_zero = np.flatnonzero(correlation < 0)
+    if below_zero.size and below_zero[0] < n // 2:
+        start = int(below_zero[0])
+        window = correlation[start : n // 2 + 1]
+        peaks = [i for i in range(1, len(window) - 1) if window[i - 1] <= window[i] >= window[i + 1]]
+        strong = [i for i in peaks if window[i] >= MIN_PERIODICITY]
+        if strong:
+            best = max(window[i] for i in strong)
+            lag = start + next(i for i in strong if window[i] >= 0.6 * best)  # the fundamental, not a multiple
+            if (rows[-1] - rows[0] + 1) >= 1.8 * lag:  # at least about two lines of ink
+                return float(lag)
+    return CORE_TO_PITCH * float((profile >= 0.3 * profile.max()).sum())
+
+
+class MatchTrainingScale:
+    """Rescale handwriting whose line pitch lies outside LINE_PITCH_RANGE into it (inference only).
+
+    Photos and scans come at any resolution; the model read handwriting of a known range of sizes.
+    Handwriting already within that range is left untouched.
+    """
+
+    def __call__(self, image: Image.Image) -> Image.Image:
+        pitch = estimate_line_pitch(image)
+        if pitch is None:
+            return image
+        low, high = LINE_PITCH_RANGE
+        return rescale(image, min(max(pitch, low), high) / pitch)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(line_pitch_range={LINE_PITCH_RANGE})"
+
+
+def center_on_canvas(image: Image.Image, height: int, width: int) -> Image.Image:
+    """An image that fits pasted at the centre of a black height x width canvas (torchvision's CenterCrop
+    of a smaller image: the extra pixel of an odd margin goes right and bottom)."""
+    if image.width > width or image.height > height:
+        raise ValueError(f"a {image.width}x{image.height} image does not fit a {width}x{height} canvas")
+    canvas = Image.new(image.mode, (width, height), 0)
+    canvas.paste(image, ((width - image.width) // 2, (height - image.height) // 2))
+    return canvas
+
+
+class EvaluationTransform:
+    """ParagraphStem(augment=False)'s PIL pipeline: [MatchTrainingScale], FitInside, [the fixed canvas]."""
+
+    def __init__(
+        self, fixed_canvas: bool = False, match_scale: bool = False, image_shape: tuple[int, int] = metadata.IMAGE_SHAPE
+    ) -> None:
+        self.fixed_canvas, self.image_shape = fixed_canvas, image_shape
+        self.match = MatchTrainingScale() if match_scale else None
+        self.fit = FitInside(*image_shape)
+
+    def __call__(self, image: Image.Image) -> Image.Image:
+        if self.match is not None:
+            image = self.match(image)
+        image = self.fit(image)
+        return center_on_canvas(image, *self.image_shape) if self.fixed_canvas else image
+
+    def __repr__(self) -> str:
+        steps = [repr(self.match)] if self.match is not None else []
+        steps.append(repr(self.fit))
+        if self.fixed_canvas:
+            steps.append(f"center_on_canvas{self.image_shape}")
+        return f"{type(self).__name__}({', '.join(steps)})"
+
+
+def to_array(image: Image.Image) -> np.ndarray:
+    """8-bit grayscale PIL image (other modes are converted) -> (1, H, W) float32 in [0, 1]."""
+    if image.mode != "L":
+        image = to_grayscale(image)
+    return (np.asarray(image, dtype=np.float32) / np.float32(255))[None]
+
+
+def padded_size(sizes: Sequence[tuple[int, int]], multiple: int = SIZE_MULTIPLE) -> tuple[int, int]:
+    """The (H, W) a batch of (h, w) images is padded to: the largest of each, rounded up to `multiple`.
+
+    >>> padded_size([(2, 3), (40, 1)])
+    (64, 32)
+    """
+    height = -(-max(h for h, _ in sizes) // multiple) * multiple
+    width = -(-max(w for _, w in sizes) // multiple) * multiple
+    return height, width
+
+
+def pad_arrays(images: Sequence[np.ndarray], multiple: int = SIZE_MULTIPLE) -> np.ndarray:
+    """numpy `pad_batch`: (1, h_i, w_i) arrays -> (B, 1, H, W), each at the top left of a black canvas."""
+    height, width = padded_size([image.shape[-2:] for image in images], multiple)
+    batch = np.zeros((len(images), images[0].shape[0], height, width), dtype=images[0].dtype)
+    for row, image in enumerate(images):
+        batch[row, :, : image.shape[-2], : image.shape[-1]] = image
+    return batch
