@@ -10,6 +10,7 @@ _MODULES = {
     "EMNIST": "emnist",
     "EMNISTLines": "emnist_lines",
     "EMNISTLines2": "emnist_lines2",
+    "HandwritingFolder": "handwriting_folder",
     "IAMLines": "iam_lines",
     "IAMParagraphs": "iam_paragraphs",
     "IAMSyntheticParagraphs": "iam_synthetic_paragraphs",

@@ -189,6 +189,12 @@ def collate_padded(samples: Sequence[tuple[torch.Tensor, torch.Tensor]]) -> tupl
     return pad_batch(images), torch.stack(labels)
 
 
+def collate_stacked(samples: Sequence[tuple[torch.Tensor, torch.Tensor]]) -> tuple[torch.Tensor, torch.Tensor]:
+    """(image, label) pairs of images of one size (a fixed canvas, as IAMLineStem's) -> (B, 1, H, W), (B, L)."""
+    images, labels = zip(*samples)
+    return torch.stack(images), torch.stack(labels)
+
+
 class BatchedDataset(Dataset):
     """dataset[list of indices] -> one padded batch (what a BucketSampler's DataLoader reads)."""
 
@@ -253,6 +259,9 @@ class ContentSizedLoaders:
     data_train: Any
     data_val: Any
     data_test: Any
+    # How a batch's images are put together: padded to the largest (content-sized stems), or stacked
+    # (stems with a fixed canvas, whose models expect exactly that size).
+    collate: Callable[[Sequence[Any]], Any] = staticmethod(collate_padded)
 
     def config(self) -> dict[str, Any]:
         """The data config, plus how images were batched (the recognizer preprocesses the same way)."""
@@ -271,13 +280,13 @@ class ContentSizedLoaders:
             curriculum=self.batching.curriculum,
             samples_per_epoch=self.batching.samples_per_epoch or None,
         )
-        return self.make_loader(BatchedDataset(dataset), sampler=sampler, batch_size=None)  # whole batches
+        return self.make_loader(BatchedDataset(dataset, self.collate), sampler=sampler, batch_size=None)  # whole batches
 
     def train_dataloader(self) -> DataLoader:
         if self.trainer is not None and self.trainer.overfit_batches:
             # Lightning overfits on the first batches in index order (it would swap in a sequential
             # sampler of single indices): give it that, padded like every other batch.
-            return self.make_loader(self.data_train, batch_size=self.batch_size, shuffle=False, collate_fn=collate_padded)
+            return self.make_loader(self.data_train, batch_size=self.batch_size, shuffle=False, collate_fn=self.collate)
         return self._bucket_loader(self.data_train, shuffle=True)
 
     def val_dataloader(self) -> DataLoader:

@@ -2,16 +2,17 @@
 
 IAM's schema: <form id writer-id width height> holding <machine-printed-part> and <handwritten-part>,
 whose <line text=...> elements hold <word> elements holding <cmp x y width height> boxes at full scan
-resolution (the archive's JPGs are halved: DOWNSAMPLE_FACTOR).
+resolution (the archive's JPGs are halved: DOWNSAMPLE_FACTOR). Parsed with defusedxml (safe_xml.py):
+a form that declares entities is refused, naming the file.
 """
 from __future__ import annotations
 
 import warnings
-import xml.etree.ElementTree as ElementTree
 from pathlib import Path
 
 from PIL import Image
 
+from text_recognizer.data.safe_xml import UnsafeXMLError, parse_xml
 from text_recognizer.metadata import iam as metadata
 
 Region = dict[str, int]
@@ -20,10 +21,12 @@ Region = dict[str, int]
 def parse_form_xml(filename: Path, forms_dirname: Path) -> dict | None:
     """One form's id, writer, line texts and line regions (stored-image pixels), or None if unusable."""
     try:
-        root = ElementTree.parse(filename).getroot()
+        root = parse_xml(filename)  # defusedxml: entities and external references are refused
         form_id, writer_id = root.attrib["id"], root.attrib.get("writer-id", "")
         lines = root.findall("handwritten-part/line")
-    except (ElementTree.ParseError, KeyError) as error:
+    except UnsafeXMLError:
+        raise
+    except (ValueError, KeyError) as error:
         raise ValueError(f"{filename} is not a valid IAM form XML ({error!r}); delete the tree to fetch it again") from error
     image_filename = forms_dirname / f"{form_id}.jpg"
     if not image_filename.is_file():
