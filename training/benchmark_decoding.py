@@ -14,6 +14,15 @@ one thread (the default here) it is the wall time of an idle machine.
   is the sum over steps of one prefix pass; unless --naive_full, it is measured at a few sampled
   steps and the sum interpolated linearly between them (the table says "est").
 - teacher-forced: one pass over all N tokens, as in training: the floor for any decoder.
+
+    python training/benchmark_decoding.py --serving          # torch vs ONNX side by side, wall clock
+
+--serving exports the same random model to ONNX (training/export_model.py) and prints, for each of
+--serving_threads (0: the libraries' defaults, what a user gets; 1: one thread), wall-clock times
+per batch of the encoder and of a full --serving_length-token greedy decode with torch-cached,
+onnx-cached and the naive decoder, tokens/s, and each decoder's ratio to one teacher-forced pass
+against the target of at most SERVING_TARGET_RATIO x. The onnx-cached row at default threads is what
+ParagraphTextRecognizer(backend="onnx") does, its own thread choice for small batches included.
 """
 from __future__ import annotations
 
@@ -36,6 +45,8 @@ NAIVE_SAMPLE_STEPS = 8
 # The mean longest label of a batch of 4 from the offline source's original and synthetic paragraphs.
 TYPICAL_TRIMMED_LENGTH = 250
 
+
+SERVING_TARGET_RATIO = 2.0  # issue 13: a full decode in at most 2x one teacher-forced pass
 
 CLOCKS = {"cpu": time.process_time, "wall": time.perf_counter}
 clock = CLOCKS["cpu"]
@@ -118,6 +129,62 @@ def decoding_table(model: ResnetTransformer, args: argparse.Namespace) -> None:
             )
 
 
+def serving_table(model: ResnetTransformer, args: argparse.Namespace) -> None:
+    """torch-cached vs onnx-cached vs naive at a full output length, wall clock, per thread setting."""
+    import tempfile
+
+    from text_recognizer.model_file import save_model_file
+    from text_recognizer.onnx_model import OnnxTextModel
+    from training.export_model import export
+
+    global clock
+    clock = CLOCKS["wall"]
+    length = args.serving_length
+    folder = Path(tempfile.mkdtemp(prefix="benchmark_onnx_"))
+    path = save_model_file({"model_class": "ResnetTransformer", "data_config": DATA_CONFIG, "args": {},
+                            "state_dict": model.state_dict()}, folder / "model.pt", half=False)
+    print(f"\nExporting to {folder} ...", flush=True)
+    export(path)
+    default_torch_threads = torch.get_num_threads()
+    print(f"\nServing: a full {length}-token greedy decode, wall clock, ms per batch (tokens/s = batch x {length} / time)")
+    header = (f"{'threads':>7} {'batch':>5} {'decoder':<13} {'encoder':>8} {'decode':>9} {'tokens/s':>9} "
+              f"{'teacher-forced':>14} {'decode/tf':>9} {'target':>7}")
+    print(header)
+    print("-" * len(header))
+    for threads in args.serving_threads:
+        torch.set_num_threads(threads or default_torch_threads)
+        graphs = OnnxTextModel(folder, threads=threads or None)
+        label = str(threads) if threads else f"default ({default_torch_threads})"
+        for batch in args.batch_sizes:
+            x = torch.rand(batch, *DATA_CONFIG["input_dims"])
+            with torch.inference_mode():
+                model.encode(x[:1])  # warm-up
+                torch_encoder = timed(lambda x=x: model.encode(x))
+                memory = model.encode(x)
+            graphs.encode(x[:1].numpy())  # warm-up
+            onnx_encoder = timed(lambda x=x, g=graphs: g.encode(x.numpy()))
+            onnx_memory = graphs.encode(x.numpy())
+            floor = teacher_forced_seconds(model, memory, length, args.repeats)
+            decoding.greedy_decode(model.decoder, memory, 8, min_length=8)  # warm-up
+            graphs.decode(onnx_memory, 8, min_length=8)
+            rows = [
+                ("torch-cached", torch_encoder,
+                 timed(lambda m=memory: decoding.greedy_decode(model.decoder, m, length, min_length=length), args.repeats), ""),
+                ("onnx-cached", onnx_encoder,
+                 timed(lambda m=onnx_memory, g=graphs: g.decode(m, length, min_length=length), args.repeats), ""),
+            ]
+            if length in args.naive_lengths:
+                naive, estimated = naive_seconds(model, memory, length, length if args.naive_full else args.naive_sample_steps)
+                rows.append(("naive", torch_encoder, naive, " est" if estimated else ""))
+            for name, encoder, seconds, note in rows:
+                ratio = seconds / floor
+                met = "met" if ratio <= SERVING_TARGET_RATIO else "missed"
+                print(f"{label:>7} {batch:>5} {name:<13} {encoder * 1e3:8.0f} {seconds * 1e3:9.0f}{note:4} "
+                      f"{batch * length / seconds:9.0f} {floor * 1e3:14.0f} {ratio:8.1f}x {met:>7}", flush=True)
+    torch.set_num_threads(default_torch_threads)
+    print(f"target: decode/tf <= {SERVING_TARGET_RATIO:g}x (issue 13); the reference's lab-7 decoder was about 80x at batch 1")
+
+
 def training_table(model: ResnetTransformer, args: argparse.Namespace) -> None:
     print(f"\nTraining step (forward + backward + Adam), batch {args.train_batch}, 576x640 (s per step, {args.clock} clock)")
     print(f"  {'label tokens':<12} {'precision':<14} {'time':>6}")
@@ -165,11 +232,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--train_steps", type=int, default=2, help="timed training steps per precision (the median is shown)")
     parser.add_argument("--skip_training", action="store_true", help="decoding table only")
     parser.add_argument("--quick", action="store_true", help="sampled naive decoder, one training step each")
+    parser.add_argument("--serving", action="store_true", help="only the torch vs ONNX table (wall clock), see above")
+    parser.add_argument("--serving_length", type=int, default=iam_paragraphs.MAX_LABEL_LENGTH, help="tokens decoded in --serving")
+    parser.add_argument(
+        "--serving_threads", type=int, nargs="+", default=[0, 1], help="thread settings of --serving (0: the defaults)"
+    )
     args = parser.parse_args(argv)
     if args.naive_lengths is None:
         args.naive_lengths = args.lengths
     if args.quick:
         args.naive_full, args.train_steps = False, 1
+    if args.serving:
+        args.naive_lengths = args.naive_lengths if args.naive_lengths != args.lengths else [args.serving_length]
+        torch.manual_seed(0)
+        serving_table(ResnetTransformer(DATA_CONFIG).eval(), args)
+        return 0
     if args.threads:
         torch.set_num_threads(args.threads)
     global clock
