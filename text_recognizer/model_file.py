@@ -9,6 +9,7 @@ hyper-parameters hold the same model_class, data_config and args.
 from __future__ import annotations
 
 import argparse
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -67,6 +68,24 @@ def read_checkpoint(path: str | Path) -> dict[str, Any]:
     raise ValueError(f"{path} is neither a model.pt nor a Lightning checkpoint (keys: {sorted(content)[:8]})")
 
 
+def first_mismatch(expected: Mapping[str, torch.Tensor], given: Mapping[str, torch.Tensor]) -> str | None:
+    """The first tensor (in the model's order) whose name or shape differs between a model's state_dict
+    (`expected`) and a file's (`given`), said in words; None when they fit.
+
+    >>> first_mismatch({"a": torch.zeros(2), "b": torch.zeros(3)}, {"a": torch.zeros(2), "b": torch.zeros(4)})
+    'b: the file has shape (4,), the model (3,)'
+    >>> first_mismatch({"a": torch.zeros(2)}, {"a": torch.zeros(2), "c": torch.zeros(1)})
+    'c: in the file, not in the model'
+    """
+    for name, tensor in expected.items():
+        if name not in given:
+            return f"{name}: in the model, not in the file"
+        if tuple(given[name].shape) != tuple(tensor.shape):
+            return f"{name}: the file has shape {tuple(given[name].shape)}, the model {tuple(tensor.shape)}"
+    extra = next((name for name in given if name not in expected), None)
+    return None if extra is None else f"{extra}: in the file, not in the model"
+
+
 def build_model(content: dict[str, Any], source: str | Path = "the model file") -> nn.Module:
     """Instantiate the model class named in a model file and load its weights (as float32), in eval mode.
 
@@ -93,11 +112,11 @@ def build_model(content: dict[str, Any], source: str | Path = "the model file") 
     if not all(isinstance(tensor, torch.Tensor) for tensor in content["state_dict"].values()):
         raise ValueError(f"{source}: its state_dict holds values other than tensors: it is not a model file")
     state_dict = {key: t.float() if t.is_floating_point() else t for key, t in content["state_dict"].items()}
-    try:
-        model.load_state_dict(state_dict)
-    except RuntimeError as error:  # missing, unexpected or misshapen weights
-        first_lines = " ".join(str(error).split("\n")[:3])[:400]
-        raise ValueError(f"{source}: its weights do not fit a {name} built from its settings ({first_lines})") from None
+    mismatch = first_mismatch(model.state_dict(), state_dict)
+    if mismatch is not None:  # missing, unexpected or misshapen weights: name the first
+        raise ValueError(f"{source}: its weights do not fit a {name} built from its settings (first mismatched tensor: "
+                         f"{mismatch})")
+    model.load_state_dict(state_dict)
     return model.eval()
 
 

@@ -29,6 +29,7 @@ if TYPE_CHECKING:
 
     from text_recognizer.data.base_data_module import BaseDataModule
     from text_recognizer.lit_models.base import BaseLitModel
+from training.fine_tuning import load_initial_weights  # noqa: E402
 from training.trainer_flags import (  # noqa: E402
     FiniteLossCheck,
     NonFiniteLossError,
@@ -119,7 +120,7 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     experiment.add_argument(
         "--model_class", type=str, default=DEFAULT_MODEL_CLASS, help="class in text_recognizer.models"
     )
-    experiment.add_argument("--load_checkpoint", type=str, default=None, help="initialise weights from this .ckpt")
+    experiment.add_argument("--load_checkpoint", type=str, default=None, help="start from the weights of this model.pt or .ckpt (fine-tuning; same model flags)")
     experiment.add_argument("--wandb", action="store_true", default=False, help="log to Weights & Biases")
     experiment.add_argument("--seed", type=int, default=SEED, help="seed for python, numpy and torch")
     experiment.add_argument("--log_dir", type=str, default=str(DEFAULT_LOG_DIR), help="where local runs are written")
@@ -183,19 +184,9 @@ def run(args: argparse.Namespace, command: list[str] | None = None) -> dict[str,
     data = data_module_class(args.data_class)(args)
     model = model_class(args.model_class)(data_config=data.config(), args=args)
     lit_class = lit_model_class(args.loss)
-    if args.load_checkpoint:
-        try:
-            lit_model = lit_class.load_from_checkpoint(args.load_checkpoint, model=model, args=args)
-        except RuntimeError as error:
-            if not str(error).startswith("Error(s) in loading state_dict"):
-                raise
-            details = " ".join(str(error).split("\n")[1:3]).strip()[:300]
-            raise TrainerFlagError(
-                f"--load_checkpoint: the weights in {args.load_checkpoint} do not fit --model_class={args.model_class} "
-                f"with these flags ({details}); use the model flags of the run that wrote it (its config.json)"
-            ) from None
-    else:
-        lit_model = lit_class(model=model, args=args)
+    lit_model = lit_class(model=model, args=args)
+    if args.load_checkpoint:  # weights only, from a model.pt or a .ckpt; a mismatch names the first tensor
+        load_initial_weights(lit_model, args.load_checkpoint, args)
 
     log_dir = Path(args.log_dir)
     loggers = _loggers(args, log_dir)

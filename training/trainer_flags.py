@@ -122,6 +122,8 @@ def check_checkpoint_file(flag: str, path: str | None) -> None:
     if path is None:
         return
     advice = "pass a .ckpt written by run_experiment, such as <run folder>/checkpoints/last.ckpt"
+    if flag == "--load_checkpoint":
+        advice += ", or a model.pt (text_recognizer/artifacts/paragraph_text_recognizer/model.pt)"
     file = Path(path)
     if not file.is_file():
         raise TrainerFlagError(f"{flag}: there is no file {path}; {advice}")
@@ -133,6 +135,9 @@ def check_checkpoint_file(flag: str, path: str | None) -> None:
         raise TrainerFlagError(f"{flag}: {path} is not a readable checkpoint ({str(error)[:150]}); {advice}") from None
     if not isinstance(content, dict) or "state_dict" not in content:
         raise TrainerFlagError(f"{flag}: {path} is a torch file but not a Lightning checkpoint (no state_dict); {advice}")
+    if flag == "--resume_from_checkpoint" and "format" in content:
+        raise TrainerFlagError(f"{flag}: {path} is a model.pt, which holds weights only (no optimizer or epoch to "
+                               "resume): start from its weights with --load_checkpoint instead")
 
 
 def cpu_has_native_bf16() -> bool:

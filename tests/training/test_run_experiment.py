@@ -190,5 +190,6 @@ def test_load_checkpoint_of_another_model_size_is_a_clear_error_before_any_run_f
     capsys.readouterr()
     assert main([*SMALL, "--conv_dim=4", "--max_epochs=1", f"--load_checkpoint={best}", f"--log_dir={tmp_path}"]) == 2
     err = capsys.readouterr().err
-    assert err.count("\n") == 1 and f"the weights in {best} do not fit --model_class=CNN" in err and "size mismatch" in err
+    assert err.count("\n") == 1 and f"the weights in {best} do not fit --model_class=CNN" in err
+    assert "first mismatched tensor: model." in err and "it was written with --conv_dim=8 (this run: 4)" in err
     assert [p.name for p in (tmp_path / "csv").iterdir()] == ["version_0"]
