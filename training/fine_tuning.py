@@ -21,11 +21,23 @@ from training.trainer_flags import TrainerFlagError
 MAX_FLAGS_SHOWN = 6
 
 
-def _differing_flags(file_args: dict[str, Any], args: argparse.Namespace) -> str:
-    """'--tf_dim=256 (this run: 128), ...' for the file's settings that this run sets otherwise."""
+def model_flag_names(model: nn.Module) -> set[str]:
+    """The flags that shape `model`: --model_class and those its class adds (its add_to_argparse)."""
+    add_to_argparse = getattr(type(model), "add_to_argparse", None)
+    if add_to_argparse is None:
+        return {"model_class"}
+    parser = argparse.ArgumentParser(add_help=False)
+    add_to_argparse(parser)
+    return {"model_class", *vars(parser.parse_args([]))}
+
+
+def _differing_flags(file_args: dict[str, Any], args: argparse.Namespace, names: set[str]) -> str:
+    """'--tf_dim=256 (this run: 128), ...' for the file's model settings (`names`) that this run sets otherwise.
+    Only model flags: the data folder, the lr or the log folder of a fine-tuning run differ from the file's
+    by design, and listed first (alphabetically) they pushed the flag that mattered out of the message."""
     ours = vars(args)
     differ = [f"--{key}={value} (this run: {ours[key]})" for key, value in sorted(file_args.items())
-              if key in ours and ours[key] != value and not isinstance(value, (list, dict))]
+              if key in names and key in ours and ours[key] != value and not isinstance(value, (list, dict))]
     return ", ".join(differ[:MAX_FLAGS_SHOWN]) + (", ..." if len(differ) > MAX_FLAGS_SHOWN else "")
 
 
@@ -52,7 +64,7 @@ def load_initial_weights(lit_model: nn.Module, path: str, args: argparse.Namespa
         )
     mismatch = first_mismatch(target.state_dict(), state_dict)
     if mismatch is not None:
-        differ = _differing_flags(file_args, args)
+        differ = _differing_flags(file_args, args, model_flag_names(lit_model.model))  # type: ignore[arg-type]
         raise TrainerFlagError(
             f"the weights in {path} do not fit --model_class={args.model_class} with these flags (first mismatched "
             f"tensor: {mismatch}); use the model flags of the run that wrote it (its config.json"
