@@ -15,8 +15,10 @@ NOTEBOOKS = [
     "02b-look-at-emnist-lines2",
     "03-look-at-iam-lines",
     "04-look-at-iam-paragraphs",
+    "05-train-on-your-own-data",
 ]
-IAM_NOTEBOOKS = {"03-look-at-iam-lines", "04-look-at-iam-paragraphs"}
+IAM_NOTEBOOKS = {"03-look-at-iam-lines", "04-look-at-iam-paragraphs", "05-train-on-your-own-data"}
+OWN_DATA_NOTEBOOKS = {"05-train-on-your-own-data"}
 TIMEOUT_S = 300  # per cell
 
 
@@ -32,6 +34,17 @@ def tiny_iam_cell(dirs: dict[str, Path], args) -> nbformat.NotebookNode:
         "for module in (iam_lines, iam_paragraphs, iam_synthetic_paragraphs):\n"
         f"    module.PROCESSED_DATA_DIRNAME = Path({str(dirs['processed'])!r}) / module.__name__.rsplit('.', 1)[-1]\n"
         f"IAM_FLAGS = {flags!r}"
+    )
+
+
+def own_data_cell(root: Path) -> nbformat.NotebookNode:
+    """Code that writes the notebook's own folder (and HandwritingFolder's cache of it) under `root`."""
+    return nbformat.v4.new_code_cell(
+        "# Injected by tests/notebooks/test_notebooks.py: the notebook's folder and its cache, in a temporary folder.\n"
+        "from pathlib import Path\n"
+        "from text_recognizer.metadata import handwriting_folder\n"
+        f"handwriting_folder.PROCESSED_DATA_DIRNAME = Path({str(root / 'processed')!r})\n"
+        f"FOLDER_NAME = {str(root / 'pages')!r}  # absolute: ROOT / FOLDER_NAME is this folder"
     )
 
 
@@ -52,5 +65,7 @@ def test_notebook_runs(name, monkeypatch, request):
     if name in IAM_NOTEBOOKS:
         dirs, args = request.getfixturevalue("tiny_iam_dirs"), request.getfixturevalue("tiny_iam_args")
         inject_after_parameters(notebook, tiny_iam_cell(dirs, args))
+    if name in OWN_DATA_NOTEBOOKS:
+        inject_after_parameters(notebook, own_data_cell(request.getfixturevalue("tmp_path")))
     client = NotebookClient(notebook, timeout=TIMEOUT_S, kernel_name="python3", resources={"metadata": {"path": str(NOTEBOOK_DIR)}})
     client.execute()  # raises CellExecutionError, with the cell and its traceback, when a cell fails
