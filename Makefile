@@ -24,12 +24,26 @@ $(STAMP): $(LOCKS) setup.cfg
 	$(PIP) install --quiet --no-deps --no-build-isolation -e .
 	@touch $(STAMP)
 
-test: install  ## Install if needed, then run the test suite.
+# The web page's test drives Debian's chromium through its chromedriver (selenium, headless). As root
+# (CI on a fresh machine) they are installed with apt when missing; otherwise the test says what is missing.
+browser:  ## Install chromium and chromium-driver with apt when missing (root only).
+	@if command -v chromium >/dev/null && command -v chromedriver >/dev/null; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends chromium chromium-driver; \
+	else echo "note: chromium and chromium-driver are missing (sudo apt-get install chromium chromium-driver): the browser test will skip, and fail under CI"; fi
+
+test: install browser  ## Install if needed (the browser too), then run the test suite.
 	WANDB_MODE=disabled $(PYTHON) -m pytest $(PYTEST_ARGS)
 
 lint: install  ## Static checks: ruff and mypy.
-	$(PYTHON) -m ruff check text_recognizer training tests
-	$(PYTHON) -m mypy text_recognizer training
+	$(PYTHON) -m ruff check text_recognizer training tests api_server
+	$(PYTHON) -m mypy text_recognizer training api_server
+
+serve: install  ## Serve the API and web page on 127.0.0.1:8000 (ARGS="--backend=onnx --port=8001 ...").
+	$(PYTHON) -m api_server $(ARGS)
+
+export: install  ## Export the shipped model to ONNX beside it (ARGS="--model_path ...").
+	$(PYTHON) training/export_model.py $(ARGS)
 
 demo: install  ## Build the offline data, train briefly, select the run and read test paragraphs.
 	$(PYTHON) training/demo.py
@@ -38,4 +52,4 @@ pip-tools: install  ## Recompile requirements/*.txt from requirements/*.in.
 	cd requirements && env -u PIP_FIND_LINKS PIP_CONFIG_FILE=/dev/null ../$(VENV)/bin/pip-compile -q --strip-extras prod.in -o prod.txt
 	cd requirements && env -u PIP_FIND_LINKS PIP_CONFIG_FILE=/dev/null ../$(VENV)/bin/pip-compile -q --strip-extras dev.in -o dev.txt
 
-.PHONY: help install test lint demo pip-tools
+.PHONY: help install browser test lint serve export demo pip-tools

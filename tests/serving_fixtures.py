@@ -58,3 +58,52 @@ def offline_test_paragraphs(root: Path, count: int) -> tuple[list[Path], list[st
         Image.open(filename).convert("L").save(target)
         files.append(target)
     return files, convert_labels_to_strings(test.labels[:count], data.mapping)
+
+
+class ServerThread:
+    """A uvicorn server for `app` on a free 127.0.0.1 port, in a thread of this process."""
+
+    def __init__(self, app) -> None:
+        import socket
+        import threading
+
+        import uvicorn
+
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            self.port = probe.getsockname()[1]
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning"))
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+
+    def __enter__(self) -> ServerThread:
+        import time
+
+        self.thread.start()
+        deadline = time.monotonic() + 60
+        while not self.server.started:
+            if time.monotonic() > deadline or not self.thread.is_alive():
+                raise RuntimeError("the test server did not start")
+            time.sleep(0.05)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=30)
+
+
+_MEMO: dict = {}
+
+
+def shared_small_model(tmp_path_factory) -> Path:
+    """One exported small model for every serving test of the session (an export costs 20 s of CPU)."""
+    if "model" not in _MEMO:
+        _MEMO["model"] = exported_small_model(tmp_path_factory.mktemp("small_onnx_model"))
+    return _MEMO["model"]
+
+
+def shared_paragraphs(tmp_path_factory, count: int = 6) -> tuple[list[Path], list[str]]:
+    """The offline source's test paragraphs, rendered once per session."""
+    if "paragraphs" not in _MEMO:
+        _MEMO["paragraphs"] = offline_test_paragraphs(tmp_path_factory.mktemp("offline_paragraphs"), count)
+    return _MEMO["paragraphs"]

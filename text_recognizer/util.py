@@ -131,12 +131,17 @@ def read_image_pil(source: ImageSource, grayscale: bool = False, fit_within: tup
             raise
         except Exception as error:  # network, permissions, S3 credentials: say which source failed
             raise OSError(f"could not read {source}: {error}") from error
-        if not data:
-            raise ValueError(f"{source} is empty: expected an image file (PNG, JPEG, ...)")
-        image = _decode(data, source, fit_within)
+        image = decode_image(data, source, fit_within)
     if grayscale:
         image = to_grayscale(image)
     return image
+
+
+def decode_image(data: bytes, source: object = "the image", fit_within: tuple[int, int] | None = None) -> Image.Image:
+    """An image file's bytes (an upload) -> PIL image, with read_image_pil's limits; ValueError naming `source`."""
+    if not data:
+        raise ValueError(f"{source} is empty: expected an image file (PNG, JPEG, ...)")
+    return _decode(data, source, fit_within)
 
 
 def _too_many_pixels(source: object, pixels: str) -> ValueError:

@@ -1,0 +1,59 @@
+"""python -m api_server [--model_path ...] [--backend auto|torch|onnx] [--host 127.0.0.1] [--port 8000] [--workers 1]
+
+Several workers are separate processes, each with its own model; they get their settings from the
+environment (uvicorn starts them by import string), which is why the flags are passed that way.
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from pathlib import Path
+
+ENV_PREFIX = "TEXT_RECOGNIZER_"
+SETTING_FLAGS = {"model_path": Path, "backend": str, "max_in_flight": int, "max_batch": int, "allow_json": bool, "allow_urls": bool}
+
+
+def app_from_environment():  # uvicorn's factory: one call per worker process
+    from api_server.app import Settings, create_app
+
+    values = {}
+    for name, kind in SETTING_FLAGS.items():
+        raw = os.environ.get(ENV_PREFIX + name.upper())
+        if raw is not None:
+            values[name] = raw.lower() in ("1", "true", "yes") if kind is bool else kind(raw)
+    return create_app(Settings(**values))
+
+
+def main(argv: list[str] | None = None) -> int:
+    from api_server.app import Settings
+    from text_recognizer.paragraph_text_recognizer import BACKENDS
+
+    defaults = Settings()
+    parser = argparse.ArgumentParser(description="Serve the paragraph recognizer: REST API and web page.")
+    parser.add_argument("--model_path", default=str(defaults.model_path), help="model.pt (its ONNX export beside it for onnx)")
+    parser.add_argument("--backend", choices=("auto", *BACKENDS), default=defaults.backend,
+                        help="auto: onnx when training/export_model.py has written the graphs beside the model")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8000)
+    parser.add_argument("--workers", type=int, default=1, help="processes, each with its own model")
+    parser.add_argument("--max_in_flight", type=int, default=defaults.max_in_flight, help="more requests than this get 503")
+    parser.add_argument("--max_batch", type=int, default=defaults.max_batch, help="requests read together")
+    parser.add_argument("--allow_json", action="store_true", help="accept JSON bodies with base64 images")
+    parser.add_argument("--allow_urls", action="store_true", help="accept JSON bodies naming an image URL to fetch")
+    args = parser.parse_args(argv)
+    if not Path(args.model_path).exists():
+        print(f"error: no model at {args.model_path}: train and select one (see the README), or pass --model_path", file=sys.stderr)
+        return 1
+    for name in SETTING_FLAGS:
+        os.environ[ENV_PREFIX + name.upper()] = str(getattr(args, name))
+    import uvicorn
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    uvicorn.run("api_server.__main__:app_from_environment", factory=True, host=args.host, port=args.port, workers=args.workers)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,296 @@
+"""The REST API and the web page: `create_app(Settings(...))`, or `python -m api_server` (make serve).
+
+POST /v1/recognize  an image as a multipart upload (field "image"); JSON {"image_base64": ...} or
+                    {"url": ...} only when Settings.allow_json / allow_urls enable them.
+                    -> {"text", "confidence", "lines", "model", "elapsed_ms", "request_id"}
+GET  /healthz       {"status": "ok", ...}
+GET  /v1/model      what is loaded: class, backend, data config, training run command
+GET  /              the web page (static/index.html)
+
+Every error is a JSON {"error": {"status", "message"}, "request_id"} with a 4xx status (503 when
+overloaded); nothing reaches a client as a traceback. Errors are logged with the request id.
+"""
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import logging
+import time
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import FileResponse, JSONResponse
+from PIL import Image
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from api_server.batching import Batcher, Overloaded
+from text_recognizer.metadata import iam_paragraphs as metadata
+from text_recognizer.paragraph_text_recognizer import MODEL_FILENAME, ParagraphTextRecognizer
+from text_recognizer.util import decode_image, read_image_pil
+
+logger = logging.getLogger("api_server")
+STATIC_DIRNAME = Path(__file__).resolve().parent / "static"
+IMAGE_TYPES = ("image/png", "image/jpeg", "image/tiff", "image/bmp", "image/gif", "image/webp")
+
+
+@dataclass
+class Settings:
+    model_path: Path = MODEL_FILENAME
+    backend: str = "auto"  # onnx when the exported graphs are beside the model, else torch
+    max_body_bytes: int = 20 << 20  # a whole request; larger ones get 413 before they are read
+    max_pixels: int = 40_000_000  # width x height of an upload (a decompression-bomb guard); 413 above
+    max_in_flight: int = 32  # requests being served at once; more get 503 at once
+    max_batch: int = 8
+    batch_window_s: float = 0.01  # how long a request waits for others to share its batch
+    allow_json: bool = False  # JSON bodies with base64 images
+    allow_urls: bool = False  # JSON bodies naming an image URL (the server fetches it: enable knowingly)
+
+
+class ClientError(Exception):
+    """A request the server will not serve: answered with `status` and `message`."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status, self.message = status, message
+
+
+class BodyLimit:
+    """ASGI middleware: a body over `max_bytes` is refused with 413, by its Content-Length before it is
+    read, or while it streams in (chunked uploads)."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app, self.max_bytes = app, max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        length = dict(scope["headers"]).get(b"content-length")
+        if length is not None and length.isdigit() and int(length) > self.max_bytes:
+            response = error_response(413, self._message(), request_id(scope))
+            await response(scope, receive, send)
+            return
+        received = 0
+
+        async def limited_receive() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.max_bytes:
+                    raise ClientError(413, self._message())
+            return message
+
+        await self.app(scope, limited_receive, send)
+
+    def _message(self) -> str:
+        return f"the request body is larger than the limit of {self.max_bytes} bytes ({self.max_bytes >> 20} MB)"
+
+
+def request_id(scope: Scope) -> str:
+    state = scope.setdefault("state", {})
+    if "request_id" not in state:
+        given = dict(scope.get("headers", [])).get(b"x-request-id", b"").decode("latin-1")[:64]
+        state["request_id"] = given if given.replace("-", "").isalnum() else uuid.uuid4().hex[:16]
+    return state["request_id"]
+
+
+def error_response(status: int, message: str, rid: str) -> JSONResponse:
+    return JSONResponse(
+        {"error": {"status": status, "message": message}, "request_id": rid}, status_code=status,
+        headers={"X-Request-ID": rid},
+    )
+
+
+def _resolve_backend(settings: Settings) -> str:
+    if settings.backend != "auto":
+        return settings.backend
+    from text_recognizer.onnx_model import CONFIG_FILENAME
+
+    return "onnx" if (Path(settings.model_path).parent / CONFIG_FILENAME).is_file() else "torch"
+
+
+def create_app(settings: Settings | None = None, recognizer: ParagraphTextRecognizer | None = None) -> FastAPI:
+    settings = settings or Settings()
+    if recognizer is None:
+        recognizer = ParagraphTextRecognizer(settings.model_path, backend=_resolve_backend(settings))
+    model_info = describe(recognizer)
+    batcher = Batcher(recognizer.predict_tensors, settings.max_batch, settings.batch_window_s, settings.max_in_flight)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await batcher.start()
+        yield
+        await batcher.stop()
+
+    app = FastAPI(title="text_recognizer", lifespan=lifespan, docs_url="/docs", redoc_url=None)
+    app.state.settings, app.state.batcher, app.state.recognizer = settings, batcher, recognizer
+    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+
+    @app.exception_handler(ClientError)
+    async def client_error(request: Request, error: ClientError) -> JSONResponse:
+        rid = request_id(request.scope)
+        logger.info("request %s: %d %s", rid, error.status, error.message)
+        return error_response(error.status, error.message, rid)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, error: StarletteHTTPException) -> JSONResponse:
+        return error_response(error.status_code, str(error.detail), request_id(request.scope))
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(request: Request, error: RequestValidationError) -> JSONResponse:
+        return error_response(422, "invalid request: " + "; ".join(str(e.get("msg")) for e in error.errors())[:500],
+                              request_id(request.scope))
+
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, error: Exception) -> JSONResponse:
+        rid = request_id(request.scope)
+        logger.exception("request %s failed", rid)
+        return error_response(500, f"internal error (request id {rid}); the server log has the details", rid)
+
+    @app.get("/", include_in_schema=False)
+    async def page() -> FileResponse:
+        return FileResponse(STATIC_DIRNAME / "index.html", media_type="text/html")
+
+    @app.get("/healthz")
+    async def healthz() -> dict[str, Any]:
+        return {"status": "ok", "in_flight": batcher.in_flight, "batches_run": batcher.batches_run}
+
+    @app.get("/v1/model")
+    async def model() -> dict[str, Any]:
+        return model_info
+
+    @app.post("/v1/recognize")
+    async def recognize(request: Request) -> JSONResponse:
+        started = time.perf_counter()
+        rid = request_id(request.scope)
+        try:
+            batcher.acquire()
+        except Overloaded as error:
+            raise ClientError(503, str(error)) from None
+        try:
+            data, name = await read_upload(request, settings)
+            image = await asyncio.to_thread(preprocess, recognizer, data, name, settings)
+            prediction = await batcher.submit(image)
+        finally:
+            batcher.release()
+        body = {
+            "text": prediction.text,
+            "confidence": prediction.confidence,
+            "lines": prediction.text.split("\n"),
+            "model": {"class": model_info["class"], "backend": model_info["backend"], "source": model_info["source"]},
+            "elapsed_ms": round((time.perf_counter() - started) * 1e3, 1),
+            "request_id": rid,
+        }
+        return JSONResponse(body, headers={"X-Request-ID": rid})
+
+    return app
+
+
+def describe(recognizer: ParagraphTextRecognizer) -> dict[str, Any]:
+    """GET /v1/model: the loaded model's class, backend, data config (the mapping as its size) and run command."""
+    path = Path(recognizer.model_path)
+    folder = path if path.is_dir() else path.parent
+    run_command = folder / "run_command.txt"
+    if recognizer.backend == "onnx":
+        config = recognizer.onnx_model.config
+        model_class, args = config["model_class"], config["args"]
+    else:
+        model_class, args = type(recognizer.model).__name__, None
+        if (folder / "config.json").is_file():
+            import json
+
+            try:
+                args = json.loads((folder / "config.json").read_text())
+            except (OSError, ValueError):
+                args = None
+    data_config = {key: value for key, value in recognizer.data_config.items() if key != "mapping"}
+    return {
+        "class": model_class,
+        "backend": recognizer.backend,
+        "source": path.name,
+        "data_config": {**data_config, "mapping_size": len(recognizer.mapping)},
+        "args": args,
+        "run_command": run_command.read_text().strip() if run_command.is_file() else None,
+    }
+
+
+async def read_upload(request: Request, settings: Settings) -> tuple[bytes, str]:
+    """The image bytes of a request and a name for messages; ClientError for anything else."""
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if content_type == "multipart/form-data":
+        try:
+            form = await request.form(max_files=1, max_fields=8)
+        except ClientError:
+            raise
+        except Exception as error:  # a malformed multipart body
+            raise ClientError(400, f"the multipart body cannot be parsed ({error})") from None
+        upload = form.get("image")
+        if upload is None or isinstance(upload, str):
+            raise ClientError(400, 'no file: send the image as a multipart file field named "image"')
+        upload_type = (upload.content_type or "").lower()
+        if upload_type and upload_type not in IMAGE_TYPES and upload_type != "application/octet-stream":
+            raise ClientError(415, f"{upload.filename or 'the upload'} is {upload_type}, not an image ({', '.join(IMAGE_TYPES)})")
+        return await upload.read(), upload.filename or "the upload"
+    if content_type == "application/json":
+        if not (settings.allow_json or settings.allow_urls):
+            raise ClientError(415, "JSON bodies are disabled on this server: upload the image as multipart/form-data")
+        try:
+            payload = await request.json()
+        except ClientError:
+            raise
+        except Exception:
+            raise ClientError(400, "the body is not valid JSON") from None
+        if not isinstance(payload, dict):
+            raise ClientError(400, 'expected a JSON object with "image_base64" or "url"')
+        if "url" in payload:
+            if not settings.allow_urls:
+                raise ClientError(400, "image URLs are disabled on this server: upload the image itself")
+            return await asyncio.to_thread(_fetch_url, str(payload["url"])), str(payload["url"])[:200]
+        if "image_base64" in payload and settings.allow_json:
+            try:
+                return base64.b64decode(str(payload["image_base64"]), validate=True), "the base64 image"
+            except (binascii.Error, ValueError):
+                raise ClientError(400, "image_base64 is not valid base64") from None
+        raise ClientError(400, 'expected "image_base64"' + (' or "url"' if settings.allow_urls else ""))
+    raise ClientError(415, f"unsupported content type {content_type or '(none)'}: send multipart/form-data with an \"image\" file")
+
+
+def _fetch_url(url: str) -> bytes:
+    if not url.startswith(("http://", "https://")):
+        raise ClientError(400, "only http(s) URLs are accepted")
+    from text_recognizer.util import _read_bytes
+
+    try:
+        return _read_bytes(url)  # bounded in time and size (util.IMAGE_URL_*)
+    except Exception as error:
+        raise ClientError(400, f"could not fetch {url[:200]}: {str(error)[:200]}") from None
+
+
+def preprocess(recognizer: ParagraphTextRecognizer, data: bytes, name: str, settings: Settings) -> Any:
+    """Bytes -> the model's input, refusing what is not a usable image with a ClientError."""
+    if not data:
+        raise ClientError(400, f"{name} is empty: expected an image file (PNG, JPEG, ...)")
+    try:
+        import io
+
+        with Image.open(io.BytesIO(data)) as header:  # reads the header only
+            width, height = header.size
+    except Exception:
+        raise ClientError(415, f"{name} is not an image file (PNG, JPEG, TIFF, ...)") from None
+    if width * height > settings.max_pixels:
+        raise ClientError(413, f"{name} is {width}x{height} = {width * height} pixels, more than the limit of "
+                               f"{settings.max_pixels}; scale it down")
+    try:
+        image = decode_image(data, name, fit_within=(metadata.IMAGE_WIDTH, metadata.IMAGE_HEIGHT))
+        return recognizer.preprocess(read_image_pil(image, grayscale=True))
+    except ValueError as error:  # truncated, corrupt, no pixels
+        raise ClientError(422, str(error)[:500]) from None

@@ -1,0 +1,130 @@
+"""The REST API through FastAPI's TestClient: answers, limits, and a 4xx JSON error for every bad input."""
+import base64
+import io
+import json
+
+import pytest
+from fastapi.testclient import TestClient
+from PIL import Image
+from serving_fixtures import shared_paragraphs, shared_small_model
+
+from api_server.app import Settings, create_app
+from text_recognizer.paragraph_text_recognizer import ParagraphTextRecognizer
+
+
+@pytest.fixture(scope="module")
+def model_path(tmp_path_factory):
+    return shared_small_model(tmp_path_factory)
+
+
+@pytest.fixture(scope="module")
+def paragraphs(tmp_path_factory):
+    return shared_paragraphs(tmp_path_factory)[0][:2]
+
+
+@pytest.fixture(scope="module")
+def recognizer(model_path):
+    return ParagraphTextRecognizer(model_path, backend="onnx")
+
+
+def client_for(recognizer, **settings):
+    return TestClient(create_app(Settings(model_path=recognizer.model_path, **settings), recognizer=recognizer),
+                      raise_server_exceptions=False)
+
+
+@pytest.fixture(scope="module")
+def client(recognizer):
+    with client_for(recognizer, max_body_bytes=1 << 20, max_pixels=4_000_000) as client:
+        yield client
+
+
+def png_bytes(image: Image.Image) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def assert_client_error(response, status):
+    assert response.status_code == status, response.text
+    body = response.json()
+    assert body["error"]["status"] == status and body["error"]["message"] and body["request_id"]
+    assert "Traceback" not in response.text
+
+
+def test_health_model_and_page(client, model_path):
+    assert client.get("/healthz").json()["status"] == "ok"
+    model = client.get("/v1/model").json()
+    assert model["class"] == "ResnetTransformer" and model["backend"] == "onnx" and model["source"] == "model.pt"
+    assert model["data_config"]["mapping_size"] == 84 and model["args"]["tf_layers"] == 2
+    page = client.get("/")
+    assert page.status_code == 200 and "<input id=\"file\"" in page.text
+
+
+def test_an_upload_is_read_as_the_recognizer_reads_it(client, recognizer, paragraphs):
+    expected = recognizer.predict_batch([paragraphs[0]])[0]
+    with open(paragraphs[0], "rb") as file:
+        response = client.post("/v1/recognize", files={"image": ("paragraph.png", file, "image/png")},
+                               headers={"X-Request-ID": "test-42"})
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["text"] == expected.text and abs(body["confidence"] - expected.confidence) < 1e-6
+    assert body["lines"] == expected.text.split("\n") and body["elapsed_ms"] > 0
+    assert body["model"]["class"] == "ResnetTransformer" and body["request_id"] == "test-42"
+
+
+def test_bad_inputs_get_4xx_json_and_the_server_keeps_serving(client, paragraphs):
+    good = open(paragraphs[0], "rb").read()
+    bomb = png_bytes(Image.new("1", (3000, 3000)))  # a few kB that would decode to 9 million pixels
+    cases = [
+        (400, dict(files={"other": ("a.png", good, "image/png")})),  # no "image" field
+        (400, dict(files={"image": ("empty.png", b"", "image/png")})),
+        (415, dict(files={"image": ("notes.txt", b"hello", "text/plain")})),  # wrong content type
+        (415, dict(files={"image": ("fake.png", b"this is not a png at all", "image/png")})),  # not an image
+        (422, dict(files={"image": ("cut.png", good[: len(good) // 2], "image/png")})),  # truncated
+        (413, dict(files={"image": ("bomb.png", bomb, "image/png")})),
+        (413, dict(files={"image": ("huge.png", good + b"\0" * (2 << 20), "image/png")})),  # over the body limit
+        (415, dict(content=b"raw bytes", headers={"Content-Type": "application/octet-stream"})),
+        (415, dict(json={"image_base64": base64.b64encode(good).decode()})),  # JSON is disabled
+        (415, dict(json={"url": "http://127.0.0.1:9/x.png"})),
+    ]
+    for status, request in cases:
+        response = client.post("/v1/recognize", **request)
+        assert_client_error(response, status)
+        if status == 413 and "bomb" in str(request):
+            assert "4000000" in response.json()["error"]["message"]  # the limit is said
+    assert_client_error(client.get("/v1/nothing"), 404)
+    assert_client_error(client.get("/v1/recognize"), 405)
+    assert client.post("/v1/recognize", files={"image": ("ok.png", good, "image/png")}).status_code == 200
+
+
+def test_json_bodies_only_when_enabled(recognizer, paragraphs):
+    good = open(paragraphs[0], "rb").read()
+    with client_for(recognizer, allow_json=True) as client:
+        response = client.post("/v1/recognize", json={"image_base64": base64.b64encode(good).decode()})
+        assert response.status_code == 200 and response.json()["text"] == recognizer.predict(paragraphs[0])
+        assert_client_error(client.post("/v1/recognize", json={"image_base64": "%%%"}), 400)
+        assert_client_error(client.post("/v1/recognize", json={"url": "http://127.0.0.1:9/x.png"}), 400)  # URLs still off
+        assert_client_error(client.post("/v1/recognize", content=b"{", headers={"Content-Type": "application/json"}), 400)
+
+
+def test_an_overloaded_server_answers_503_at_once(recognizer, paragraphs):
+    with client_for(recognizer, max_in_flight=1) as client:
+        batcher = client.app.state.batcher
+        batcher.acquire()  # one request in flight: the limit
+        try:
+            response = client.post("/v1/recognize", files={"image": ("a.png", open(paragraphs[0], "rb"), "image/png")})
+            assert_client_error(response, 503)
+        finally:
+            batcher.release()
+        assert client.post("/v1/recognize", files={"image": ("a.png", open(paragraphs[0], "rb"), "image/png")}).status_code == 200
+
+
+def test_an_internal_failure_is_a_500_json_without_traceback(recognizer, paragraphs, monkeypatch):
+    with client_for(recognizer) as client:
+        def broken(images):
+            raise RuntimeError("secret internals")
+
+        monkeypatch.setattr(client.app.state.batcher, "predict", broken)
+        response = client.post("/v1/recognize", files={"image": ("a.png", open(paragraphs[0], "rb"), "image/png")})
+        assert response.status_code == 500 and "secret" not in response.text and "Traceback" not in response.text
+        assert json.loads(response.text)["request_id"]
