@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
-from serving_fixtures import exported_small_model, offline_test_paragraphs
+from serving_fixtures import exported_small_model, shared_paragraphs, shared_small_model
 
 from text_recognizer import onnx_model
 from text_recognizer.paragraph_text_recognizer import MODEL_FILENAME, ParagraphTextRecognizer
@@ -19,12 +19,12 @@ NUM_PARAGRAPHS = 6
 
 @pytest.fixture(scope="module")
 def model_path(tmp_path_factory):
-    return exported_small_model(tmp_path_factory.mktemp("onnx_model"))
+    return shared_small_model(tmp_path_factory)
 
 
 @pytest.fixture(scope="module")
 def paragraphs(tmp_path_factory):
-    return offline_test_paragraphs(tmp_path_factory.mktemp("paragraphs"), NUM_PARAGRAPHS)
+    return shared_paragraphs(tmp_path_factory, NUM_PARAGRAPHS)
 
 
 def assert_same_predictions(model_path, files):
@@ -121,3 +121,15 @@ def test_the_shipped_model_reads_alike_on_both_backends(tmp_path, paragraphs):
     for file, expected, got in zip(files, torch_predictions, onnx_predictions):
         assert got.text == expected.text, file
         assert abs(got.confidence - expected.confidence) < CONFIDENCE_TOLERANCE, file
+
+
+def test_a_stale_export_is_refused(model_path, tmp_path):
+    import shutil
+
+    from serving_fixtures import save_small_model
+
+    folder = tmp_path / "copy"
+    shutil.copytree(model_path.parent, folder)
+    save_small_model(folder / "model.pt", seed=1)  # the model file replaced, the graphs not re-exported
+    with pytest.raises(ValueError, match="stale export"):
+        ParagraphTextRecognizer(folder / "model.pt", backend="onnx")

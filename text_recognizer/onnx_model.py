@@ -14,6 +14,8 @@ from typing import Any
 
 import numpy as np
 
+from text_recognizer.util import compute_sha256
+
 FORMAT_VERSION = 1
 CONFIG_FILENAME = "onnx_model.json"
 ENCODER_FILENAME = "encoder.onnx"
@@ -51,7 +53,7 @@ def find_config(model_path: str | Path) -> Path:
 class OnnxTextModel:
     """Encoder and decoder-step sessions of an exported model, with greedy decoding in numpy."""
 
-    def __init__(self, model_path: str | Path, threads: int | None = None) -> None:
+    def __init__(self, model_path: str | Path, threads: int | None = None, single_thread_small_batches: bool = True) -> None:
         self.config_path = find_config(model_path)
         try:
             self.config: dict[str, Any] = json.loads(self.config_path.read_text())
@@ -60,7 +62,13 @@ class OnnxTextModel:
         if self.config.get("format") != FORMAT_VERSION:
             raise ValueError(f"{self.config_path} has format {self.config.get('format')!r}, this version reads {FORMAT_VERSION}: re-export it")
         folder = self.config_path.parent
-        self.threads = threads
+        source = folder / str(self.config.get("source", ""))
+        if source.is_file() and self.config.get("source_sha256") not in (None, compute_sha256(source)):
+            raise ValueError(
+                f"{self.config_path} was exported from another {source.name} than the one beside it now (a stale "
+                f"export): re-export with `python training/export_model.py --model_path {source}`"
+            )
+        self.threads, self.single_thread_small_batches = threads, single_thread_small_batches
         self.encoder = _session(folder / self.config["encoder"], threads)
         self.decoder_step = _session(folder / self.config["decoder_step"], threads)
         # One session per thread setting: the single-thread one is made on first use at a small batch.
@@ -73,7 +81,7 @@ class OnnxTextModel:
         self.memory_names = [f"memory_{kind}_{i}" for i in range(self.layers) for kind in ("key", "value")]
 
     def step_session(self, batch: int) -> Any:
-        if batch > SINGLE_THREAD_MAX_BATCH or self.threads not in (None, 0, 1):
+        if not self.single_thread_small_batches or batch > SINGLE_THREAD_MAX_BATCH or self.threads not in (None, 0, 1):
             return self.decoder_step
         if self._single_thread_step is None:
             self._single_thread_step = _session(self._step_path, 1)

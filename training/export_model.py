@@ -42,7 +42,7 @@ from text_recognizer.models import decoding
 from text_recognizer.models.resnet_transformer import ResnetTransformer
 from text_recognizer.paragraph_text_recognizer import MODEL_FILENAME
 from text_recognizer.stems import paragraph_core
-from text_recognizer.util import atomic_path
+from text_recognizer.util import atomic_path, compute_sha256
 
 OPSET = 18
 EXAMPLE_BATCH, EXAMPLE_PAST = 2, 5  # example sizes for tracing (not 0 or 1, which export would specialise)
@@ -125,6 +125,8 @@ def _config(content: dict[str, Any], model: ResnetTransformer, model_path: Path)
     return {
         "format": onnx_model.FORMAT_VERSION,
         "source": model_path.name,
+        # The ONNX backend refuses graphs whose model file has since been replaced (a stale export).
+        "source_sha256": compute_sha256(model_path),
         "model_class": content["model_class"],
         "args": content["args"],
         "data_config": content["data_config"],
