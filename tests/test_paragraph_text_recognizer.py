@@ -13,7 +13,8 @@ from PIL import Image, ImageDraw, ImageOps
 from text_recognizer.metadata import iam_paragraphs as metadata
 from text_recognizer.model_file import save_model_file
 from text_recognizer.models import ResnetTransformer
-from text_recognizer.paragraph_text_recognizer import ParagraphTextRecognizer, main, white_ink_on_black
+from text_recognizer.paragraph_text_recognizer import ParagraphTextRecognizer, main
+from text_recognizer.stems.paragraph_core import white_ink_on_black
 
 ROOT = Path(__file__).resolve().parents[1]
 ARGS = {"tf_dim": 16, "tf_fc_dim": 16, "tf_layers": 1, "tf_nhead": 2}

@@ -19,9 +19,6 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
-import numpy as np
-from PIL import Image, ImageOps
-
 from text_recognizer.metadata import iam_paragraphs as metadata
 from text_recognizer.stems import paragraph_core
 from text_recognizer.util import ImageSource, read_image_pil
@@ -34,22 +31,12 @@ ARTIFACTS_DIRNAME = Path(__file__).resolve().parent / "artifacts" / "paragraph_t
 MODEL_FILENAME = ARTIFACTS_DIRNAME / "model.pt"
 BATCH_SIZE = 8
 BACKENDS = ("torch", "onnx")
-# The model was trained on white ink on black; a page whose typical pixel is brighter than this is
-# dark ink on light paper and gets inverted.
-LIGHT_BACKGROUND_THRESHOLD = 128
 
 
 @dataclass
 class Prediction:
     text: str
     confidence: float  # geometric mean of the per-token probabilities of the decoded text, in (0, 1]
-
-
-def white_ink_on_black(image: Image.Image) -> Image.Image:
-    """Grayscale image in the training data's polarity, whatever the polarity of the input."""
-    if float(np.median(np.asarray(image))) >= LIGHT_BACKGROUND_THRESHOLD:
-        return ImageOps.invert(image)
-    return image
 
 
 @runtime_checkable
@@ -122,7 +109,7 @@ class ParagraphTextRecognizer:
         pil = read_image_pil(image, grayscale=True, fit_within=(metadata.IMAGE_WIDTH, metadata.IMAGE_HEIGHT))
         if pil.width == 0 or pil.height == 0:
             raise ValueError(f"{image if isinstance(image, (str, Path)) else 'the image'} has no pixels")
-        array = paragraph_core.to_array(self.transform(white_ink_on_black(pil)))
+        array = paragraph_core.to_array(self.transform(paragraph_core.white_ink_on_black(pil)))
         if self.backend == "onnx":
             return array
         import torch

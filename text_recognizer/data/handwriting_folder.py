@@ -38,9 +38,9 @@ from text_recognizer.data.util import convert_labels_to_strings, convert_strings
 from text_recognizer.data.vocabulary_check import apply_unknown_chars
 from text_recognizer.metadata import handwriting_folder as metadata
 from text_recognizer.metadata import iam_lines, iam_paragraphs
-from text_recognizer.stems.image import white_ink_on_black
 from text_recognizer.stems.line import IAMLineStem
 from text_recognizer.stems.paragraph import MatchTrainingScale, ParagraphStem, rescale
+from text_recognizer.stems.paragraph_core import white_ink_on_black
 from text_recognizer.util import DataUnavailableError, str2bool, to_grayscale
 
 Box = tuple[int, int, int, int]

@@ -1,9 +1,8 @@
 """ImageStem: the base preprocessing object (PIL -> float tensor in [0, 1])."""
 from __future__ import annotations
 
-import numpy as np
 import torch
-from PIL import Image, ImageOps
+from PIL import Image
 from torchvision.transforms import v2
 
 from text_recognizer.util import to_grayscale
@@ -33,19 +32,3 @@ class ImageStem:
     def __repr__(self) -> str:
         return f"{type(self).__name__}(pil_transforms={self.pil_transforms}, torch_transforms={self.torch_transforms})"
 
-
-# Models are trained on white ink on black. An image whose typical pixel is at least this bright is
-# dark ink on light paper (a scan, a photo) and gets inverted.
-LIGHT_BACKGROUND_THRESHOLD = 128
-
-
-def white_ink_on_black(image: Image.Image) -> Image.Image:
-    """8-bit grayscale in the models' polarity, whatever the polarity of the input (the median decides).
-
-    >>> white_ink_on_black(Image.new("L", (4, 4), 250)).getpixel((0, 0))
-    5
-    """
-    image = image if image.mode == "L" else to_grayscale(image)
-    if float(np.median(np.asarray(image))) >= LIGHT_BACKGROUND_THRESHOLD:
-        return ImageOps.invert(image)
-    return image

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
-from PIL import Image
+from PIL import Image, ImageOps
 
 from text_recognizer.metadata import iam_paragraphs as metadata
 from text_recognizer.util import to_grayscale
@@ -167,3 +167,20 @@ def pad_arrays(images: Sequence[np.ndarray], multiple: int = SIZE_MULTIPLE) -> n
     for row, image in enumerate(images):
         batch[row, :, : image.shape[-2], : image.shape[-1]] = image
     return batch
+
+
+# Models are trained on white ink on black. An image whose typical pixel is at least this bright is
+# dark ink on light paper (a scan, a photo) and gets inverted.
+LIGHT_BACKGROUND_THRESHOLD = 128
+
+
+def white_ink_on_black(image: Image.Image) -> Image.Image:
+    """8-bit grayscale in the models' polarity, whatever the polarity of the input (the median decides).
+
+    >>> white_ink_on_black(Image.new("L", (4, 4), 250)).getpixel((0, 0))
+    5
+    """
+    image = image if image.mode == "L" else to_grayscale(image)
+    if float(np.median(np.asarray(image))) >= LIGHT_BACKGROUND_THRESHOLD:
+        return ImageOps.invert(image)
+    return image
