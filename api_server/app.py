@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import dataclasses
 import logging
 import time
 import uuid
@@ -33,7 +34,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api_server.batching import Batcher, Overloaded
 from text_recognizer.metadata import iam_paragraphs as metadata
-from text_recognizer.paragraph_text_recognizer import MODEL_FILENAME, ParagraphTextRecognizer
+from text_recognizer.paragraph_text_recognizer import ParagraphTextRecognizer
+from text_recognizer.run_files import DEFAULT_MODEL_PATH, RUN_COMMAND_FILE
 from text_recognizer.util import decode_image, read_image_pil
 
 logger = logging.getLogger("api_server")
@@ -43,7 +45,7 @@ IMAGE_TYPES = ("image/png", "image/jpeg", "image/tiff", "image/bmp", "image/gif"
 
 @dataclass
 class Settings:
-    model_path: Path = MODEL_FILENAME
+    model_path: Path = DEFAULT_MODEL_PATH
     backend: str = "auto"  # onnx when the exported graphs are beside the model, else torch
     max_body_bytes: int = 20 << 20  # a whole request; larger ones get 413 before they are read
     max_pixels: int = 40_000_000  # width x height of an upload (a decompression-bomb guard); 413 above
@@ -196,29 +198,22 @@ def create_app(settings: Settings | None = None, recognizer: ParagraphTextRecogn
 
 
 def describe(recognizer: ParagraphTextRecognizer) -> dict[str, Any]:
-    """GET /v1/model: the loaded model's class, backend, data config (the mapping as its size) and run command."""
+    """GET /v1/model: the loaded model's class, backend, settings, data config (the mapping as its size) and run command."""
     path = Path(recognizer.model_path)
     folder = path if path.is_dir() else path.parent
-    run_command = folder / "run_command.txt"
+    run_command = folder / RUN_COMMAND_FILE
     if recognizer.backend == "onnx":
         config = recognizer.onnx_model.config
-        model_class, args = config["model_class"], config["args"]
+        model_class, settings = config["model_class"], config["model_config"]
     else:
-        model_class, args = type(recognizer.model).__name__, None
-        if (folder / "config.json").is_file():
-            import json
-
-            try:
-                args = json.loads((folder / "config.json").read_text())
-            except (OSError, ValueError):
-                args = None
+        model_class, settings = type(recognizer.model).__name__, dataclasses.asdict(recognizer.model.config)
     data_config = {key: value for key, value in recognizer.data_config.items() if key != "mapping"}
     return {
         "class": model_class,
         "backend": recognizer.backend,
         "source": path.name,
         "data_config": {**data_config, "mapping_size": len(recognizer.mapping)},
-        "args": args,
+        "model_config": settings,
         "run_command": run_command.read_text().strip() if run_command.is_file() else None,
     }
 

@@ -30,4 +30,4 @@ def cnn_content() -> dict:
     from text_recognizer.models import CNN
 
     model = CNN({**CNN_CONFIG, "input_dims": (1, 28, 28)}, Namespace(**CNN_ARGS))
-    return {"model_class": "CNN", "data_config": CNN_CONFIG, "args": CNN_ARGS, "state_dict": model.state_dict()}
+    return {"model_class": "CNN", "data_config": CNN_CONFIG, "model_config": CNN_ARGS, "state_dict": model.state_dict()}

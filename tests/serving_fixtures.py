@@ -26,7 +26,7 @@ def save_small_model(path: Path, seed: int = 0, **args: object) -> Path:
     config = {"input_dims": list(metadata.DIMS), "output_dims": [SMALL_OUTPUT_LENGTH, 1], "mapping": metadata.MAPPING}
     model = ResnetTransformer({**config, "input_dims": metadata.DIMS}, argparse.Namespace(**all_args))
     # half=False: the torch backend then holds exactly the weights that were exported
-    return save_model_file({"model_class": "ResnetTransformer", "data_config": config, "args": all_args,
+    return save_model_file({"model_class": "ResnetTransformer", "data_config": config, "model_config": all_args,
                             "state_dict": model.state_dict()}, path, half=False)
 
 

@@ -10,7 +10,8 @@ from PIL import Image
 from serving_fixtures import exported_small_model, shared_paragraphs, shared_small_model
 
 from text_recognizer import onnx_model
-from text_recognizer.paragraph_text_recognizer import MODEL_FILENAME, ParagraphTextRecognizer
+from text_recognizer.paragraph_text_recognizer import ParagraphTextRecognizer
+from text_recognizer.run_files import DEFAULT_MODEL_PATH
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIDENCE_TOLERANCE = 1e-3
@@ -65,14 +66,15 @@ def test_decoder_step_cache_decodes_as_the_torch_cached_decoder(model_path):
     import torch
 
     from text_recognizer.model_file import load_model
+    from text_recognizer.models import decoding
 
     model = load_model(model_path)
     graphs = onnx_model.OnnxTextModel(model_path)
     x = np.random.default_rng(1).random((2, 1, 64, 320), dtype=np.float32)
     length = model.decoder.max_output_length
     with torch.inference_mode():
-        expected, expected_log_probs = model.decoder.generate(
-            model.encode(torch.from_numpy(x)), length, return_log_probs=True, min_length=length
+        expected, expected_log_probs = decoding.greedy_decode(
+            model.decoder, model.encode(torch.from_numpy(x)), length, min_length=length
         )
     tokens, log_probs = graphs.decode(graphs.encode(x), length, min_length=length)
     assert np.array_equal(tokens, expected.numpy())
@@ -110,13 +112,13 @@ def test_a_model_never_exported_is_a_clear_error(tmp_path):
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(not MODEL_FILENAME.is_file(), reason=f"no model shipped yet at {MODEL_FILENAME}")
+@pytest.mark.skipif(not DEFAULT_MODEL_PATH.is_file(), reason=f"no model shipped yet at {DEFAULT_MODEL_PATH}")
 def test_the_shipped_model_reads_alike_on_both_backends(tmp_path, paragraphs):
     from training.export_model import export
 
-    export(MODEL_FILENAME, tmp_path)  # into a temporary folder: the artifacts are never written by tests
+    export(DEFAULT_MODEL_PATH, tmp_path)  # into a temporary folder: the artifacts are never written by tests
     files, _ = paragraphs
-    torch_predictions = ParagraphTextRecognizer(MODEL_FILENAME, backend="torch").predict_batch(files)
+    torch_predictions = ParagraphTextRecognizer(DEFAULT_MODEL_PATH, backend="torch").predict_batch(files)
     onnx_predictions = ParagraphTextRecognizer(tmp_path, backend="onnx").predict_batch(files)
     for file, expected, got in zip(files, torch_predictions, onnx_predictions):
         assert got.text == expected.text, file

@@ -26,7 +26,7 @@ def model_path(tmp_path_factory):
     config = {"input_dims": list(metadata.DIMS), "output_dims": [24, 1], "mapping": metadata.MAPPING}
     model = ResnetTransformer({**config, "input_dims": metadata.DIMS}, argparse.Namespace(**ARGS))
     path = tmp_path_factory.mktemp("model") / "model.pt"
-    save_model_file({"model_class": "ResnetTransformer", "data_config": config, "args": ARGS,
+    save_model_file({"model_class": "ResnetTransformer", "data_config": config, "model_config": ARGS,
                      "state_dict": model.state_dict()}, path)
     return path
 

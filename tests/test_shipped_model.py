@@ -13,9 +13,10 @@ import pytest
 from conftest import point_iam_paths_at
 from PIL import Image, ImageOps
 
-from text_recognizer.data.util import convert_labels_to_strings
 from text_recognizer.lit_models.metrics import character_error_rate
-from text_recognizer.paragraph_text_recognizer import MODEL_FILENAME, ParagraphTextRecognizer
+from text_recognizer.paragraph_text_recognizer import ParagraphTextRecognizer
+from text_recognizer.run_files import DEFAULT_MODEL_PATH
+from text_recognizer.vocabulary import convert_labels_to_strings
 
 ROOT = Path(__file__).resolve().parents[1]
 MAX_MODEL_MEGABYTES = 30
@@ -34,7 +35,7 @@ pytestmark = [
     pytest.mark.slow,
     # Until a model is shipped there is nothing to test here; the tests of the recognizer itself
     # (test_paragraph_text_recognizer.py) run on a small random model either way.
-    pytest.mark.skipif(not MODEL_FILENAME.is_file(), reason=f"no model shipped yet at {MODEL_FILENAME}"),
+    pytest.mark.skipif(not DEFAULT_MODEL_PATH.is_file(), reason=f"no model shipped yet at {DEFAULT_MODEL_PATH}"),
 ]
 
 
@@ -68,10 +69,10 @@ def mean_cer(recognizer, images, truths):
 
 
 def test_model_file_is_small_and_loads_without_lightning():
-    assert MODEL_FILENAME.stat().st_size <= MAX_MODEL_MEGABYTES * 2**20
+    assert DEFAULT_MODEL_PATH.stat().st_size <= MAX_MODEL_MEGABYTES * 2**20
     code = (
         "import sys; from text_recognizer.model_file import load_model; "
-        f"load_model({str(MODEL_FILENAME)!r}); "
+        f"load_model({str(DEFAULT_MODEL_PATH)!r}); "
         "assert 'pytorch_lightning' not in sys.modules and 'lightning' not in sys.modules, 'Lightning was imported'"
     )
     result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)

@@ -1,14 +1,18 @@
 """model.pt: what inference needs and nothing else, loadable without Lightning.
 
 A model file is a plain dict saved with torch.save and read back with `weights_only=True`:
-    {"format": 1, "model_class": "ResnetTransformer", "data_config": {...}, "args": {...},
+    {"format": 2, "model_class": "ResnetTransformer", "data_config": {...},
+     "model_config": {...},          the model's own settings: the fields of its Config dataclass
      "state_dict": {name: tensor}}   (floating-point weights in half precision by default)
+Format 1 files held every flag of the run under "args" instead of "model_config"; they still load.
 `load_model` also accepts a Lightning checkpoint (.ckpt) written by run_experiment, whose
-hyper-parameters hold the same model_class, data_config and args.
+hyper-parameters hold the model_class, the data_config and the run's flags ("args").
+`read_checkpoint` gives every kind in the current shape, the model's settings under "model_config".
 """
 from __future__ import annotations
 
 import argparse
+import dataclasses
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -18,7 +22,8 @@ from torch import nn
 
 from text_recognizer.util import atomic_path
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+READABLE_FORMATS = (1, 2)
 LIGHTNING_MODEL_PREFIX = "model."  # BaseLitModel keeps the nn.Module as `self.model`
 
 
@@ -47,7 +52,12 @@ def read_checkpoint(path: str | Path) -> dict[str, Any]:
     if not isinstance(content, dict):
         raise ValueError(f"{path} is neither a model.pt nor a Lightning checkpoint")
     if "format" in content and "state_dict" in content:
-        return content
+        if content["format"] not in READABLE_FORMATS:
+            raise ValueError(f"{path} is a model file of format {content['format']!r}; this version reads "
+                             f"{READABLE_FORMATS}: it was written by a newer text_recognizer")
+        if content["format"] == 1:  # every flag of the run under "args"; the model's own are among them
+            content = {**{k: v for k, v in content.items() if k != "args"}, "model_config": content.get("args")}
+        return {**content, "format": FORMAT_VERSION}
     if "hyper_parameters" in content and "state_dict" in content:
         hparams = dict(content["hyper_parameters"])
         missing = {"model_class", "data_config", "args"} - hparams.keys()
@@ -62,7 +72,7 @@ def read_checkpoint(path: str | Path) -> dict[str, Any]:
             "format": FORMAT_VERSION,
             "model_class": hparams["model_class"],
             "data_config": dict(hparams["data_config"]),
-            "args": dict(hparams["args"]),
+            "model_config": dict(hparams["args"]),  # the run's flags: the model picks its own
             "state_dict": state_dict,
         }
     raise ValueError(f"{path} is neither a model.pt nor a Lightning checkpoint (keys: {sorted(content)[:8]})")
@@ -98,7 +108,7 @@ def build_model(content: dict[str, Any], source: str | Path = "the model file") 
     if not isinstance(name, str) or name not in models.__all__:
         raise ValueError(f"{source} names model class {name!r}, which text_recognizer.models does not have "
                          f"(known: {', '.join(models.__all__)}); it was written by another version or is damaged")
-    for key in ("data_config", "args", "state_dict"):
+    for key in ("data_config", "model_config", "state_dict"):
         if not isinstance(content.get(key), dict):
             raise ValueError(f"{source} has no {key} dict: it is not a complete model file")
     model_class = getattr(models, name)
@@ -106,7 +116,7 @@ def build_model(content: dict[str, Any], source: str | Path = "the model file") 
         data_config = dict(content["data_config"])
         data_config["input_dims"] = tuple(data_config["input_dims"])
         data_config["output_dims"] = tuple(data_config["output_dims"])
-        model = model_class(data_config=data_config, args=argparse.Namespace(**content["args"]))
+        model = model_class(data_config=data_config, args=argparse.Namespace(**content["model_config"]))
     except (KeyError, TypeError, ValueError, AttributeError) as error:
         raise ValueError(f"{source}: a {name} cannot be built from its settings ({type(error).__name__}: {error})") from None
     if not all(isinstance(tensor, torch.Tensor) for tensor in content["state_dict"].values()):
@@ -125,14 +135,28 @@ def load_model(path: str | Path) -> nn.Module:
     return build_model(read_checkpoint(path), source=path)
 
 
+def model_config(model_class: str, settings: Mapping[str, Any]) -> dict[str, Any]:
+    """The settings of a `model_class` among `settings` (a run's flags, say), defaults for the rest.
+
+    >>> model_config("MLP", {"fc1": 32, "lr": 0.1})
+    {'fc1': 32, 'fc2': 128, 'fc_dropout': 0.5}
+    """
+    import text_recognizer.models as models
+
+    if model_class not in models.__all__:
+        raise ValueError(f"unknown model class {model_class!r} (known: {', '.join(models.__all__)})")
+    return dataclasses.asdict(getattr(models, model_class).Config.from_dict(settings))
+
+
 def save_model_file(content: dict[str, Any], path: str | Path, half: bool = True) -> Path:
-    """Write a model file atomically (temporary name, then rename)."""
+    """Write a model file atomically (temporary name, then rename). `content` is read_checkpoint's
+    shape; of its "model_config" only the model class's own settings are kept."""
     path = Path(path)
     payload = {
         "format": FORMAT_VERSION,
         "model_class": content["model_class"],
         "data_config": content["data_config"],
-        "args": content["args"],
+        "model_config": model_config(content["model_class"], content["model_config"]),
         "state_dict": _plain_state_dict(content["state_dict"], half=half),
     }
     with atomic_path(path) as temp:

@@ -16,7 +16,7 @@ import numpy as np
 
 from text_recognizer.util import compute_sha256
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: the model's own settings under "model_config" (1: the run's flags under "args")
 CONFIG_FILENAME = "onnx_model.json"
 ENCODER_FILENAME = "encoder.onnx"
 DECODER_STEP_FILENAME = "decoder_step.onnx"
@@ -102,9 +102,9 @@ class OnnxTextModel:
         logits, *present = (session or self.decoder_step).run(None, feeds)
         return logits, present
 
-    def predict(self, x: np.ndarray, max_length: int | None = None, min_length: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    def predict(self, x: np.ndarray, max_length: int | None = None) -> tuple[np.ndarray, np.ndarray]:
         """(B, 1, H, W) images -> (B, max_length) tokens (<S> first, <P> after <E>) and (B,) log-probabilities."""
-        return self.decode(self.encode(x), max_length, min_length)
+        return self.decode(self.encode(x), max_length)
 
     def decode(self, memory: list[np.ndarray], max_length: int | None = None, min_length: int = 0) -> tuple[np.ndarray, np.ndarray]:
         """Greedy decoding, the rule of decoding._greedy_choice; `min_length` forbids stopping before it (benchmarks)."""

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from text_recognizer.metadata import iam_paragraphs as metadata
+from text_recognizer.run_files import DEFAULT_MODEL_PATH
 from text_recognizer.stems import paragraph_core
 from text_recognizer.util import ImageSource, read_image_pil
 from text_recognizer.vocabulary import convert_labels_to_strings
@@ -27,8 +28,6 @@ from text_recognizer.vocabulary import convert_labels_to_strings
 if TYPE_CHECKING:  # torch is imported by the torch backend only: the ONNX backend runs without it
     import torch
 
-ARTIFACTS_DIRNAME = Path(__file__).resolve().parent / "artifacts" / "paragraph_text_recognizer"
-MODEL_FILENAME = ARTIFACTS_DIRNAME / "model.pt"
 BATCH_SIZE = 8
 BACKENDS = ("torch", "onnx")
 
@@ -44,6 +43,7 @@ class TextModel(Protocol):
     """What the recognizer uses of a loaded model (ResnetTransformer has it)."""
 
     data_config: dict[str, Any]
+    config: Any  # its settings: a dataclass of text_recognizer/models/config.py
 
     def predict(
         self, x: torch.Tensor, *, beam_width: int = 1, return_log_probs: bool = False
@@ -58,7 +58,7 @@ class ParagraphTextRecognizer:
     def __init__(
         self, model_path: str | Path | None = None, beam_width: int = 1, device: str | None = None, backend: str = "torch"
     ) -> None:
-        path = Path(model_path) if model_path is not None else MODEL_FILENAME
+        path = Path(model_path) if model_path is not None else DEFAULT_MODEL_PATH
         if backend not in BACKENDS:
             raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
         if backend == "onnx" and beam_width != 1:
@@ -150,7 +150,7 @@ def main(argv: list[str] | None = None) -> int:
     its name; exits 1 if any file failed, after reading all the others."""
     parser = argparse.ArgumentParser(description="Print the text of each handwritten paragraph image.")
     parser.add_argument("files", nargs="+", help="image paths or URLs (PNG, JPEG, ...)")
-    parser.add_argument("--model_path", default=None, help=f"model.pt or .ckpt (default: {MODEL_FILENAME})")
+    parser.add_argument("--model_path", default=None, help=f"model.pt or .ckpt (default: {DEFAULT_MODEL_PATH})")
     parser.add_argument("--beam_width", type=int, default=1, help="1 = greedy decoding")
     parser.add_argument("--json", action="store_true", help="print one JSON object per file, with a confidence")
     parser.add_argument("--backend", choices=BACKENDS, default="torch", help="onnx: the graphs of training/export_model.py")

@@ -11,18 +11,14 @@ loader samples/s divided by model samples/s above 1 means the loader keeps up.
 from __future__ import annotations
 
 import argparse
-import sys
 import time
-from pathlib import Path
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script from a clone
-
-from text_recognizer.data.iam_original_and_synthetic_paragraphs import IAMOriginalAndSyntheticParagraphs  # noqa: E402
-from text_recognizer.data.util import trim_padding  # noqa: E402
-from text_recognizer.metadata.shared import PADDING_TOKEN  # noqa: E402
-from text_recognizer.models.resnet_transformer import ResnetTransformer  # noqa: E402
+from text_recognizer.data.iam_original_and_synthetic_paragraphs import IAMOriginalAndSyntheticParagraphs
+from text_recognizer.metadata.shared import PADDING_TOKEN
+from text_recognizer.models.resnet_transformer import ResnetTransformer
+from text_recognizer.vocabulary import trim_padding
 
 BATCH_SIZE = 8
 NUM_WORKERS_LIST = "0,2"

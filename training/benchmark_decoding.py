@@ -33,13 +33,11 @@ import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+import torch
 
-import torch  # noqa: E402
-
-from text_recognizer.metadata import iam_paragraphs  # noqa: E402
-from text_recognizer.models import decoding  # noqa: E402
-from text_recognizer.models.resnet_transformer import ResnetTransformer  # noqa: E402
+from text_recognizer.metadata import iam_paragraphs
+from text_recognizer.models import decoding
+from text_recognizer.models.resnet_transformer import ResnetTransformer
 
 DATA_CONFIG = {"input_dims": iam_paragraphs.DIMS, "output_dims": iam_paragraphs.OUTPUT_DIMS, "mapping": iam_paragraphs.MAPPING}
 NAIVE_SAMPLE_STEPS = 8
@@ -142,7 +140,7 @@ def serving_table(model: ResnetTransformer, args: argparse.Namespace) -> None:
     clock = CLOCKS["wall"]
     length = args.serving_length
     folder = Path(tempfile.mkdtemp(prefix="benchmark_onnx_"))
-    path = save_model_file({"model_class": "ResnetTransformer", "data_config": DATA_CONFIG, "args": {},
+    path = save_model_file({"model_class": "ResnetTransformer", "data_config": DATA_CONFIG, "model_config": {},
                             "state_dict": model.state_dict()}, folder / "model.pt", half=False)
     print(f"\nExporting to {folder} ...", flush=True)
     export(path)

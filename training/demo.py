@@ -14,8 +14,6 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
 DEMO_DIRNAME = ROOT / "demo_artifacts"
 NUM_PARAGRAPHS = 4
 # A small offline source of its own: renders in seconds (the default, 1600 forms, takes minutes). Its
@@ -45,9 +43,10 @@ def main(argv: list[str] | None = None) -> int:
 
     from text_recognizer.data.iam_crops import CropDataset
     from text_recognizer.data.iam_paragraphs import IAMParagraphs
-    from text_recognizer.data.util import convert_labels_to_strings
     from text_recognizer.lit_models.metrics import character_error_rate
-    from text_recognizer.paragraph_text_recognizer import MODEL_FILENAME, ParagraphTextRecognizer
+    from text_recognizer.paragraph_text_recognizer import ParagraphTextRecognizer
+    from text_recognizer.run_files import DEFAULT_MODEL_PATH
+    from text_recognizer.vocabulary import convert_labels_to_strings
 
     started = step(1, "building the offline handwriting data (first run only)")
     data = IAMParagraphs(argparse.Namespace(**DEMO_SOURCE, augment_data=False))
@@ -71,10 +70,10 @@ def main(argv: list[str] | None = None) -> int:
                               "--metric=val_loss", f"--artifacts_dir={DEMO_DIRNAME}"])
 
     step(4, f"reading {args.paragraphs} test paragraphs with the shipped model")
-    model_path = MODEL_FILENAME
+    model_path = DEFAULT_MODEL_PATH
     if not model_path.exists():
         model_path = DEMO_DIRNAME / "paragraph_text_recognizer" / "model.pt"
-        print(f"no shipped model at {MODEL_FILENAME}; using the demo model, which has trained for minutes only")
+        print(f"no shipped model at {DEFAULT_MODEL_PATH}; using the demo model, which has trained for minutes only")
     recognizer = ParagraphTextRecognizer(model_path)
     test = data.data_test
     if not isinstance(test, CropDataset):  # IAMParagraphs' splits are crop datasets: files and labels

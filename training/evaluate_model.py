@@ -13,9 +13,6 @@ import argparse
 import json
 import sys
 import time
-from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 SPLITS = "train,test"
 LIMIT = 100
@@ -45,13 +42,14 @@ def evaluate(recognizer, filenames: list[str], truths: list[str], scale: float =
 
 def main(argv: list[str] | None = None) -> int:
     from text_recognizer.data.iam_paragraphs import IAMParagraphs
-    from text_recognizer.data.util import convert_labels_to_strings
-    from text_recognizer.paragraph_text_recognizer import MODEL_FILENAME, ParagraphTextRecognizer
+    from text_recognizer.paragraph_text_recognizer import ParagraphTextRecognizer
+    from text_recognizer.run_files import DEFAULT_MODEL_PATH
     from text_recognizer.util import DataUnavailableError
+    from text_recognizer.vocabulary import convert_labels_to_strings
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     IAMParagraphs.add_to_argparse(parser)
-    parser.add_argument("--model_path", default=str(MODEL_FILENAME), help="model.pt or .ckpt")
+    parser.add_argument("--model_path", default=str(DEFAULT_MODEL_PATH), help="model.pt or .ckpt")
     parser.add_argument("--splits", default=SPLITS, help="comma-separated: train, val, test")
     parser.add_argument("--limit", type=int, default=LIMIT, help="paragraphs per split (the first ones; 0: all)")
     parser.add_argument("--scales", default="1", help="comma-separated scales to read each image at")

@@ -18,12 +18,6 @@ decoder (decoding._Layer) and the same arithmetic; `check_export` compares the t
 """
 from __future__ import annotations
 
-if __name__ == "__main__":  # run as a file: make the package importable
-    import sys
-    from pathlib import Path
-
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
 import argparse
 import json
 import math
@@ -37,10 +31,10 @@ from torch import nn
 
 from text_recognizer import onnx_model
 from text_recognizer.metadata import iam_paragraphs as metadata
-from text_recognizer.model_file import build_model, read_checkpoint
+from text_recognizer.model_file import build_model, model_config, read_checkpoint
 from text_recognizer.models import decoding
 from text_recognizer.models.resnet_transformer import ResnetTransformer
-from text_recognizer.paragraph_text_recognizer import MODEL_FILENAME
+from text_recognizer.run_files import DEFAULT_MODEL_PATH, RUN_COMMAND_FILE
 from text_recognizer.stems import paragraph_core
 from text_recognizer.util import atomic_path, compute_sha256
 
@@ -85,9 +79,7 @@ class DecoderStepGraph(nn.Module):
         for i, layer in enumerate(self.layers):
             x, key, value = self._layer_step(layer, x, past[2 * i], past[2 * i + 1], memory[2 * i], memory[2 * i + 1])
             presents += [key, value]
-        if self.decoder.transformer.norm is not None:
-            x = self.decoder.transformer.norm(x)
-        return (self.decoder.fc(x[:, 0]), *presents)
+        return (self.decoder.output_logits(x[:, 0]), *presents)
 
     @staticmethod
     def _layer_step(
@@ -121,14 +113,14 @@ def _names(prefix: str, count: int) -> list[str]:
 
 def _config(content: dict[str, Any], model: ResnetTransformer, model_path: Path) -> dict[str, Any]:
     decoder = model.decoder
-    run_command = model_path.parent / "run_command.txt"
+    run_command = model_path.parent / RUN_COMMAND_FILE
     return {
         "format": onnx_model.FORMAT_VERSION,
         "source": model_path.name,
         # The ONNX backend refuses graphs whose model file has since been replaced (a stale export).
         "source_sha256": compute_sha256(model_path),
         "model_class": content["model_class"],
-        "args": content["args"],
+        "model_config": model_config(content["model_class"], content["model_config"]),
         "data_config": content["data_config"],
         "run_command": run_command.read_text().strip() if run_command.is_file() else None,
         "mapping": list(decoder_mapping(content)),
@@ -241,7 +233,7 @@ def check_export(model: ResnetTransformer, json_path: Path, tolerance: float = 1
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--model_path", default=str(MODEL_FILENAME), help="model.pt or a Lightning .ckpt")
+    parser.add_argument("--model_path", default=str(DEFAULT_MODEL_PATH), help="model.pt or a Lightning .ckpt")
     parser.add_argument("--output_dir", default=None, help="where to write the graphs (default: beside the model)")
     args = parser.parse_args(argv)
     try:

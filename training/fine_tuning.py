@@ -10,25 +10,22 @@ continues a run instead). A model.pt holds the network's weights only, so what t
 from __future__ import annotations
 
 import argparse
+import dataclasses
 from typing import Any
 
 import torch
 from torch import nn
 
-from text_recognizer.model_file import first_mismatch
+from text_recognizer.model_file import first_mismatch, read_checkpoint
 from training.trainer_flags import TrainerFlagError
 
 MAX_FLAGS_SHOWN = 6
 
 
 def model_flag_names(model: nn.Module) -> set[str]:
-    """The flags that shape `model`: --model_class and those its class adds (its add_to_argparse)."""
-    add_to_argparse = getattr(type(model), "add_to_argparse", None)
-    if add_to_argparse is None:
-        return {"model_class"}
-    parser = argparse.ArgumentParser(add_help=False)
-    add_to_argparse(parser)
-    return {"model_class", *vars(parser.parse_args([]))}
+    """The flags that shape `model`: --model_class and the fields of its config (models/config.py)."""
+    config = getattr(model, "config", None)
+    return {"model_class", *(field.name for field in dataclasses.fields(config))} if config is not None else {"model_class"}
 
 
 def _differing_flags(file_args: dict[str, Any], args: argparse.Namespace, names: set[str]) -> str:
@@ -45,14 +42,15 @@ def load_initial_weights(lit_model: nn.Module, path: str, args: argparse.Namespa
     """Copy the weights in `path` into `lit_model` (a BaseLitModel holding `.model`), or raise
     TrainerFlagError naming the first tensor that does not fit and the flags that differ from the file's."""
     content = torch.load(path, map_location="cpu", weights_only=True)  # check_checkpoint_file read it already
-    if "format" in content:  # model.pt: the network alone
+    if "format" in content:  # model.pt (of any format): the network alone
+        settings = read_checkpoint(path)
         target: nn.Module = lit_model.model  # type: ignore[assignment]
-        state_dict = {k: t.float() if t.is_floating_point() else t for k, t in content["state_dict"].items()}
-        settings = content
+        state_dict = {k: t.float() if t.is_floating_point() else t for k, t in settings["state_dict"].items()}
+        file_args = dict(settings["model_config"] or {})
     else:  # a run's .ckpt: the whole LightningModule
         target, state_dict = lit_model, content["state_dict"]
         settings = dict(content.get("hyper_parameters") or {})
-    file_args = dict(settings.get("args") or {})
+        file_args = dict(settings.get("args") or {})
     file_mapping = list((settings.get("data_config") or {}).get("mapping") or [])
     our_mapping = list(getattr(lit_model.model, "data_config", {}).get("mapping") or [])
     where = f"--load_checkpoint: {path}"

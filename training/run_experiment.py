@@ -19,18 +19,24 @@ import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, cast, runtime_checkable
 
-# Make `text_recognizer` importable when run as `python training/run_experiment.py` from a clone.
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from text_recognizer.util import DataUnavailableError  # noqa: E402
+from text_recognizer.run_files import (
+    CHECKPOINTS_DIR,
+    CONFIG_FILE,
+    CSV_LOGGER_NAME,
+    DEFAULT_LOG_DIR,
+    LAST_CHECKPOINT,
+    RUN_COMMAND_FILE,
+    last_checkpoint,
+)
+from text_recognizer.util import DataUnavailableError
 
 if TYPE_CHECKING:
     from torch import nn
 
     from text_recognizer.data.base_data_module import BaseDataModule
     from text_recognizer.lit_models.base import BaseLitModel
-from training.fine_tuning import load_initial_weights  # noqa: E402
-from training.trainer_flags import (  # noqa: E402
+from training.fine_tuning import load_initial_weights
+from training.trainer_flags import (
     FiniteLossCheck,
     NonFiniteLossError,
     ResumeHint,
@@ -44,10 +50,8 @@ from training.trainer_flags import (  # noqa: E402
 
 DEFAULT_DATA_CLASS = "MNIST"
 DEFAULT_MODEL_CLASS = "MLP"
-DEFAULT_LOG_DIR = Path(__file__).resolve().parent / "logs"
 EARLY_STOPPING_PATIENCE = 10
 SEED = 42
-LAST_CHECKPOINT = "last"  # checkpoints/last.ckpt: the latest validation's state, what a resume continues
 LIT_MODEL_BY_LOSS = {"transformer": "TransformerLitModel", "ctc": "CTCLitModel"}
 
 
@@ -109,7 +113,9 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     base = argparse.ArgumentParser(add_help=False, allow_abbrev=False)
     base.add_argument("--data_class", type=str, default=DEFAULT_DATA_CLASS, help="class in text_recognizer.data")
     base.add_argument("--model_class", type=str, default=DEFAULT_MODEL_CLASS, help="class in text_recognizer.models")
-    base.add_argument("--loss", type=str, default="cross_entropy", help="transformer, ctc, or a torch.nn.functional loss")
+    from text_recognizer.lit_models.base import LOSS
+
+    base.add_argument("--loss", type=str, default=LOSS)  # only to choose the LitModel; its own flag has the help
     chosen, _ = base.parse_known_args(argv)
 
     parser = argparse.ArgumentParser(
@@ -162,7 +168,7 @@ def _setup_wandb_env() -> None:
 def _loggers(args: argparse.Namespace, log_dir: Path) -> list:
     import pytorch_lightning as pl
 
-    loggers: list = [pl.loggers.CSVLogger(save_dir=str(log_dir), name="csv")]
+    loggers: list = [pl.loggers.CSVLogger(save_dir=str(log_dir), name=CSV_LOGGER_NAME)]
     if args.wandb:
         _setup_wandb_env()
         # log_model=True uploads the checkpoint callback's best checkpoint as an artifact after fit.
@@ -194,7 +200,7 @@ def run(args: argparse.Namespace, command: list[str] | None = None) -> dict[str,
     run_dir = Path(loggers[-1].log_dir)
     metric_names = "-".join(f"{{{name}:.3f}}" for name in lit_class.checkpoint_metrics)
     checkpoint = pl.callbacks.ModelCheckpoint(
-        dirpath=run_dir / "checkpoints",
+        dirpath=run_dir / CHECKPOINTS_DIR,
         filename="{epoch:03d}-" + metric_names,
         monitor=lit_class.checkpoint_monitor,  # the module's own figure of merit: val_cer for text models
         mode="min",
@@ -202,7 +208,7 @@ def run(args: argparse.Namespace, command: list[str] | None = None) -> dict[str,
     )
     # last.ckpt after every validation, whatever the metric did: what --resume_from_checkpoint continues
     # after an interruption. (Lightning's own save_last=True writes it only when the best one improves.)
-    latest = pl.callbacks.ModelCheckpoint(dirpath=run_dir / "checkpoints", filename=LAST_CHECKPOINT, monitor=None, save_top_k=1)
+    latest = pl.callbacks.ModelCheckpoint(dirpath=run_dir / CHECKPOINTS_DIR, filename=LAST_CHECKPOINT, monitor=None, save_top_k=1)
     callbacks: list[pl.Callback | None] = [
         checkpoint,
         latest,
@@ -210,7 +216,7 @@ def run(args: argparse.Namespace, command: list[str] | None = None) -> dict[str,
         pl.callbacks.LearningRateMonitor() if args.wandb else None,
         TrainingClock(),
         ValidateAtMaxSteps(),
-        ResumeHint(run_dir / "checkpoints" / f"{LAST_CHECKPOINT}.ckpt"),
+        ResumeHint(last_checkpoint(run_dir)),
     ]
     if args.terminate_on_nan:
         callbacks.append(FiniteLossCheck())
@@ -237,11 +243,11 @@ def run(args: argparse.Namespace, command: list[str] | None = None) -> dict[str,
 
 
 def _write_run_files(run_dir: Path, args: argparse.Namespace, command: list[str] | None) -> None:
-    """config.json and run_command.txt beside the checkpoints, for save_best_model on local runs."""
+    """The run's flags and command beside the checkpoints, for save_best_model on local runs."""
     run_dir.mkdir(parents=True, exist_ok=True)
-    (run_dir / "config.json").write_text(json.dumps(vars(args), indent=2, sort_keys=True) + "\n")
+    (run_dir / CONFIG_FILE).write_text(json.dumps(vars(args), indent=2, sort_keys=True) + "\n")
     argv = command if command is not None else ["training/run_experiment.py", *sys.argv[1:]]
-    (run_dir / "run_command.txt").write_text("python " + shlex.join(argv) + "\n")
+    (run_dir / RUN_COMMAND_FILE).write_text("python " + shlex.join(argv) + "\n")
 
 
 def main(argv: list[str] | None = None) -> int:

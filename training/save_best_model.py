@@ -21,13 +21,20 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from text_recognizer.model_file import read_checkpoint, save_model_file
+from text_recognizer.run_files import (
+    ARTIFACTS_DIR,
+    CHECKPOINTS_DIR,
+    CONFIG_FILE,
+    DEFAULT_LOG_DIR,
+    LAST_CHECKPOINT,
+    METRICS_FILE,
+    MODEL_FILE,
+    RUN_COMMAND_FILE,
+    recognizer_dirname,
+)
+from text_recognizer.util import atomic_path
 
-from text_recognizer.model_file import read_checkpoint, save_model_file  # noqa: E402
-from text_recognizer.util import atomic_path  # noqa: E402
-
-ARTIFACTS_DIRNAME = Path(__file__).resolve().parents[1] / "text_recognizer" / "artifacts"
-DEFAULT_LOG_DIR = Path(__file__).resolve().parent / "logs"
 METRIC = "val_loss"
 MODE = "min"
 
@@ -70,7 +77,7 @@ def best_metric(rows: list[dict[str, Any]], metric: str, mode: str) -> float | N
 def read_run_configs(log_dir: Path) -> dict[Path, dict[str, Any]]:
     """config.json of every run folder under log_dir; an unreadable one is skipped with a warning naming it."""
     configs = {}
-    for path in sorted(Path(log_dir).glob("**/config.json")):
+    for path in sorted(Path(log_dir).glob(f"**/{CONFIG_FILE}")):
         try:
             config = json.loads(path.read_text())
         except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
@@ -87,20 +94,20 @@ def find_best_local_run(log_dir: Path, data_class: str, metric: str, mode: str) 
     configs = read_run_configs(log_dir)
     matching = [d for d, config in configs.items() if config.get("data_class") == data_class]
     if not matching:
-        raise SelectionError(f"no local run of {data_class} under {log_dir} (looked for */config.json)")
+        raise SelectionError(f"no local run of {data_class} under {log_dir} (looked for */{CONFIG_FILE})")
     best: RunChoice | None = None
     seen_metrics: set[str] = set()
     for run_dir in matching:
-        metrics_file = run_dir / "metrics.csv"
+        metrics_file = run_dir / METRICS_FILE
         rows = list(csv.DictReader(open(metrics_file))) if metrics_file.exists() else []
         seen_metrics.update(k for row in rows for k, v in row.items() if v)
         value = best_metric(rows, metric, mode)
-        checkpoints = sorted((run_dir / "checkpoints").glob("*.ckpt"))
+        checkpoints = sorted((run_dir / CHECKPOINTS_DIR).glob("*.ckpt"))
         # the best epoch's checkpoint, not last.ckpt (the final epoch's, kept for resuming)
-        checkpoints = [c for c in checkpoints if c.stem != "last"] or checkpoints
+        checkpoints = [c for c in checkpoints if c.stem != LAST_CHECKPOINT] or checkpoints
         if value is None or not checkpoints or not _better(value, best.value if best else None, mode):
             continue
-        command_file = run_dir / "run_command.txt"
+        command_file = run_dir / RUN_COMMAND_FILE
         best = RunChoice(
             name=str(run_dir),
             value=value,
@@ -146,18 +153,14 @@ def find_best_wandb_run(api: Any, entity: str, project: str, data_class: str, me
     raise SelectionError(f"no run of {data_class} in {entity}/{project} has a saved checkpoint (run with --wandb)")
 
 
-def recognizer_dirname(data_class: str) -> str:
-    return "line_text_recognizer" if "line" in data_class.lower() else "paragraph_text_recognizer"
-
-
 def write_artifacts(choice: RunChoice, artifacts_dir: Path, data_class: str, half: bool = True) -> Path:
     """Write config.json, model.pt and run_command.txt to a temporary folder, then swap it in."""
     final = Path(artifacts_dir) / recognizer_dirname(data_class)
     content = read_checkpoint(choice.checkpoint)  # before touching anything: fails on a bad checkpoint
     with atomic_path(final, is_dir=True) as staging:
-        (staging / "config.json").write_text(json.dumps(plain_config(choice.config), indent=2) + "\n")
-        (staging / "run_command.txt").write_text(choice.run_command + "\n")
-        save_model_file(content, staging / "model.pt", half=half)
+        (staging / CONFIG_FILE).write_text(json.dumps(plain_config(choice.config), indent=2) + "\n")
+        (staging / RUN_COMMAND_FILE).write_text(choice.run_command + "\n")
+        save_model_file(content, staging / MODEL_FILE, half=half)
     return final
 
 
@@ -170,7 +173,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--mode", type=str, default=MODE, choices=("min", "max"), help="whether lower or higher is better")
     parser.add_argument("--local", nargs="?", const=str(DEFAULT_LOG_DIR), default=None, metavar="LOG_DIR",
                         help=f"select among local runs instead of W&B (LOG_DIR defaults to {DEFAULT_LOG_DIR})")
-    parser.add_argument("--artifacts_dir", type=str, default=str(ARTIFACTS_DIRNAME), help="where to write the model folder")
+    parser.add_argument("--artifacts_dir", type=str, default=str(ARTIFACTS_DIR), help="where to write the model folder")
     parser.add_argument("--full_precision", action="store_true", help="keep float32 weights instead of half precision")
     return parser
 
@@ -201,7 +204,7 @@ def main(argv: list[str] | None = None, api: Any = None) -> int:
         print(f"error: {error}; the artifacts were left unchanged", file=sys.stderr)
         return 1
     print(f"best run: {choice.name} ({args.metric}={choice.value:.4g}), checkpoint {choice.checkpoint.name}")
-    print(f"wrote {folder}/config.json, model.pt ({(folder / 'model.pt').stat().st_size / 1e6:.1f} MB), run_command.txt")
+    print(f"wrote {folder}/config.json, model.pt ({(folder / MODEL_FILE).stat().st_size / 1e6:.1f} MB), run_command.txt")
     return 0
 
 

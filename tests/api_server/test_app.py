@@ -55,7 +55,7 @@ def test_health_model_and_page(client, model_path):
     assert client.get("/healthz").json()["status"] == "ok"
     model = client.get("/v1/model").json()
     assert model["class"] == "ResnetTransformer" and model["backend"] == "onnx" and model["source"] == "model.pt"
-    assert model["data_config"]["mapping_size"] == 84 and model["args"]["tf_layers"] == 2
+    assert model["data_config"]["mapping_size"] == 84 and model["model_config"]["tf_layers"] == 2
     page = client.get("/")
     assert page.status_code == 200 and "<input id=\"file\"" in page.text
 

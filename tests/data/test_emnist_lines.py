@@ -10,8 +10,8 @@ from emnist_fixtures import _emnist_cache_dir, emnist_paths, tiny_emnist_archive
 from text_recognizer.data import emnist_lines
 from text_recognizer.data.emnist_lines import EMNISTLines, construct_image_from_string
 from text_recognizer.data.emnist_lines2 import EMNISTLines2
-from text_recognizer.data.util import convert_labels_to_strings
 from text_recognizer.metadata import shared
+from text_recognizer.vocabulary import convert_labels_to_strings
 
 SMALL = {"num_train": 12, "num_val": 4, "num_test": 4, "batch_size": 4}
 

@@ -14,8 +14,8 @@ from PIL import Image
 
 from text_recognizer.data import iam_crops
 from text_recognizer.data.handwriting_folder import HandwritingFolder
-from text_recognizer.data.util import convert_labels_to_strings
 from text_recognizer.util import DataUnavailableError
+from text_recognizer.vocabulary import convert_labels_to_strings
 
 pytestmark = pytest.mark.usefixtures("own_data_cache")
 

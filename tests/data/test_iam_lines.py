@@ -5,8 +5,8 @@ import torch
 from text_recognizer.data.base_data_module import load_and_print_info
 from text_recognizer.data.iam import IAM
 from text_recognizer.data.iam_lines import IAMLines
-from text_recognizer.data.util import convert_labels_to_strings
 from text_recognizer.metadata import iam_lines as metadata
+from text_recognizer.vocabulary import convert_labels_to_strings
 
 
 def test_lines_of_each_split_with_their_text(tiny_iam_args):

@@ -7,8 +7,8 @@ from text_recognizer.data import iam_crops
 from text_recognizer.data.base_data_module import load_and_print_info
 from text_recognizer.data.iam import IAM
 from text_recognizer.data.iam_paragraphs import IAMParagraphs
-from text_recognizer.data.util import convert_labels_to_strings
 from text_recognizer.metadata import iam_paragraphs as metadata
+from text_recognizer.vocabulary import convert_labels_to_strings
 
 
 @pytest.fixture

@@ -13,8 +13,8 @@ from text_recognizer.data.synthetic_paragraphs import (
     random_partition,
     stack_lines,
 )
-from text_recognizer.data.util import convert_labels_to_strings
 from text_recognizer.metadata import iam_synthetic_paragraphs as metadata
+from text_recognizer.vocabulary import convert_labels_to_strings
 
 RANGES = metadata.GROUP_SIZE_RANGES  # ((2, 4), (2, 9), (5, 9))
 

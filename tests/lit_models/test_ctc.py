@@ -6,10 +6,10 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from text_recognizer.data.util import convert_strings_to_labels
 from text_recognizer.lit_models.ctc import CTCLitModel
 from text_recognizer.metadata.shared import MAPPING
 from text_recognizer.models.line_cnn_simple import LineCNNSimple
+from text_recognizer.vocabulary import convert_strings_to_labels
 
 PAD = MAPPING.index("<P>")
 CONFIG = {"input_dims": (1, 28, 28 * 8), "output_dims": (8, 1), "mapping": MAPPING}

@@ -5,7 +5,7 @@ import torch
 import torch.nn.functional as F
 
 from text_recognizer.lit_models import util
-from text_recognizer.lit_models.util import ctc_greedy_decode, ctc_targets, first_element
+from text_recognizer.lit_models.util import ctc_greedy_decode, ctc_targets
 
 BLANK, START, END, PAD = 0, 1, 2, 3
 
@@ -39,9 +39,3 @@ def test_targets_drop_start_end_and_padding():
     targets, lengths = ctc_targets(y, [START], [END, PAD])
     assert lengths.tolist() == [3, 0, 4]
     assert targets[0, :3].tolist() == [7, 7, 8] and targets[2, :4].tolist() == [9, 9, 9, 9]
-
-
-def test_first_element_along_either_dim():
-    x = torch.tensor([[1, 3, 3], [3, 1, 1]])
-    assert first_element(x, 3).tolist() == [1, 0]
-    assert first_element(x, 1, dim=0).tolist() == [0, 1, 1]

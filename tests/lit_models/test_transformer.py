@@ -7,11 +7,11 @@ import torch
 from pytorch_lightning.loggers import WandbLogger
 from torch.utils.data import DataLoader, TensorDataset
 
-from text_recognizer.data.util import convert_strings_to_labels, trim_padding
 from text_recognizer.lit_models import TransformerLitModel
 from text_recognizer.metadata import iam_paragraphs
 from text_recognizer.model_file import load_model
 from text_recognizer.models import ResnetTransformer
+from text_recognizer.vocabulary import convert_strings_to_labels, trim_padding
 
 MAPPING = iam_paragraphs.MAPPING
 CONFIG = {"input_dims": (1, 32, 64), "output_dims": (12, 1), "mapping": MAPPING}

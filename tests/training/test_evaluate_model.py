@@ -16,7 +16,7 @@ def test_prints_both_cers_per_split_and_scale(tiny_iam_dirs, monkeypatch, tmp_pa
     point_iam_paths_at(monkeypatch, tiny_iam_dirs["downloaded"], tiny_iam_dirs["processed"])
     config = {"input_dims": list(metadata.DIMS), "output_dims": [16, 1], "mapping": metadata.MAPPING}
     model = ResnetTransformer({**config, "input_dims": metadata.DIMS}, argparse.Namespace(**ARGS))
-    path = save_model_file({"model_class": "ResnetTransformer", "data_config": config, "args": ARGS,
+    path = save_model_file({"model_class": "ResnetTransformer", "data_config": config, "model_config": ARGS,
                             "state_dict": model.state_dict()}, tmp_path / "model.pt")
     flags = [f"--{name}={value}" for name, value in TINY_IAM_FLAGS.items()]
     assert main([*flags, f"--model_path={path}", "--splits=train,test", "--limit=2", "--scales=1,2", "--json"]) == 0

@@ -15,12 +15,13 @@ import pytest
 import torch
 from torch import nn
 
+from text_recognizer import run_files
 from text_recognizer.data.handwriting_folder import HandwritingFolder
-from text_recognizer.data.util import trim_padding
 from text_recognizer.metadata import handwriting_folder, iam_paragraphs
 from text_recognizer.model_file import load_model, read_checkpoint, save_model_file
 from text_recognizer.models import LineCNNTransformer
-from training.run_experiment import LAST_CHECKPOINT, build_parser, main, run
+from text_recognizer.vocabulary import trim_padding
+from training.run_experiment import build_parser, main, run
 
 pytestmark = pytest.mark.usefixtures("own_data_cache")  # HandwritingFolder's caches in each test's tmp_path
 QUIET = ["--num_sanity_val_steps=0", "--enable_progress_bar=false", "--num_workers=0", "--augment_data=false"]
@@ -53,7 +54,7 @@ def train(data_dir: Path, log_dir: Path, *flags: str) -> dict:
 
 def last_checkpoint(result: dict) -> Path:
     """The run's state after its last step (the best checkpoint may be from an earlier epoch)."""
-    return Path(result["run_dir"]) / "checkpoints" / f"{LAST_CHECKPOINT}.ckpt"
+    return run_files.last_checkpoint(result["run_dir"])
 
 
 def as_model_file(checkpoint: Path, path: Path) -> Path:

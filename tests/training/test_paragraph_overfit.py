@@ -9,9 +9,9 @@ import torch
 from conftest import TINY_IAM_FLAGS
 
 from text_recognizer.data.iam_paragraphs import IAMParagraphs
-from text_recognizer.data.util import convert_labels_to_strings
 from text_recognizer.lit_models.metrics import character_error_rate
 from text_recognizer.stems.paragraph import pad_batch
+from text_recognizer.vocabulary import convert_labels_to_strings
 from training.run_experiment import build_parser, run
 
 STEPS = 120  # with a one-cycle lr: ~3.5 minutes on two cores; 250 steps at a flat 1e-3 also pass

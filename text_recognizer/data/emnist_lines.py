@@ -28,10 +28,11 @@ from torchvision import transforms
 from text_recognizer.data.base_data_module import BaseDataModule, load_and_print_info
 from text_recognizer.data.emnist import EMNIST
 from text_recognizer.data.sentence_generator import SentenceGenerator
-from text_recognizer.data.util import BaseDataset, convert_strings_to_labels
+from text_recognizer.data.util import BaseDataset
 from text_recognizer.metadata import emnist_lines as metadata
 from text_recognizer.metadata.shared import END_TOKEN, PADDING_TOKEN
 from text_recognizer.util import atomic_path, str2bool
+from text_recognizer.vocabulary import convert_strings_to_labels
 
 MAX_LENGTH = 32  # tokens per label (texts are at most MAX_LENGTH - 2 characters, leaving room for <S> and <E>)
 # As in the reference: EMNISTLines labels are the characters then <P> padding, so that a model reading

@@ -34,7 +34,6 @@ from text_recognizer.data.base_data_module import BaseDataModule, load_and_print
 from text_recognizer.data.batching import BatchingOptions, ContentSizedLoaders, collate_stacked
 from text_recognizer.data.iam_lines import warn_if_wider_than_canvas
 from text_recognizer.data.layout_xml import read_layout
-from text_recognizer.data.util import convert_labels_to_strings, convert_strings_to_labels
 from text_recognizer.data.vocabulary_check import apply_unknown_chars
 from text_recognizer.metadata import handwriting_folder as metadata
 from text_recognizer.metadata import iam_lines, iam_paragraphs
@@ -42,6 +41,7 @@ from text_recognizer.stems.line import IAMLineStem
 from text_recognizer.stems.paragraph import MatchTrainingScale, ParagraphStem, rescale
 from text_recognizer.stems.paragraph_core import white_ink_on_black
 from text_recognizer.util import DataUnavailableError, str2bool, to_grayscale
+from text_recognizer.vocabulary import convert_labels_to_strings, convert_strings_to_labels
 
 Box = tuple[int, int, int, int]
 AUTO_SCALE = "auto"

@@ -193,11 +193,6 @@ class IAM:
     def val_ids(self) -> list[str]:
         return self._splits()[1]
 
-    @property
-    def excluded_ids(self) -> list[str]:
-        """Non-test forms left out of train and val because their writer also wrote a test form."""
-        return self._splits()[3]
-
     def _splits(self) -> tuple[list[str], list[str], list[str], list[str]]:
         if not hasattr(self, "_split_cache"):
             test_list = toml.load(self.test_list_filename)["test_ids"]

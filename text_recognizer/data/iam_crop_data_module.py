@@ -9,8 +9,8 @@ from types import ModuleType
 from text_recognizer.data import iam_crops
 from text_recognizer.data.base_data_module import BaseDataModule
 from text_recognizer.data.iam import IAM
-from text_recognizer.data.util import convert_labels_to_strings
 from text_recognizer.util import str2bool
+from text_recognizer.vocabulary import convert_labels_to_strings
 
 AUGMENT_DATA = True
 SPLITS = ("train", "val", "test")

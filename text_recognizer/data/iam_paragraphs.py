@@ -14,9 +14,9 @@ from text_recognizer.data.base_data_module import load_and_print_info
 from text_recognizer.data.batching import BatchingOptions, ContentSizedLoaders
 from text_recognizer.data.iam import IAM
 from text_recognizer.data.iam_crop_data_module import SPLITS, IAMCropDataModule
-from text_recognizer.data.util import convert_strings_to_labels
 from text_recognizer.metadata import iam_paragraphs as metadata
 from text_recognizer.stems.paragraph import ParagraphStem
+from text_recognizer.vocabulary import convert_strings_to_labels
 
 
 class IAMParagraphs(ContentSizedLoaders, IAMCropDataModule):

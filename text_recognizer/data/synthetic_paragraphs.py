@@ -30,8 +30,8 @@ from PIL import Image
 from torch.utils.data import Dataset
 
 from text_recognizer.data.iam_crops import Record
-from text_recognizer.data.util import convert_strings_to_labels
 from text_recognizer.metadata import iam_synthetic_paragraphs as metadata
+from text_recognizer.vocabulary import convert_strings_to_labels
 
 NEW_LINE = "\n"
 

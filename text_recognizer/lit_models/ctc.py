@@ -4,8 +4,7 @@ The model maps (B, 1, H, W) images to (B, C, S) logits (C = the 83 tokens, S pos
 line). CTC sums over every alignment of the label's characters to the S positions, with `<B>`
 (index 0) as the blank; `<S>`, `<E>` and `<P>` are not in the image and are stripped from the
 targets. Validation and test decode greedily (best token per position, repeats merged, blanks
-dropped) and report the reference's CER (`val_cer`, mean per-line ratio) and the field's standard
-CER (`val_cer_standard`, total edits / total reference characters).
+dropped) and report both CERs (image_to_text.py).
 """
 from __future__ import annotations
 
@@ -15,33 +14,22 @@ from typing import Any
 import torch
 from torch import nn
 
-from text_recognizer.lit_models.base import BaseLitModel
-from text_recognizer.lit_models.metrics import CharacterErrorRate, ReferenceCER
+from text_recognizer.lit_models.image_to_text import ImageToTextLitModel
 from text_recognizer.lit_models.util import ctc_greedy_decode, ctc_targets
-from text_recognizer.metadata.shared import BLANK_TOKEN, END_TOKEN, PADDING_TOKEN, START_TOKEN
+from text_recognizer.metadata.shared import BLANK_TOKEN, END_TOKEN, PADDING_TOKEN, SPECIAL_TOKENS, START_TOKEN
 
 
-class CTCLitModel(BaseLitModel):
-    """BaseLitModel with CTC loss and greedy CTC decoding for the character error rates."""
-
-    checkpoint_metrics = ("val_loss", "val_cer")
-    checkpoint_monitor = "val_cer"
-    classifies = False
+class CTCLitModel(ImageToTextLitModel):
+    """ImageToTextLitModel with CTC loss and greedy CTC decoding."""
 
     def __init__(self, model: nn.Module, args: argparse.Namespace | dict | None = None) -> None:
-        super().__init__(model, args)
-        index = {token: i for i, token in enumerate(self.mapping)}
-        missing = [t for t in (BLANK_TOKEN, START_TOKEN, END_TOKEN, PADDING_TOKEN) if t not in index]
-        if missing:
-            raise ValueError(f"CTC needs the special tokens {missing} in the data's mapping (use an EMNIST/IAM data class)")
+        super().__init__(model, args, needed_tokens=SPECIAL_TOKENS, needed_by="CTC")
+        index = self.vocabulary.index  # every special token is there: checked above
         self.blank_index, self.start_index = index[BLANK_TOKEN], index[START_TOKEN]
         self.end_index, self.padding_index = index[END_TOKEN], index[PADDING_TOKEN]
         # zero_infinity: a line whose alignment is impossible contributes 0 instead of inf (as in the reference);
         # lines longer than the output sequence are caught in _shared_step with a clear error instead.
         self.loss_fn = nn.CTCLoss(blank=self.blank_index, zero_infinity=True)
-        ignore = [self.start_index, self.end_index, self.padding_index]
-        self.val_cer, self.test_cer = ReferenceCER(ignore), ReferenceCER(ignore)
-        self.val_cer_standard, self.test_cer_standard = CharacterErrorRate(ignore), CharacterErrorRate(ignore)
 
     def ctc_loss(self, logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         """CTC loss of (B, C, S) logits against (B, L) labels (<S> chars <E> <P>...)."""
@@ -67,9 +55,5 @@ class CTCLitModel(BaseLitModel):
         loss = self.ctc_loss(logits, y)
         self.log(f"{stage}_loss", loss, prog_bar=stage != "test", sync_dist=stage != "train")
         if stage != "train":
-            decoded = self.greedy_decode(logits, max_length=y.shape[1])
-            for name in (f"{stage}_cer", f"{stage}_cer_standard"):
-                metric = getattr(self, name)
-                metric(decoded, y)
-                self.log(name, metric, on_step=False, on_epoch=True, prog_bar=name == f"{stage}_cer")
+            self.log_cer(stage, self.greedy_decode(logits, max_length=y.shape[1]), y)
         return loss

@@ -7,10 +7,8 @@ column of the encoder's features (max over the rows) and is trained with CTC on 
 single-line samples, so the encoder learns letters before the decoder has learnt where to look.
 The head is training's only: the model file holds no trace of it. It needs a ResnetTransformer
 with --horizontal_stride=8 (a column or more per character).
-Logged: train_loss (with --ctc_weight: train_ctc_loss too); val_loss, val_cer, val_cer_standard; test_loss, test_cer, test_cer_standard.
-`*_cer` is the reference's CER (mean per-sample ratio, the one to compare with published figures
-and the one in checkpoint names); `*_cer_standard` is the field's total edits / total characters
-(see metrics.py). With a W&B logger, a few validation images are logged with predicted and true
+Logged: train_loss (with --ctc_weight: train_ctc_loss too); val_loss, val_cer, val_cer_standard; test_loss,
+test_cer, test_cer_standard (the two CERs: image_to_text.py). With a W&B logger, a few validation images are logged with predicted and true
 text once per validation epoch.
 """
 from __future__ import annotations
@@ -23,13 +21,12 @@ from pytorch_lightning.loggers import WandbLogger
 from pytorch_lightning.utilities import rank_zero_only
 from torch import nn
 
-from text_recognizer.data.util import convert_labels_to_strings, trim_padding
 from text_recognizer.lit_models.base import BaseLitModel
-from text_recognizer.lit_models.metrics import CharacterErrorRate, ReferenceCER
+from text_recognizer.lit_models.image_to_text import ImageToTextLitModel
 from text_recognizer.lit_models.util import ctc_targets
-from text_recognizer.metadata.iam_paragraphs import NEW_LINE_TOKEN
-from text_recognizer.metadata.shared import BLANK_TOKEN, END_TOKEN, PADDING_TOKEN, START_TOKEN
-from text_recognizer.models.transformer_decoder import ImageToTextTransformer
+from text_recognizer.metadata.shared import END_TOKEN, PADDING_TOKEN, START_TOKEN
+from text_recognizer.models.image_to_text_transformer import ImageToTextTransformer
+from text_recognizer.vocabulary import trim_padding
 
 NUM_LOGGED_SAMPLES = 4
 TOKEN_NOISE = 0.0  # the reference's teacher forcing: no noise
@@ -37,12 +34,9 @@ DROPOUT_RAMP_STEPS = 0
 CTC_WEIGHT = 0.0  # the reference's: cross-entropy alone
 
 
-class TransformerLitModel(BaseLitModel):
-    """BaseLitModel for encoder-decoder models that emit <S> text <E> token sequences."""
+class TransformerLitModel(ImageToTextLitModel):
+    """ImageToTextLitModel for encoder-decoder models that emit <S> text <E> token sequences."""
 
-    checkpoint_metrics = ("val_loss", "val_cer")
-    checkpoint_monitor = "val_cer"
-    classifies = False
     model: ImageToTextTransformer
     noise_tokens: torch.Tensor  # (characters,) the token ids --token_noise draws from: a non-persistent buffer
 
@@ -52,23 +46,17 @@ class TransformerLitModel(BaseLitModel):
                 f"--loss=transformer needs an encoder-decoder model (ResnetTransformer, LineCNNTransformer), "
                 f"not {type(model).__name__}"
             )
-        super().__init__(model, args)
-        missing = [t for t in (START_TOKEN, END_TOKEN, PADDING_TOKEN) if t not in self.mapping]
-        if missing:
-            raise ValueError(f"--loss=transformer needs {missing} in the data's mapping (use an EMNIST/IAM data class)")
-        self.padding_index = self.mapping.index(PADDING_TOKEN)
+        super().__init__(model, args, needed_tokens=(START_TOKEN, END_TOKEN, PADDING_TOKEN), needed_by="--loss=transformer")
+        index = self.vocabulary.index  # <S>, <E>, <P> are there: checked above
+        self.start_index, self.end_index, self.padding_index = index[START_TOKEN], index[END_TOKEN], index[PADDING_TOKEN]
         self.loss_fn = nn.CrossEntropyLoss(ignore_index=self.padding_index)  # <P> targets cost nothing
-        ignore = [self.mapping.index(t) for t in (START_TOKEN, END_TOKEN, PADDING_TOKEN)]
-        self.val_cer, self.test_cer = ReferenceCER(ignore), ReferenceCER(ignore)
-        self.val_cer_standard, self.test_cer_standard = CharacterErrorRate(ignore), CharacterErrorRate(ignore)
         self.token_noise = self.args.get("token_noise", TOKEN_NOISE)
         if not 0 <= self.token_noise < 1:
             raise ValueError(f"--token_noise is a fraction of tokens in [0, 1), got {self.token_noise}")
         # Characters only: noise never writes <S>, <E>, <P> or <B> into the decoder's input.
-        specials = {self.mapping.index(t) for t in (START_TOKEN, END_TOKEN, PADDING_TOKEN) if t in self.mapping}
+        specials = {*self.vocabulary.markers, self.vocabulary.blank}  # and the CTC blank
         self.register_buffer(
-            "noise_tokens", torch.tensor([i for i in range(len(self.mapping)) if i not in specials and i != 0]),
-            persistent=False,
+            "noise_tokens", torch.tensor([i for i in range(len(self.mapping)) if i not in specials]), persistent=False
         )
         self.dropout_ramp_steps = self.args.get("dropout_ramp_steps", DROPOUT_RAMP_STEPS)
         self._dropout_targets = {name: rate for name, rate in _dropout_rates(self.model)}
@@ -79,9 +67,9 @@ class TransformerLitModel(BaseLitModel):
             if not (hasattr(self.model, "feature_map") and hasattr(self.model, "memory")):
                 raise ValueError(f"--ctc_weight needs a ResnetTransformer, not {type(self.model).__name__}")
             self.ctc_head = nn.Linear(self.model.decoder.dim, len(self.mapping))
-            self.ctc_loss_fn = nn.CTCLoss(blank=self.mapping.index(BLANK_TOKEN), zero_infinity=True)
-            self.start_index, self.end_index = self.mapping.index(START_TOKEN), self.mapping.index(END_TOKEN)
-            self.newline_index = self.mapping.index(NEW_LINE_TOKEN) if NEW_LINE_TOKEN in self.mapping else None
+            if self.vocabulary.blank is None:
+                raise ValueError("--ctc_weight needs <B> (the CTC blank) in the data's mapping")
+            self.ctc_loss_fn = nn.CTCLoss(blank=self.vocabulary.blank, zero_infinity=True)
 
     @staticmethod
     def add_to_argparse(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
@@ -154,10 +142,7 @@ class TransformerLitModel(BaseLitModel):
         # Decoding may run as long as an untrimmed label: the true lengths must not cap the predictions.
         decoded = self.model.decoder.generate(memory, max_length=full_length)  # (B, full_length)
         assert isinstance(decoded, torch.Tensor)  # without return_log_probs, only the tokens
-        for name in (f"{stage}_cer", f"{stage}_cer_standard"):
-            metric = getattr(self, name)
-            metric(decoded, y)
-            self.log(name, metric, on_step=False, on_epoch=True, prog_bar=name == f"{stage}_cer")
+        self.log_cer(stage, decoded, y)
         if stage == "val" and batch_idx == 0:
             self._log_samples(x, decoded, y)
         return loss
@@ -167,8 +152,8 @@ class TransformerLitModel(BaseLitModel):
 
         A paragraph's lines share the columns, so only single lines have a left-to-right alignment."""
         lines = torch.ones_like(y[:, 0], dtype=torch.bool)  # a mapping without "\n" has lines only
-        if self.newline_index is not None:
-            lines = (y != self.newline_index).all(dim=1)
+        if self.vocabulary.newline is not None:
+            lines = (y != self.vocabulary.newline).all(dim=1)
         if not lines.any():
             return None
         columns = features[lines].amax(dim=2).transpose(1, 2)  # (b, w, dim): the strongest row of each column
@@ -185,8 +170,8 @@ class TransformerLitModel(BaseLitModel):
         if not wandb_loggers:
             return
         count = min(NUM_LOGGED_SAMPLES, x.shape[0])
-        predictions = convert_labels_to_strings(decoded[:count], self.mapping)
-        truths = convert_labels_to_strings(y[:count], self.mapping)
+        predictions = self.vocabulary.decode(decoded[:count])
+        truths = self.vocabulary.decode(y[:count])
         images = [image.float().cpu() for image in x[:count]]
         captions = [f"pred: {p}\n---\ntrue: {t}" for p, t in zip(predictions, truths)]
         for logger in wandb_loggers:

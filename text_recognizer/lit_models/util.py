@@ -1,19 +1,7 @@
-"""Small tensor helpers of the Lightning modules: sequence lengths, CTC targets, greedy CTC decoding."""
+"""Small tensor helpers of the Lightning modules: CTC targets and greedy CTC decoding."""
 from __future__ import annotations
 
 import torch
-
-
-def first_element(x: torch.Tensor, element: int | float, dim: int = 1) -> torch.Tensor:
-    """Index of the first `element` along `dim`, or the size of that dim where it does not occur.
-
-    >>> first_element(torch.tensor([[3, 4, 0, 0], [5, 0, 0, 0], [1, 2, 3, 4]]), 0)
-    tensor([2, 1, 4])
-    """
-    matches = x == element
-    found = matches.any(dim=dim)
-    first = matches.int().argmax(dim=dim)  # argmax returns the first maximum
-    return torch.where(found, first, torch.full_like(first, x.shape[dim]))
 
 
 def ctc_targets(y: torch.Tensor, skip_tokens: list[int], stop_tokens: list[int]) -> tuple[torch.Tensor, torch.Tensor]:

@@ -2,14 +2,20 @@
 from __future__ import annotations
 
 import argparse
+from dataclasses import dataclass
 from typing import Any
 
 import torch
 from torch import nn
 
-CONV_DIM = 64
-FC_DIM = 128
-FC_DROPOUT = 0.25
+from text_recognizer.models.config import ModelConfig, setting
+
+
+@dataclass(frozen=True)
+class CNNConfig(ModelConfig):
+    conv_dim: int = setting(64, "channels of the conv blocks")
+    fc_dim: int = setting(128, "width of the hidden fully connected layer")
+    fc_dropout: float = setting(0.25, "dropout after pooling and fc")
 
 
 class ConvBlock(nn.Module):
@@ -27,15 +33,16 @@ class ConvBlock(nn.Module):
 class CNN(nn.Module):
     """Two conv blocks, a 2x2 max-pool, dropout, then two fully connected layers."""
 
+    Config = CNNConfig
+    add_to_argparse = CNNConfig.add_to_argparse
+
     def __init__(self, data_config: dict[str, Any], args: argparse.Namespace | None = None) -> None:
         super().__init__()
         self.data_config = data_config
-        config = vars(args) if args is not None else {}
+        self.config = config = self.Config.from_args(args)
         channels, height, width = data_config["input_dims"]
         num_classes = len(data_config["mapping"])
-        conv_dim = config.get("conv_dim", CONV_DIM)
-        fc_dim = config.get("fc_dim", FC_DIM)
-        dropout = config.get("fc_dropout", FC_DROPOUT)
+        conv_dim, fc_dim, dropout = config.conv_dim, config.fc_dim, config.fc_dropout
 
         self.features = nn.Sequential(
             ConvBlock(channels, conv_dim),
@@ -51,10 +58,3 @@ class CNN(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.classifier(self.features(x))  # (B, C)
-
-    @staticmethod
-    def add_to_argparse(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
-        parser.add_argument("--conv_dim", type=int, default=CONV_DIM, help="channels of the conv blocks")
-        parser.add_argument("--fc_dim", type=int, default=FC_DIM, help="width of the hidden fully connected layer")
-        parser.add_argument("--fc_dropout", type=float, default=FC_DROPOUT, help="dropout after pooling and fc")
-        return parser

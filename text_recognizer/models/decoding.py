@@ -1,4 +1,4 @@
-"""Decoding a TransformerTextDecoder: cached greedy, cached beam search, and the naive reference.
+"""Decoding a TextDecoder: cached greedy, cached beam search, and the naive reference.
 
 The naive decoder re-runs the whole prefix through nn.TransformerDecoder at every step (what the
 reference did: quadratic in the output length). The cached decoders feed only the newest token:
@@ -14,14 +14,30 @@ force a length).
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, cast
+from collections.abc import Iterable
+from typing import Protocol, cast
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-if TYPE_CHECKING:
-    from text_recognizer.models.transformer_decoder import TransformerTextDecoder
+
+class TextDecoder(Protocol):
+    """What decoding uses of a decoder (TextDecoder has it): its tokens, its layers, its ends."""
+
+    start_token: int
+    end_token: int
+    padding_token: int
+    num_classes: int
+
+    @property
+    def layers(self) -> Iterable[nn.Module]: ...  # nn.TransformerDecoderLayer, in order
+
+    def embed(self, y: torch.Tensor, offset: int = 0) -> torch.Tensor: ...  # (B, Sy) tokens -> (B, Sy, dim) inputs
+
+    def output_logits(self, x: torch.Tensor) -> torch.Tensor: ...  # (..., dim) last layer's output -> (..., C)
+
+    def sequence_logits(self, memory: torch.Tensor, y: torch.Tensor) -> torch.Tensor: ...  # teacher-forced (B, Sy, C)
 
 
 class _Layer:
@@ -101,7 +117,7 @@ class _Layer:
 class _Cache:
     """Keys/values per layer: of the memory (computed once) and of the decoded tokens (filled step by step)."""
 
-    def __init__(self, decoder: TransformerTextDecoder, memory: torch.Tensor, max_length: int) -> None:
+    def __init__(self, decoder: TextDecoder, memory: torch.Tensor, max_length: int) -> None:
         self.decoder = decoder
         self.layers = [_Layer(cast(nn.TransformerDecoderLayer, layer)) for layer in decoder.layers]
         self.memory_kv = [layer.memory_keys_values(memory) for layer in self.layers]  # (2, B, h, M, dh) each
@@ -114,9 +130,7 @@ class _Cache:
         x = self.decoder.embed(token, offset=t)  # (B, 1, d)
         for layer, kv_cache, memory_kv in zip(self.layers, self.self_kv, self.memory_kv):
             x = layer.step(x, kv_cache, memory_kv, t)
-        if self.decoder.transformer.norm is not None:
-            x = self.decoder.transformer.norm(x)
-        return _scores_dtype(self.decoder.fc(x[:, 0]))
+        return _scores_dtype(self.decoder.output_logits(x[:, 0]))
 
     def reorder(self, source: torch.Tensor, length: int) -> None:
         """Beam search: row b now continues row source[b]; only the first `length` positions are kept."""
@@ -128,7 +142,7 @@ def _scores_dtype(logits: torch.Tensor) -> torch.Tensor:
     return logits if logits.dtype == torch.float64 else logits.float()
 
 
-def _start(decoder: TransformerTextDecoder, batch: int, max_length: int, device: torch.device) -> torch.Tensor:
+def _start(decoder: TextDecoder, batch: int, max_length: int, device: torch.device) -> torch.Tensor:
     if max_length < 2:
         raise ValueError(f"max_length must leave room for <S> and one token, got {max_length}")
     tokens = torch.full((batch, max_length), decoder.padding_token, dtype=torch.long, device=device)
@@ -136,13 +150,13 @@ def _start(decoder: TransformerTextDecoder, batch: int, max_length: int, device:
     return tokens
 
 
-def _forbid_stopping(decoder: TransformerTextDecoder, scores: torch.Tensor, position: int, min_length: int) -> None:
+def _forbid_stopping(decoder: TextDecoder, scores: torch.Tensor, position: int, min_length: int) -> None:
     if position < min_length - 1:
         scores[:, [decoder.end_token, decoder.padding_token]] = float("-inf")
 
 
 def _greedy_choice(
-    decoder: TransformerTextDecoder,
+    decoder: TextDecoder,
     logits: torch.Tensor,
     tokens: torch.Tensor,
     log_probs: torch.Tensor,
@@ -162,7 +176,7 @@ def _greedy_choice(
 
 @torch.inference_mode()
 def greedy_decode(
-    decoder: TransformerTextDecoder, memory: torch.Tensor, max_length: int, min_length: int = 0
+    decoder: TextDecoder, memory: torch.Tensor, max_length: int, min_length: int = 0
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Batched greedy decoding with cached keys and values: one token per step through each layer."""
     batch = memory.shape[0]
@@ -180,7 +194,7 @@ def greedy_decode(
 
 @torch.inference_mode()
 def naive_greedy_decode(
-    decoder: TransformerTextDecoder, memory: torch.Tensor, max_length: int, min_length: int = 0
+    decoder: TextDecoder, memory: torch.Tensor, max_length: int, min_length: int = 0
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """The reference's decoding (whole prefix re-run at every step), kept to test the cached one against."""
     batch = memory.shape[0]
@@ -197,7 +211,7 @@ def naive_greedy_decode(
 
 @torch.inference_mode()
 def beam_search_decode(
-    decoder: TransformerTextDecoder, memory: torch.Tensor, max_length: int, beam_width: int, min_length: int = 0
+    decoder: TextDecoder, memory: torch.Tensor, max_length: int, beam_width: int, min_length: int = 0
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Beam search (cached) keeping the `beam_width` most probable prefixes; returns the most probable text.
 

@@ -9,19 +9,26 @@ S = (W/8 - window_width/8) // (window_stride/8) + 1 (127 for 1024-pixel IAM line
 from __future__ import annotations
 
 import argparse
+from dataclasses import dataclass
 from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-CONV_DIM = 32
-FC_DIM = 512
-FC_DROPOUT = 0.2
-WINDOW_WIDTH = 16
-WINDOW_STRIDE = 8
-LIMIT_OUTPUT_LENGTH = False
+from text_recognizer.models.config import ModelConfig, setting
+
 DOWNSAMPLING = 8  # three stride-2 convolutions
+
+
+@dataclass(frozen=True)
+class LineCNNConfig(ModelConfig):
+    conv_dim: int = setting(32, "channels of the first convolutions")
+    fc_dim: int = setting(512, "features per window")
+    fc_dropout: float = setting(0.2, "dropout between the fc layers")
+    window_width: int = setting(16, "window width in pixels (multiple of 8)")
+    window_stride: int = setting(8, "window step in pixels (multiple of 8)")
+    limit_output_length: bool = setting(False, "cut the output sequence to the label length (output_dims[0])")
 
 
 def _halved(size: int) -> int:
@@ -43,21 +50,24 @@ class ConvBlock(nn.Module):
 class LineCNN(nn.Module):
     """(B, 1, H, W) line images -> (B, C, S) scores, one column per window (see the module docstring).
 
+    Its settings: LineCNNConfig.
+
     `num_outputs` (default: the number of classes of the mapping) sets C; LineCNNTransformer uses
     it to get tf_dim features per window instead of class scores.
     """
+
+    Config = LineCNNConfig
+    add_to_argparse = LineCNNConfig.add_to_argparse
 
     def __init__(
         self, data_config: dict[str, Any], args: argparse.Namespace | None = None, num_outputs: int | None = None
     ) -> None:
         super().__init__()
         self.data_config = data_config
-        config = vars(args) if args is not None else {}
-        conv_dim = config.get("conv_dim", CONV_DIM)
-        fc_dim = config.get("fc_dim", FC_DIM)
-        self.window_width = config.get("window_width", WINDOW_WIDTH)
-        self.window_stride = config.get("window_stride", WINDOW_STRIDE)
-        self.limit_output_length = config.get("limit_output_length", LIMIT_OUTPUT_LENGTH)
+        self.config = config = self.Config.from_args(args)
+        conv_dim, fc_dim = config.conv_dim, config.fc_dim
+        self.window_width, self.window_stride = config.window_width, config.window_stride
+        self.limit_output_length = config.limit_output_length
         self.output_length = data_config["output_dims"][0]
         for name, value in (("window_width", self.window_width), ("window_stride", self.window_stride)):
             if value <= 0 or value % DOWNSAMPLING:
@@ -85,7 +95,7 @@ class LineCNN(nn.Module):
             ),  # (B, 512, 1, 127)
         )
         self.fc1 = nn.Linear(fc_dim, fc_dim)
-        self.dropout = nn.Dropout(config.get("fc_dropout", FC_DROPOUT))
+        self.dropout = nn.Dropout(config.fc_dropout)
         self.fc2 = nn.Linear(fc_dim, num_outputs or len(data_config["mapping"]))
         self.init_weights()
 
@@ -113,18 +123,3 @@ class LineCNN(nn.Module):
         if self.limit_output_length:
             x = x[:, :, : self.output_length]
         return x
-
-    @staticmethod
-    def add_to_argparse(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
-        parser.add_argument("--conv_dim", type=int, default=CONV_DIM, help="channels of the first convolutions")
-        parser.add_argument("--fc_dim", type=int, default=FC_DIM, help="features per window")
-        parser.add_argument("--fc_dropout", type=float, default=FC_DROPOUT, help="dropout between the fc layers")
-        parser.add_argument("--window_width", type=int, default=WINDOW_WIDTH, help="window width in pixels (multiple of 8)")
-        parser.add_argument("--window_stride", type=int, default=WINDOW_STRIDE, help="window step in pixels (multiple of 8)")
-        parser.add_argument(
-            "--limit_output_length",
-            action="store_true",
-            default=LIMIT_OUTPUT_LENGTH,
-            help="cut the output sequence to the label length (output_dims[0])",
-        )
-        return parser

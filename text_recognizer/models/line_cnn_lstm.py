@@ -6,29 +6,35 @@ line, which helps with characters cut across windows. Train it with `--loss=ctc`
 from __future__ import annotations
 
 import argparse
+from dataclasses import dataclass
 from typing import Any
 
 import torch
 from torch import nn
 
-from text_recognizer.models.line_cnn import LineCNN
+from text_recognizer.models.config import setting
+from text_recognizer.models.line_cnn import LineCNN, LineCNNConfig
 
-LSTM_DIM = 512
-LSTM_LAYERS = 1
-LSTM_DROPOUT = 0.2  # between LSTM layers, so only with --lstm_layers > 1
+
+@dataclass(frozen=True)
+class LineCNNLSTMConfig(LineCNNConfig):
+    lstm_dim: int = setting(512, "hidden size of each LSTM direction")
+    lstm_layers: int = setting(1, "stacked LSTM layers")
+    lstm_dropout: float = setting(0.2, "dropout between LSTM layers (so only with --lstm_layers > 1)")
 
 
 class LineCNNLSTM(nn.Module):
     """(B, 1, H, W) line image -> (B, C, S) logits over the mapping's C tokens at LineCNN's S positions."""
 
+    Config = LineCNNLSTMConfig
+    add_to_argparse = LineCNNLSTMConfig.add_to_argparse
+
     def __init__(self, data_config: dict[str, Any], args: argparse.Namespace | None = None) -> None:
         super().__init__()
         self.data_config = data_config
-        config = vars(args) if args is not None else {}
+        self.config = config = self.Config.from_args(args)
         num_classes = len(data_config["mapping"])
-        lstm_dim = config.get("lstm_dim", LSTM_DIM)
-        lstm_layers = config.get("lstm_layers", LSTM_LAYERS)
-        lstm_dropout = config.get("lstm_dropout", LSTM_DROPOUT)
+        lstm_dim, lstm_layers, lstm_dropout = config.lstm_dim, config.lstm_layers, config.lstm_dropout
 
         # As in the reference, LineCNN gives class scores per window (C = num_classes) and the LSTM reads those.
         self.line_cnn = LineCNN(data_config=data_config, args=args)
@@ -49,11 +55,3 @@ class LineCNNLSTM(nn.Module):
         outputs = outputs.view(length, batch, 2, -1).sum(dim=2)  # (S, B, lstm_dim): both directions summed
         logits = self.fc(outputs)  # (S, B, C)
         return logits.permute(1, 2, 0)  # (B, C, S)
-
-    @staticmethod
-    def add_to_argparse(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
-        LineCNN.add_to_argparse(parser)
-        parser.add_argument("--lstm_dim", type=int, default=LSTM_DIM, help="hidden size of each LSTM direction")
-        parser.add_argument("--lstm_layers", type=int, default=LSTM_LAYERS, help="stacked LSTM layers")
-        parser.add_argument("--lstm_dropout", type=float, default=LSTM_DROPOUT, help="dropout between LSTM layers")
-        return parser

@@ -7,28 +7,35 @@ Overlapping characters break that alignment; LineCNN/LineCNNLSTM with CTC handle
 from __future__ import annotations
 
 import argparse
+from dataclasses import dataclass
 from typing import Any
 
 import torch
 from torch import nn
 
-from text_recognizer.models.cnn import CNN
+from text_recognizer.models.cnn import CNN, CNNConfig
+from text_recognizer.models.config import setting
 
-WINDOW_WIDTH = 28
-WINDOW_STRIDE = 28
-LIMIT_OUTPUT_LENGTH = False
+
+@dataclass(frozen=True)
+class LineCNNSimpleConfig(CNNConfig):
+    window_width: int = setting(28, "width of the sliding window")
+    window_stride: int = setting(28, "step of the sliding window")
+    limit_output_length: bool = setting(False, "cut the output sequence to the label length (output_dims[0])")
 
 
 class LineCNNSimple(nn.Module):
     """(B, 1, H, W) line image -> (B, C, S) logits, S = (W - window_width) // window_stride + 1."""
 
+    Config = LineCNNSimpleConfig
+    add_to_argparse = LineCNNSimpleConfig.add_to_argparse
+
     def __init__(self, data_config: dict[str, Any], args: argparse.Namespace | None = None) -> None:
         super().__init__()
         self.data_config = data_config
-        config = vars(args) if args is not None else {}
-        self.window_width = config.get("window_width", WINDOW_WIDTH)
-        self.window_stride = config.get("window_stride", WINDOW_STRIDE)
-        self.limit_output_length = config.get("limit_output_length", LIMIT_OUTPUT_LENGTH)
+        self.config = config = self.Config.from_args(args)
+        self.window_width, self.window_stride = config.window_width, config.window_stride
+        self.limit_output_length = config.limit_output_length
         self.output_length = data_config["output_dims"][0]
         channels, height, _width = data_config["input_dims"]
         window_config = {**data_config, "input_dims": (channels, height, self.window_width)}
@@ -46,16 +53,3 @@ class LineCNNSimple(nn.Module):
         if self.limit_output_length:
             logits = logits[:, :, : self.output_length]
         return logits
-
-    @staticmethod
-    def add_to_argparse(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
-        CNN.add_to_argparse(parser)
-        parser.add_argument("--window_width", type=int, default=WINDOW_WIDTH, help="width of the sliding window")
-        parser.add_argument("--window_stride", type=int, default=WINDOW_STRIDE, help="step of the sliding window")
-        parser.add_argument(
-            "--limit_output_length",
-            action="store_true",
-            default=LIMIT_OUTPUT_LENGTH,
-            help="cut the output sequence to the label length (output_dims[0])",
-        )
-        return parser

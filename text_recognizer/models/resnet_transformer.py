@@ -14,13 +14,16 @@ from __future__ import annotations
 
 import argparse
 import math
+from dataclasses import dataclass
 from typing import Any
 
 import torch
 import torchvision
 from torch import nn
 
-from text_recognizer.models.transformer_decoder import ImageToTextTransformer, TransformerTextDecoder
+from text_recognizer.models.config import setting
+from text_recognizer.models.image_to_text_transformer import ImageToTextTransformer
+from text_recognizer.models.transformer_decoder import TransformerDecoderConfig, TransformerTextDecoder
 from text_recognizer.models.transformer_util import PositionalEncodingImage
 
 RESNET_DIM = 512  # channels of resnet18's last stage
@@ -61,18 +64,30 @@ def resnet18_trunk(horizontal_stride: int = HORIZONTAL_STRIDE) -> nn.Sequential:
     return nn.Sequential(*list(resnet.children())[:-2])
 
 
+@dataclass(frozen=True)
+class ResnetTransformerConfig(TransformerDecoderConfig):
+    horizontal_stride: int = setting(
+        HORIZONTAL_STRIDE, "input pixels per memory column (32: the reference's; 8: DAN's, a column or more per "
+        "character, needed by --ctc_weight)", choices=HORIZONTAL_STRIDES,
+    )
+
+
 class ResnetTransformer(ImageToTextTransformer):
     """(B, 1, H, W) images -> memory (B, H/32 * W/stride, tf_dim) -> tokens (B, max_length)."""
+
+    Config = ResnetTransformerConfig
+    add_to_argparse = ResnetTransformerConfig.add_to_argparse
 
     def __init__(self, data_config: dict[str, Any], args: argparse.Namespace | None = None) -> None:
         super().__init__()
         self.data_config = data_config
+        self.config = self.Config.from_args(args)
         self.decoder = TransformerTextDecoder(data_config, args)
         dim = self.decoder.dim
         if dim % 4:
             raise ValueError(f"--tf_dim={dim} must be divisible by 4 (the 2D positional encoding splits it in four)")
 
-        stride = (vars(args) if args is not None else {}).get("horizontal_stride", HORIZONTAL_STRIDE)
+        stride = self.config.horizontal_stride
         self.resnet = resnet18_trunk(stride)
         self.encoder_projection = nn.Conv2d(RESNET_DIM, dim, kernel_size=1)
         _, height, width = data_config["input_dims"]
@@ -104,13 +119,3 @@ class ResnetTransformer(ImageToTextTransformer):
     def encode(self, x: torch.Tensor) -> torch.Tensor:
         """(B, 1, 576, 640) images -> (B, 360, tf_dim) memory (at /32)."""
         return self.memory(self.feature_map(x))
-
-    @staticmethod
-    def add_to_argparse(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
-        TransformerTextDecoder.add_to_argparse(parser)
-        parser.add_argument(
-            "--horizontal_stride", type=int, choices=HORIZONTAL_STRIDES, default=HORIZONTAL_STRIDE,
-            help="ResnetTransformer: input pixels per memory column (32: the reference's; 8: DAN's, "
-            "a column or more per character, needed by --ctc_weight)",
-        )
-        return parser

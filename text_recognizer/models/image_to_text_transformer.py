@@ -1,0 +1,43 @@
+"""ImageToTextTransformer: the API of the encoder-decoder models (ResnetTransformer, LineCNNTransformer).
+
+`encode` turns images into memory, `decode` scores teacher-forced tokens, `predict` decodes as
+inference does; the Lightning module and the recognizer use nothing else.
+"""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from text_recognizer.models.transformer_decoder import TransformerTextDecoder
+
+
+class ImageToTextTransformer(nn.Module):
+    """The API shared by the encoder-decoder models: subclasses define `encode` and set `self.decoder`."""
+
+    decoder: TransformerTextDecoder
+
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, 1, H, W) images -> (B, M, tf_dim) memory."""
+        raise NotImplementedError
+
+    def decode(self, memory: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """Teacher-forced logits (B, C, Sy): position i scores the token that follows y[:, :i + 1]."""
+        return self.decoder(memory, y)
+
+    def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """(B, 1, H, W) images and (B, Sy) input tokens -> (B, C, Sy) logits."""
+        return self.decode(self.encode(x), y)
+
+    def predict(
+        self,
+        x: torch.Tensor,
+        max_length: int | None = None,
+        beam_width: int = 1,
+        return_log_probs: bool = False,
+    ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
+        """(B, max_length) tokens: <S> first, <P> after <E> (greedy, or beam search when beam_width > 1).
+
+        With return_log_probs, also each text's total log-probability (B,), a confidence."""
+        with torch.inference_mode():
+            memory = self.encode(x)
+        return self.decoder.generate(memory, max_length, beam_width, return_log_probs)

@@ -1,0 +1,42 @@
+"""Where runs and shipped models live and what their files are called.
+
+One owner for the writer (training/run_experiment.py writes a run folder), the selector
+(training/save_best_model.py copies a run's best checkpoint into an artifacts folder) and the
+readers (the recognizer, export_model, the API server):
+
+    training/logs/csv/version_N/            a run folder
+        config.json, run_command.txt        the run's flags and the command that started it
+        metrics.csv, hparams.yaml           written by Lightning's CSVLogger
+        checkpoints/epoch=...ckpt, last.ckpt   the best epoch's (by the Lightning module's metric), the latest
+    text_recognizer/artifacts/paragraph_text_recognizer/
+        model.pt, config.json, run_command.txt   what the recognizer loads (and the run it came from)
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+PACKAGE_DIR = Path(__file__).resolve().parent
+DEFAULT_LOG_DIR = PACKAGE_DIR.parent / "training" / "logs"  # the package is installed editable from a clone
+ARTIFACTS_DIR = PACKAGE_DIR / "artifacts"
+
+CSV_LOGGER_NAME = "csv"  # run folders are <log dir>/csv/version_N
+CONFIG_FILE = "config.json"
+RUN_COMMAND_FILE = "run_command.txt"
+METRICS_FILE = "metrics.csv"
+CHECKPOINTS_DIR = "checkpoints"
+LAST_CHECKPOINT = "last"  # checkpoints/last.ckpt: the latest validation's state, what a resume continues
+MODEL_FILE = "model.pt"
+
+PARAGRAPH_RECOGNIZER_DIR = "paragraph_text_recognizer"
+LINE_RECOGNIZER_DIR = "line_text_recognizer"
+DEFAULT_MODEL_PATH = ARTIFACTS_DIR / PARAGRAPH_RECOGNIZER_DIR / MODEL_FILE  # the shipped paragraph model
+
+
+def recognizer_dirname(data_class: str) -> str:
+    """The artifacts folder of a data class's models: line models and paragraph models are kept apart."""
+    return LINE_RECOGNIZER_DIR if "line" in data_class.lower() else PARAGRAPH_RECOGNIZER_DIR
+
+
+def last_checkpoint(run_dir: Path) -> Path:
+    """The checkpoint a resume continues from."""
+    return Path(run_dir) / CHECKPOINTS_DIR / f"{LAST_CHECKPOINT}.ckpt"
