@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import argparse
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from types import ModuleType
 
@@ -10,7 +10,7 @@ from text_recognizer.data import iam_crops
 from text_recognizer.data.base_data_module import BaseDataModule
 from text_recognizer.data.iam import IAM
 from text_recognizer.util import str2bool
-from text_recognizer.vocabulary import convert_labels_to_strings
+from text_recognizer.vocabulary import convert_labels_to_strings, convert_strings_to_labels
 
 AUGMENT_DATA = True
 SPLITS = ("train", "val", "test")
@@ -19,8 +19,9 @@ SPLITS = ("train", "val", "test")
 class IAMCropDataModule(BaseDataModule):
     """Crops of IAM forms, cut once by prepare_data into a cache and read by setup.
 
-    Subclasses set `metadata` (their metadata module: MAPPING, DIMS, OUTPUT_DIMS, PROCESSED_DATA_DIRNAME),
-    `crop_kind` (for messages) and implement `crops_by_split()` and `setup()`.
+    Subclasses set `metadata` (their metadata module: MAPPING, DIMS, OUTPUT_DIMS, MAX_LABEL_LENGTH,
+    PROCESSED_DATA_DIRNAME), `crop_kind` (for messages) and implement `crops_by_split()`, `stem(split)`
+    and, if they check more than the label lengths, `check_records`.
     """
 
     metadata: ModuleType
@@ -54,6 +55,23 @@ class IAMCropDataModule(BaseDataModule):
     def crops_by_split(self) -> dict[str, Iterable[iam_crops.Sample]]:
         """The samples to cache, per split (generators: crops are cut while the cache is written)."""
         raise NotImplementedError
+
+    def stem(self, split: str) -> Callable:
+        """The transform of a split's images (augmenting only in training)."""
+        raise NotImplementedError
+
+    def check_records(self, records: list[iam_crops.Record], what: str) -> None:
+        """Warn about (or refuse) cached crops the stem cannot take as they are; `what`: "<split> <kind>"."""
+        iam_crops.check_label_lengths(records, self.metadata.MAX_LABEL_LENGTH, what)
+
+    def setup(self, stage: str | None = None) -> None:
+        records = iam_crops.read_cache(self.cache_dirname)
+        datasets = {}
+        for split in SPLITS:
+            self.check_records(records[split], f"{split} {self.crop_kind.rstrip('s')}")
+            labels = convert_strings_to_labels([r["label"] for r in records[split]], self.mapping, self.output_dims[0])
+            datasets[split] = iam_crops.CropDataset(self.cache_dirname / split, records[split], labels, self.stem(split))
+        self.data_train, self.data_val, self.data_test = (datasets[split] for split in SPLITS)
 
     def prepare_data(self, *args, **kwargs) -> None:
         if iam_crops.cache_exists(self.cache_dirname):

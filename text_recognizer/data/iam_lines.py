@@ -11,10 +11,9 @@ from tqdm import tqdm
 from text_recognizer.data import iam_crops
 from text_recognizer.data.base_data_module import load_and_print_info
 from text_recognizer.data.iam import IAM
-from text_recognizer.data.iam_crop_data_module import SPLITS, IAMCropDataModule
+from text_recognizer.data.iam_crop_data_module import IAMCropDataModule
 from text_recognizer.metadata import iam_lines as metadata
 from text_recognizer.stems.line import IAMLineStem
-from text_recognizer.vocabulary import convert_strings_to_labels
 
 
 class IAMLines(IAMCropDataModule):
@@ -29,16 +28,12 @@ class IAMLines(IAMCropDataModule):
     def crops_by_split(self) -> dict[str, Iterable[iam_crops.Sample]]:
         return {split: line_crops(self.iam, ids, split) for split, ids in self.ids_by_split().items()}
 
-    def setup(self, stage: str | None = None) -> None:
-        records = iam_crops.read_cache(self.cache_dirname)
-        datasets = {}
-        for split in SPLITS:
-            iam_crops.check_label_lengths(records[split], metadata.MAX_LABEL_LENGTH, f"{split} line")
-            warn_if_wider_than_canvas(records[split], f"{split} line")
-            labels = convert_strings_to_labels([r["label"] for r in records[split]], self.mapping, self.output_dims[0])
-            stem = IAMLineStem(augment=self.augment and split == "train")
-            datasets[split] = iam_crops.CropDataset(self.cache_dirname / split, records[split], labels, stem)
-        self.data_train, self.data_val, self.data_test = (datasets[split] for split in SPLITS)
+    def stem(self, split: str) -> IAMLineStem:
+        return IAMLineStem(augment=self.augment and split == "train")
+
+    def check_records(self, records: list[iam_crops.Record], what: str) -> None:
+        super().check_records(records, what)
+        warn_if_wider_than_canvas(records, what)
 
 
 def warn_if_wider_than_canvas(records: list[iam_crops.Record], what: str) -> None:

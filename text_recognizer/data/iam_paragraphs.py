@@ -13,10 +13,9 @@ from text_recognizer.data import iam_crops
 from text_recognizer.data.base_data_module import load_and_print_info
 from text_recognizer.data.batching import BatchingOptions, ContentSizedLoaders
 from text_recognizer.data.iam import IAM
-from text_recognizer.data.iam_crop_data_module import SPLITS, IAMCropDataModule
+from text_recognizer.data.iam_crop_data_module import IAMCropDataModule
 from text_recognizer.metadata import iam_paragraphs as metadata
 from text_recognizer.stems.paragraph import ParagraphStem
-from text_recognizer.vocabulary import convert_strings_to_labels
 
 
 class IAMParagraphs(ContentSizedLoaders, IAMCropDataModule):
@@ -44,16 +43,12 @@ class IAMParagraphs(ContentSizedLoaders, IAMCropDataModule):
     def crops_by_split(self) -> dict[str, Iterable[iam_crops.Sample]]:
         return {split: paragraph_crops(self.iam, ids, split) for split, ids in self.ids_by_split().items()}
 
-    def setup(self, stage: str | None = None) -> None:
-        records = iam_crops.read_cache(self.cache_dirname)
-        datasets = {}
-        for split in SPLITS:
-            iam_crops.check_label_lengths(records[split], metadata.MAX_LABEL_LENGTH, f"{split} paragraph")
-            iam_crops.warn_if_bigger_than(records[split], *metadata.IMAGE_SHAPE, f"{split} paragraph")
-            labels = convert_strings_to_labels([r["label"] for r in records[split]], self.mapping, self.output_dims[0])
-            stem = ParagraphStem(augment=self.augment and split == "train", fixed_canvas=self.batching.fixed_canvas)
-            datasets[split] = iam_crops.CropDataset(self.cache_dirname / split, records[split], labels, stem)
-        self.data_train, self.data_val, self.data_test = (datasets[split] for split in SPLITS)
+    def stem(self, split: str) -> ParagraphStem:
+        return ParagraphStem(augment=self.augment and split == "train", fixed_canvas=self.batching.fixed_canvas)
+
+    def check_records(self, records: list[iam_crops.Record], what: str) -> None:
+        super().check_records(records, what)
+        iam_crops.warn_if_bigger_than(records, *metadata.IMAGE_SHAPE, what)
 
 
 def paragraph_crops(iam: IAM, form_ids: list[str], split: str) -> Iterator[iam_crops.Sample]:

@@ -18,7 +18,6 @@ from text_recognizer.data.synthetic_paragraphs import SyntheticParagraphs
 from text_recognizer.data.util import BaseDataset
 from text_recognizer.metadata import iam_paragraphs
 from text_recognizer.metadata import iam_synthetic_paragraphs as metadata
-from text_recognizer.stems.paragraph import ParagraphStem
 from text_recognizer.util import str2bool
 
 SYNTHETIC_SEED = 0
@@ -60,9 +59,8 @@ class IAMSyntheticParagraphs(IAMParagraphs):
 
     def setup(self, stage: str | None = None) -> None:
         records = iam_crops.read_cache(self.cache_dirname)[LINES_SPLIT]
-        stem = ParagraphStem(augment=self.augment, fixed_canvas=self.batching.fixed_canvas)
         self.data_train = SyntheticParagraphs(
-            self.cache_dirname / LINES_SPLIT, records, stem, seed=self.seed, regenerate=self.regenerate
+            self.cache_dirname / LINES_SPLIT, records, self.stem("train"), seed=self.seed, regenerate=self.regenerate
         )
         self.data_val = self.data_test = BaseDataset([], [])
         self.n_lines = len(records)
