@@ -144,7 +144,9 @@ def plant_run(log_dir, name, val_loss, config_bytes=None):
     (run_dir / "config.json").write_bytes(config_bytes or json.dumps({"data_class": "FakeImageData", "lr": val_loss}).encode())
     (run_dir / "metrics.csv").write_text(f"epoch,step,val_loss\n0,1,{val_loss}\n")
     content = cnn_content()
-    hyper_parameters = {key: content[key] for key in ("model_class", "data_config", "args")}
+    # a .ckpt's hyper-parameters hold the run's flags ("args"), among them the model's settings
+    hyper_parameters = {"model_class": content["model_class"], "data_config": content["data_config"],
+                        "args": {**content["model_config"], "lr": val_loss}}
     state_dict = {f"model.{key}": tensor for key, tensor in content["state_dict"].items()}
     torch.save({"hyper_parameters": hyper_parameters, "state_dict": state_dict},
                run_dir / "checkpoints" / f"epoch=000-val_loss={val_loss:.3f}.ckpt")
