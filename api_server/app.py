@@ -4,7 +4,7 @@ POST /v1/recognize  an image as a multipart upload (field "image"); JSON {"image
                     {"url": ...} only when Settings.allow_json / allow_urls enable them.
                     -> {"text", "confidence", "lines", "model", "elapsed_ms", "request_id"}
 GET  /healthz       {"status": "ok", ...}
-GET  /v1/model      what is loaded: class, backend, data config, training run command
+GET  /v1/model      what is loaded: class, backend, its model_config, data config, training run command
 GET  /              the web page (static/index.html)
 
 Every error is a JSON {"error": {"status", "message"}, "request_id"} with a 4xx status (503 when

@@ -36,7 +36,7 @@ def _plain_state_dict(state_dict: dict[str, torch.Tensor], half: bool) -> dict[s
 
 
 def read_checkpoint(path: str | Path) -> dict[str, Any]:
-    """model_class, data_config, args and the model's state_dict from a model.pt or a Lightning .ckpt."""
+    """model_class, data_config, model_config and the model's state_dict from a model.pt or a Lightning .ckpt."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"no model file at {path}")
@@ -49,6 +49,12 @@ def read_checkpoint(path: str | Path) -> dict[str, Any]:
             f"{path} cannot be read as a model file: it is corrupt, not a torch file, or holds objects other "
             f"than tensors and plain containers, which are never loaded (they could run code): {str(error)[:200]}"
         ) from None
+    return as_model_file(content, path)
+
+
+def as_model_file(content: Any, path: str | Path) -> dict[str, Any]:
+    """What torch.load gave for `path` (a model.pt of any readable format, or a .ckpt) in the current
+    model-file shape; ValueError naming `path` when it is neither."""
     if not isinstance(content, dict):
         raise ValueError(f"{path} is neither a model.pt nor a Lightning checkpoint")
     if "format" in content and "state_dict" in content:

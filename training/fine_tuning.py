@@ -16,7 +16,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from text_recognizer.model_file import first_mismatch, read_checkpoint
+from text_recognizer.model_file import as_model_file, first_mismatch
 from training.trainer_flags import TrainerFlagError
 
 MAX_FLAGS_SHOWN = 6
@@ -43,7 +43,7 @@ def load_initial_weights(lit_model: nn.Module, path: str, args: argparse.Namespa
     TrainerFlagError naming the first tensor that does not fit and the flags that differ from the file's."""
     content = torch.load(path, map_location="cpu", weights_only=True)  # check_checkpoint_file read it already
     if "format" in content:  # model.pt (of any format): the network alone
-        settings = read_checkpoint(path)
+        settings = as_model_file(content, path)
         target: nn.Module = lit_model.model  # type: ignore[assignment]
         state_dict = {k: t.float() if t.is_floating_point() else t for k, t in settings["state_dict"].items()}
         file_args = dict(settings["model_config"] or {})

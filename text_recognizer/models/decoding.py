@@ -23,7 +23,7 @@ from torch import nn
 
 
 class TextDecoder(Protocol):
-    """What decoding uses of a decoder (TextDecoder has it): its tokens, its layers, its ends."""
+    """What decoding uses of a decoder (TransformerTextDecoder has it): its tokens, its layers, its output."""
 
     start_token: int
     end_token: int
