@@ -81,6 +81,29 @@ def test_decoder_step_cache_decodes_as_the_torch_cached_decoder(model_path):
     assert np.allclose(log_probs, expected_log_probs.numpy(), atol=1e-3)
 
 
+def test_the_line_guard_is_the_torch_decoders(model_path):
+    """The same texts and confidences with every row's lines capped (two caps low enough to end their text)."""
+    import torch
+
+    from text_recognizer.model_file import load_model
+    from text_recognizer.models import decoding
+
+    model = load_model(model_path)
+    graphs = onnx_model.OnnxTextModel(model_path)
+    x = np.random.default_rng(3).random((3, 1, 64, 320), dtype=np.float32)
+    limits = np.array([2, 7, 1000])
+    length = model.decoder.max_output_length
+    with torch.inference_mode():
+        expected, expected_log_probs = decoding.greedy_decode(
+            model.decoder, model.encode(torch.from_numpy(x)), length, line_limits=torch.from_numpy(limits)
+        )
+    tokens, log_probs = graphs.decode(graphs.encode(x), length, line_limits=limits)
+    assert np.array_equal(tokens, expected.numpy())
+    assert np.allclose(log_probs, expected_log_probs.numpy(), atol=1e-3)
+    unguarded, _ = graphs.decode(graphs.encode(x), length)
+    assert not np.array_equal(tokens[:2], unguarded[:2])
+
+
 @pytest.mark.parametrize("stride", [8, 16])
 def test_the_model_files_horizontal_stride_is_exported(tmp_path, stride):
     path = exported_small_model(tmp_path, horizontal_stride=stride)  # export itself checks the graphs against torch

@@ -14,6 +14,8 @@ from typing import Any
 
 import numpy as np
 
+from text_recognizer.line_guard import line_length_limits
+from text_recognizer.metadata.iam_paragraphs import NEW_LINE_TOKEN
 from text_recognizer.util import compute_sha256
 
 FORMAT_VERSION = 2  # 2: the model's own settings under "model_config" (1: the run's flags under "args")
@@ -75,6 +77,7 @@ class OnnxTextModel:
         self._single_thread_step = self.decoder_step if threads == 1 else None
         self._step_path = folder / self.config["decoder_step"]
         self.mapping: list[str] = self.config["mapping"]
+        self.newline_token = self.mapping.index(NEW_LINE_TOKEN) if NEW_LINE_TOKEN in self.mapping else -1  # -1: none
         self.data_config: dict[str, Any] = self.config["data_config"]
         self.layers, self.heads, self.head_dim = self.config["num_layers"], self.config["heads"], self.config["head_dim"]
         self.past_names = [f"past_{kind}_{i}" for i in range(self.layers) for kind in ("key", "value")]
@@ -102,12 +105,18 @@ class OnnxTextModel:
         logits, *present = (session or self.decoder_step).run(None, feeds)
         return logits, present
 
-    def predict(self, x: np.ndarray, max_length: int | None = None) -> tuple[np.ndarray, np.ndarray]:
-        """(B, 1, H, W) images -> (B, max_length) tokens (<S> first, <P> after <E>) and (B,) log-probabilities."""
-        return self.decode(self.encode(x), max_length)
+    def predict(self, x: np.ndarray, max_length: int | None = None, guard_lines: bool = True) -> tuple[np.ndarray, np.ndarray]:
+        """(B, 1, H, W) images -> (B, max_length) tokens (<S> first, <P> after <E>) and (B,) log-probabilities.
 
-    def decode(self, memory: list[np.ndarray], max_length: int | None = None, min_length: int = 0) -> tuple[np.ndarray, np.ndarray]:
-        """Greedy decoding, the rule of decoding._greedy_choice; `min_length` forbids stopping before it (benchmarks)."""
+        guard_lines: no line grows longer than the image's ink can hold (line_guard.py), as in the torch backend."""
+        limits = line_length_limits(x) if guard_lines else None
+        return self.decode(self.encode(x), max_length, line_limits=limits)
+
+    def decode(
+        self, memory: list[np.ndarray], max_length: int | None = None, min_length: int = 0, line_limits: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Greedy decoding, the rule of decoding._greedy_choice; `min_length` forbids stopping before it
+        (benchmarks), `line_limits` (B,) ends a text whose line would outgrow its limit (decoding._LineGuard)."""
         max_length = max_length or self.config["max_output_length"]
         if max_length < 2:
             raise ValueError(f"max_length must leave room for <S> and one token, got {max_length}")
@@ -120,10 +129,15 @@ class OnnxTextModel:
         finished = np.zeros(batch, dtype=bool)
         past = self.empty_cache(batch)
         rows = np.arange(batch)
+        line_lengths = np.zeros(batch, dtype=np.int64)
         for t in range(max_length - 1):
             logits, past = self.step(tokens[:, t], past, memory, session)
             if t + 1 < min_length - 1:
                 logits[:, [end, padding]] = -np.inf
+            if line_limits is not None:
+                full = line_lengths >= line_limits
+                logits[full] = -np.inf
+                logits[full, end] = 0.0
             token = logits.argmax(axis=-1)
             shifted = logits - logits.max(axis=-1, keepdims=True)
             step_log_probs = shifted[rows, token] - np.log(np.exp(shifted).sum(axis=-1))  # log_softmax at the choice
@@ -131,6 +145,8 @@ class OnnxTextModel:
             token[finished] = padding
             tokens[:, t + 1] = token
             finished |= (token == end) | (token == padding)
+            line_break = token == self.newline_token
+            line_lengths = np.where(line_break, 0, line_lengths + ((token != end) & (token != padding) & ~line_break))
             if finished.all():
                 break
         return tokens, log_probs

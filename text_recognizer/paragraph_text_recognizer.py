@@ -46,17 +46,24 @@ class TextModel(Protocol):
     config: Any  # its settings: a dataclass of text_recognizer/models/config.py
 
     def predict(
-        self, x: torch.Tensor, *, beam_width: int = 1, return_log_probs: bool = False
+        self, x: torch.Tensor, *, beam_width: int = 1, return_log_probs: bool = False, guard_lines: bool = True
     ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]: ...
 
 
 class ParagraphTextRecognizer:
     """Reads images with the paragraph model: backend="torch" loads model.pt (or a Lightning checkpoint);
     backend="onnx" runs the graphs training/export_model.py wrote beside it, with onnxruntime and
-    without importing torch. Both preprocess with the same code and decode by the same greedy rule."""
+    without importing torch. Both preprocess with the same code and decode by the same greedy rule,
+    in which no line grows longer than its image's ink can hold (text_recognizer/line_guard.py; off
+    with guard_lines=False, to measure what it does)."""
 
     def __init__(
-        self, model_path: str | Path | None = None, beam_width: int = 1, device: str | None = None, backend: str = "torch"
+        self,
+        model_path: str | Path | None = None,
+        beam_width: int = 1,
+        device: str | None = None,
+        backend: str = "torch",
+        guard_lines: bool = True,
     ) -> None:
         path = Path(model_path) if model_path is not None else DEFAULT_MODEL_PATH
         if backend not in BACKENDS:
@@ -70,7 +77,7 @@ class ParagraphTextRecognizer:
                 "select it with `python training/save_best_model.py --local --trained_data_class=...`, "
                 "or pass model_path= (--model_path for the script): a model.pt or a .ckpt"
             )
-        self.backend, self.beam_width, self.model_path = backend, beam_width, path
+        self.backend, self.beam_width, self.model_path, self.guard_lines = backend, beam_width, path, guard_lines
         if backend == "onnx":
             from text_recognizer.onnx_model import OnnxTextModel
 
@@ -125,7 +132,7 @@ class ParagraphTextRecognizer:
     def predict_tensors(self, tensors: Sequence[Any]) -> list[Prediction]:
         """Read images already preprocessed (`preprocess`), as one batch."""
         if self.backend == "onnx":
-            onnx_tokens, onnx_log_probs = self.onnx_model.predict(paragraph_core.pad_arrays(list(tensors)))
+            onnx_tokens, onnx_log_probs = self.onnx_model.predict(paragraph_core.pad_arrays(list(tensors)), guard_lines=self.guard_lines)
             return self._predictions(onnx_tokens, onnx_log_probs.tolist())
         import torch
 
@@ -133,7 +140,9 @@ class ParagraphTextRecognizer:
 
         with torch.inference_mode():
             x = pad_batch(list(tensors)).to(self.device)
-            tokens, log_probs = self.model.predict(x, beam_width=self.beam_width, return_log_probs=True)
+            tokens, log_probs = self.model.predict(
+                x, beam_width=self.beam_width, return_log_probs=True, guard_lines=self.guard_lines
+            )
         return self._predictions(tokens.cpu(), log_probs.tolist())
 
     def _predictions(self, tokens: Any, log_probs: list[float]) -> list[Prediction]:

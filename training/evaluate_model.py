@@ -5,7 +5,8 @@
 Goes through ParagraphTextRecognizer (the cached crops are passed as files, so preprocessing, scale
 matching and decoding are the production path), so the figures are what users get. Training and test
 side by side show the gap between the writers the model trained on and the writers it never saw.
-`--scales=0.75,1,2` reads every image at those scales too.
+`--scales=0.75,1,2` reads every image at those scales too; `--line_guard=both` reads each with and without
+the decoding's line-length guard (text_recognizer/line_guard.py), to show what it does.
 """
 from __future__ import annotations
 
@@ -53,6 +54,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--splits", default=SPLITS, help="comma-separated: train, val, test")
     parser.add_argument("--limit", type=int, default=LIMIT, help="paragraphs per split (the first ones; 0: all)")
     parser.add_argument("--scales", default="1", help="comma-separated scales to read each image at")
+    parser.add_argument("--line_guard", choices=["on", "off", "both"], default="on",
+                        help="decode with the line-length guard (as the recognizer does), without it, or both")
     parser.add_argument("--json", action="store_true", help="print one JSON object per split and scale")
     args = parser.parse_args(argv)
     splits = [split.strip() for split in args.splits.split(",") if split.strip()]
@@ -65,7 +68,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         data.prepare_data()
         data.setup()
-        recognizer = ParagraphTextRecognizer(args.model_path)
+        guards = {"on": [True], "off": [False], "both": [True, False]}[args.line_guard]
+        recognizers = {guard: ParagraphTextRecognizer(args.model_path, guard_lines=guard) for guard in guards}
     except (DataUnavailableError, FileNotFoundError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
@@ -74,13 +78,15 @@ def main(argv: list[str] | None = None) -> int:
         count = len(dataset) if args.limit <= 0 else min(args.limit, len(dataset))
         truths = convert_labels_to_strings(dataset.labels[:count], data.mapping)
         for scale in scales:
-            figures = {"split": split, "scale": scale, **evaluate(recognizer, dataset.filenames[:count], truths, scale)}
-            if args.json:
-                print(json.dumps(figures))
-            else:
-                print(f"{split:5} x{scale:<4g} {figures['paragraphs']:4d} paragraphs: standard CER "
-                      f"{figures['cer_standard']:.3f}, reference CER {figures['cer_reference']:.3f} "
-                      f"({figures['seconds_per_paragraph']:.2f} s a paragraph)", flush=True)
+            for guard, recognizer in recognizers.items():
+                figures = {"split": split, "scale": scale, "line_guard": guard,
+                           **evaluate(recognizer, dataset.filenames[:count], truths, scale)}
+                if args.json:
+                    print(json.dumps(figures))
+                else:
+                    print(f"{split:5} x{scale:<4g} {figures['paragraphs']:4d} paragraphs{'' if guard else ' (no line guard)'}: "
+                          f"standard CER {figures['cer_standard']:.3f}, reference CER {figures['cer_reference']:.3f} "
+                          f"({figures['seconds_per_paragraph']:.2f} s a paragraph)", flush=True)
     return 0
 
 

@@ -137,3 +137,74 @@ def test_generate_dispatches_and_returns_log_probs_on_request():
     assert tokens.shape == (2, MAX_LENGTH)
     tokens, log_probs = decoder.generate(memory, max_length=10, beam_width=2, return_log_probs=True)
     assert tokens.shape == (2, 10) and log_probs.shape == (2,) and (log_probs <= 0).all()
+
+
+def line_lengths(decoder, row):
+    """Characters per line of one decoded row (tokens after <S>, up to its first <E> or <P>)."""
+    lengths, current = [], 0
+    for token in row[1:]:
+        if token in (decoder.end_token, decoder.padding_token):
+            break
+        if token == decoder.newline_token:
+            lengths.append(current)
+            current = 0
+        else:
+            current += 1
+    return lengths + [current]
+
+
+def looping_decoder():
+    """A decoder that never writes <E> nor a line break: left alone it runs to max_length."""
+    decoder = make_decoder()
+    with torch.no_grad():
+        decoder.fc.bias[[decoder.end_token, decoder.newline_token, decoder.padding_token]] = -50.0
+    return decoder
+
+
+def test_the_line_guard_ends_a_text_whose_line_is_full():
+    decoder = looping_decoder()
+    memory = torch.randn(3, 12, 32)
+    unguarded, _ = greedy_decode(decoder, memory, MAX_LENGTH)
+    assert all(line_lengths(decoder, row) == [MAX_LENGTH - 1] for row in unguarded.tolist())
+    limits = torch.tensor([4, 11, 100])
+    tokens, log_probs = greedy_decode(decoder, memory, MAX_LENGTH, line_limits=limits)
+    assert [line_lengths(decoder, row) for row in tokens.tolist()] == [[4], [11], [MAX_LENGTH - 1]]
+    assert end_positions(decoder, tokens) == [5, 12, None]  # <E> right after the last allowed character
+    assert torch.equal(tokens[:, :5], unguarded[:, :5])  # the guard changes nothing before the limit
+    # The forced <E> costs nothing: the log-probability is that of the characters kept.
+    without_end = tokens.masked_fill(tokens == decoder.end_token, decoder.padding_token)
+    with torch.no_grad():
+        log_p = torch.log_softmax(decoder.sequence_logits(memory, without_end[:, :-1]), dim=-1)
+    picked = log_p.gather(2, without_end[:, 1:].unsqueeze(2)).squeeze(2)
+    expected = (picked * (without_end[:, 1:] != decoder.padding_token)).sum(dim=1)
+    assert torch.allclose(log_probs, expected, atol=1e-4)
+
+
+def test_a_line_break_resets_the_count():
+    decoder = make_decoder()
+    with torch.no_grad():  # a line break every few characters, never <E>
+        decoder.fc.bias[[decoder.end_token, decoder.padding_token]] = -50.0
+        decoder.fc.bias[decoder.newline_token] = 3.0
+    memory = torch.randn(4, 12, 32)
+    unguarded, _ = greedy_decode(decoder, memory, MAX_LENGTH)
+    longest = max(max(line_lengths(decoder, row)) for row in unguarded.tolist())
+    assert longest >= 2, "the test needs lines of several characters"
+    tokens, _ = greedy_decode(decoder, memory, MAX_LENGTH, line_limits=torch.full((4,), longest + 1))
+    assert torch.equal(tokens, unguarded)  # no line reached the limit: nothing changes
+    tokens, _ = greedy_decode(decoder, memory, MAX_LENGTH, line_limits=torch.full((4,), longest))
+    assert max(max(line_lengths(decoder, row)) for row in tokens.tolist()) == longest
+    assert end_positions(decoder, tokens) != end_positions(decoder, unguarded)  # a full line ended its text
+
+
+def test_every_decoder_keeps_the_same_line_guard():
+    decoder = looping_decoder()
+    memory = torch.randn(3, 12, 32)
+    limits = torch.tensor([3, 9, 17])
+    greedy, greedy_log_probs = greedy_decode(decoder, memory, MAX_LENGTH, line_limits=limits)
+    naive, naive_log_probs = naive_greedy_decode(decoder, memory, MAX_LENGTH, line_limits=limits)
+    beam, beam_log_probs = beam_search_decode(decoder, memory, MAX_LENGTH, beam_width=1, line_limits=limits)
+    assert torch.equal(greedy, naive) and torch.equal(greedy, beam)
+    assert torch.allclose(greedy_log_probs, naive_log_probs, atol=1e-4)
+    assert torch.allclose(greedy_log_probs, beam_log_probs, atol=1e-4)
+    wide, _ = beam_search_decode(decoder, memory, MAX_LENGTH, beam_width=3, line_limits=limits)
+    assert [max(line_lengths(decoder, row)) for row in wide.tolist()] == [3, 9, 17]

@@ -23,5 +23,8 @@ def test_prints_both_cers_per_split_and_scale(tiny_iam_dirs, monkeypatch, tmp_pa
     rows = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")]
     assert [(row["split"], row["scale"]) for row in rows] == [("train", 1), ("train", 2), ("test", 1), ("test", 2)]
     assert all(row["paragraphs"] >= 1 and row["cer_standard"] >= 0 and 0 <= row["cer_reference"] <= 1 for row in rows)
+    assert main([*flags, f"--model_path={path}", "--splits=test", "--limit=2", "--line_guard=both", "--json"]) == 0
+    rows = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")]
+    assert [row["line_guard"] for row in rows] == [True, False]
     assert main([*flags, f"--model_path={tmp_path / 'none.pt'}"]) == 1
     assert "no paragraph model" in capsys.readouterr().err

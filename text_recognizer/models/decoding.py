@@ -10,7 +10,8 @@ teacher-forced path; tests check that cached and naive decoding give the same to
 Every decoder returns (tokens, log_probs): tokens (B, max_length) start with <S>; after the first
 <E> (or <P>) every token is <P>; log_probs (B,) is the total log-probability of each text, its
 <E> included. `min_length` forbids <E>/<P> before position min_length - 1 (benchmarks use it to
-force a length).
+force a length). `line_limits` (B,) caps the characters of each text's lines (line_guard.py): once
+a line holds its limit, the text ends there (<E>, at no cost to its log_prob), as a loop would.
 """
 from __future__ import annotations
 
@@ -28,6 +29,7 @@ class TextDecoder(Protocol):
     start_token: int
     end_token: int
     padding_token: int
+    newline_token: int | None  # None: the vocabulary has no line break (line models), a text is one line
     num_classes: int
 
     @property
@@ -155,6 +157,36 @@ def _forbid_stopping(decoder: TextDecoder, scores: torch.Tensor, position: int, 
         scores[:, [decoder.end_token, decoder.padding_token]] = float("-inf")
 
 
+class _LineGuard:
+    """The length of each row's current line, and the rule that ends a text whose line is full."""
+
+    def __init__(self, decoder: TextDecoder, limits: torch.Tensor | None) -> None:
+        self.decoder, self.limits = decoder, limits
+        self.lengths = None if limits is None else torch.zeros_like(limits)
+
+    def restrict(self, scores: torch.Tensor) -> None:
+        """Rows whose current line holds its limit may only end: <E> gets all the probability."""
+        if self.limits is None or self.lengths is None:
+            return
+        full = self.lengths >= self.limits
+        if full.any():
+            scores[full] = float("-inf")
+            scores[full, self.decoder.end_token] = 0.0
+
+    def advance(self, token: torch.Tensor, source: torch.Tensor | None = None) -> None:
+        """Counts the (B,) tokens just appended; beam search first reorders the rows by `source`."""
+        if self.lengths is None:
+            return
+        lengths = self.lengths if source is None else self.lengths[source]
+        decoder = self.decoder
+        is_character = (token != decoder.end_token) & (token != decoder.padding_token)
+        if decoder.newline_token is None:
+            self.lengths = lengths + is_character.long()
+            return
+        line_break = token == decoder.newline_token
+        self.lengths = torch.where(line_break, 0, lengths + (is_character & ~line_break).long())
+
+
 def _greedy_choice(
     decoder: TextDecoder,
     logits: torch.Tensor,
@@ -163,30 +195,38 @@ def _greedy_choice(
     finished: torch.Tensor,
     t: int,
     min_length: int,
+    guard: _LineGuard,
 ) -> None:
     """Appends the argmax token at position t + 1 (<P> for finished rows), updating log_probs and finished."""
     _forbid_stopping(decoder, logits, t + 1, min_length)
+    guard.restrict(logits)
     token = logits.argmax(dim=-1)  # (B,)
     step_log_probs = torch.log_softmax(logits, dim=-1).gather(1, token.unsqueeze(1)).squeeze(1)
     log_probs += step_log_probs.masked_fill(finished, 0.0)
     token.masked_fill_(finished, decoder.padding_token)
     tokens[:, t + 1] = token
     finished |= (token == decoder.end_token) | (token == decoder.padding_token)
+    guard.advance(token)
 
 
 @torch.inference_mode()
 def greedy_decode(
-    decoder: TextDecoder, memory: torch.Tensor, max_length: int, min_length: int = 0
+    decoder: TextDecoder,
+    memory: torch.Tensor,
+    max_length: int,
+    min_length: int = 0,
+    line_limits: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Batched greedy decoding with cached keys and values: one token per step through each layer."""
     batch = memory.shape[0]
     tokens = _start(decoder, batch, max_length, memory.device)
     log_probs = torch.zeros(batch, dtype=_scores_dtype(memory).dtype, device=memory.device)
     finished = torch.zeros(batch, dtype=torch.bool, device=memory.device)
+    guard = _LineGuard(decoder, line_limits)
     cache = _Cache(decoder, memory, max_length)
     for t in range(max_length - 1):
         logits = cache.step_logits(tokens[:, t : t + 1], t)
-        _greedy_choice(decoder, logits, tokens, log_probs, finished, t, min_length)
+        _greedy_choice(decoder, logits, tokens, log_probs, finished, t, min_length, guard)
         if finished.all():
             break
     return tokens, log_probs
@@ -194,16 +234,21 @@ def greedy_decode(
 
 @torch.inference_mode()
 def naive_greedy_decode(
-    decoder: TextDecoder, memory: torch.Tensor, max_length: int, min_length: int = 0
+    decoder: TextDecoder,
+    memory: torch.Tensor,
+    max_length: int,
+    min_length: int = 0,
+    line_limits: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """The reference's decoding (whole prefix re-run at every step), kept to test the cached one against."""
     batch = memory.shape[0]
     tokens = _start(decoder, batch, max_length, memory.device)
     log_probs = torch.zeros(batch, dtype=_scores_dtype(memory).dtype, device=memory.device)
     finished = torch.zeros(batch, dtype=torch.bool, device=memory.device)
+    guard = _LineGuard(decoder, line_limits)
     for t in range(max_length - 1):
         logits = _scores_dtype(decoder.sequence_logits(memory, tokens[:, : t + 1])[:, -1])  # (B, C)
-        _greedy_choice(decoder, logits, tokens, log_probs, finished, t, min_length)
+        _greedy_choice(decoder, logits, tokens, log_probs, finished, t, min_length, guard)
         if finished.all():
             break
     return tokens, log_probs
@@ -211,7 +256,12 @@ def naive_greedy_decode(
 
 @torch.inference_mode()
 def beam_search_decode(
-    decoder: TextDecoder, memory: torch.Tensor, max_length: int, beam_width: int, min_length: int = 0
+    decoder: TextDecoder,
+    memory: torch.Tensor,
+    max_length: int,
+    beam_width: int,
+    min_length: int = 0,
+    line_limits: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Beam search (cached) keeping the `beam_width` most probable prefixes; returns the most probable text.
 
@@ -229,10 +279,12 @@ def beam_search_decode(
     only_padding = torch.full((classes,), float("-inf"), dtype=scores.dtype, device=device)
     only_padding[decoder.padding_token] = 0.0  # a finished beam continues with <P> at no cost
     first_row = torch.arange(batch, device=device).unsqueeze(1) * width  # (B, 1)
+    guard = _LineGuard(decoder, None if line_limits is None else line_limits.repeat_interleave(width))
     cache = _Cache(decoder, memory, max_length)
     for t in range(max_length - 1):
         logits = cache.step_logits(tokens[:, t : t + 1], t)  # (B * K, C)
         _forbid_stopping(decoder, logits, t + 1, min_length)
+        guard.restrict(logits)
         log_p = torch.log_softmax(logits, dim=-1)
         log_p = torch.where(finished.unsqueeze(1), only_padding, log_p)
         candidates = (scores.reshape(batch * width, 1) + log_p).view(batch, width * classes)
@@ -242,6 +294,7 @@ def beam_search_decode(
         tokens = tokens[source]
         tokens[:, t + 1] = token
         finished = finished[source] | (token == decoder.end_token) | (token == decoder.padding_token)
+        guard.advance(token, source)
         cache.reorder(source, t + 1)
         if finished.all():
             break

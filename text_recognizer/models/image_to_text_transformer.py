@@ -8,6 +8,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from text_recognizer.line_guard import line_length_limits
 from text_recognizer.models.transformer_decoder import TransformerTextDecoder
 
 
@@ -34,10 +35,16 @@ class ImageToTextTransformer(nn.Module):
         max_length: int | None = None,
         beam_width: int = 1,
         return_log_probs: bool = False,
+        guard_lines: bool = True,
     ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
         """(B, max_length) tokens: <S> first, <P> after <E> (greedy, or beam search when beam_width > 1).
 
-        With return_log_probs, also each text's total log-probability (B,), a confidence."""
+        With return_log_probs, also each text's total log-probability (B,), a confidence. With
+        guard_lines, no line grows longer than the image's ink can hold (line_guard.py): a decoder
+        that loops stops there instead of at max_length."""
+        limits = None
+        if guard_lines:
+            limits = torch.from_numpy(line_length_limits(x.detach().float().cpu().numpy())).to(x.device)
         with torch.inference_mode():
             memory = self.encode(x)
-        return self.decoder.generate(memory, max_length, beam_width, return_log_probs)
+        return self.decoder.generate(memory, max_length, beam_width, return_log_probs, line_limits=limits)

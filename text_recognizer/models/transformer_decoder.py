@@ -44,8 +44,10 @@ class TransformerTextDecoder(nn.Module):
         super().__init__()
         self.config = config = self.Config.from_args(args)
         needed = (START_TOKEN, END_TOKEN, PADDING_TOKEN)
-        index = Vocabulary(data_config["mapping"], needed, needed_by="a transformer decoder").index
+        vocabulary = Vocabulary(data_config["mapping"], needed, needed_by="a transformer decoder")
+        index = vocabulary.index
         self.start_token, self.end_token, self.padding_token = (index[token] for token in needed)
+        self.newline_token = vocabulary.newline  # the line guard counts characters per line
         self.num_classes = len(index)
         self.max_output_length = data_config["output_dims"][0]  # 682 for paragraphs, <S> and <E> included
 
@@ -106,12 +108,14 @@ class TransformerTextDecoder(nn.Module):
         max_length: int | None = None,
         beam_width: int = 1,
         return_log_probs: bool = False,
+        line_limits: torch.Tensor | None = None,
     ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
         """(B, max_length) tokens (<S> first, <P> after <E>), and with return_log_probs each text's
-        total log-probability (B,) (its <E> included). beam_width=1 is greedy decoding."""
+        total log-probability (B,) (its <E> included). beam_width=1 is greedy decoding; `line_limits`
+        (B,) caps the characters per line (decoding.py)."""
         max_length = max_length or self.max_output_length
         if beam_width == 1:
-            tokens, log_probs = decoding.greedy_decode(self, memory, max_length)
+            tokens, log_probs = decoding.greedy_decode(self, memory, max_length, line_limits=line_limits)
         else:
-            tokens, log_probs = decoding.beam_search_decode(self, memory, max_length, beam_width)
+            tokens, log_probs = decoding.beam_search_decode(self, memory, max_length, beam_width, line_limits=line_limits)
         return (tokens, log_probs) if return_log_probs else tokens
