@@ -17,25 +17,23 @@ TINY_IAM_FLAGS = {"iam_source": "rendered", "iam_rendered_forms": 8, "iam_render
 
 @pytest.fixture(scope="session")
 def tiny_iam_dirs(tmp_path_factory) -> dict[str, Path]:
-    """Session folders for the tiny rendered IAM tree and its processed caches (built once, reused)."""
+    """The session's data folder for the tiny rendered IAM tree and its processed caches (built once, reused):
+    "root" is what $TEXT_RECOGNIZER_DATA_DIR names, "downloaded" the rendered trees' folder inside it."""
     root = tmp_path_factory.mktemp("tiny_iam")
-    return {"downloaded": root / "downloaded", "processed": root / "processed"}
+    return {"root": root, "downloaded": root / "downloaded" / "iam_rendered", "processed": root / "processed"}
 
 
-def point_iam_paths_at(monkeypatch: pytest.MonkeyPatch, downloaded: Path, processed: Path) -> None:
-    """Make the rendered IAM tree and every IAM processed cache live under the given folders."""
-    from text_recognizer.data import iam_rendered
-    from text_recognizer.metadata import iam_lines, iam_paragraphs, iam_synthetic_paragraphs
+def use_data_dir(monkeypatch: pytest.MonkeyPatch, root: Path) -> None:
+    """Make every download and cache live under `root`: the one setting, $TEXT_RECOGNIZER_DATA_DIR."""
+    from text_recognizer.metadata.shared import DATA_DIR_ENV_VAR
 
-    monkeypatch.setattr(iam_rendered, "RENDERED_DL_DIRNAME", downloaded)
-    for module in (iam_lines, iam_paragraphs, iam_synthetic_paragraphs):
-        monkeypatch.setattr(module, "PROCESSED_DATA_DIRNAME", processed / module.__name__.rsplit(".", 1)[-1])
+    monkeypatch.setenv(DATA_DIR_ENV_VAR, str(root))
 
 
 @pytest.fixture
 def tiny_iam_args(tiny_iam_dirs, monkeypatch) -> argparse.Namespace:
     """Flags for an IAM data module on the tiny rendered IAM, with all its data in the session's temp folder."""
-    point_iam_paths_at(monkeypatch, tiny_iam_dirs["downloaded"], tiny_iam_dirs["processed"])
+    use_data_dir(monkeypatch, tiny_iam_dirs["root"])
     return argparse.Namespace(**TINY_IAM_FLAGS, batch_size=4, num_workers=0)
 
 
@@ -46,12 +44,13 @@ OWN_DATA_LAYOUTS = ("page", "page2013", "alto", "image_txt")
 @pytest.fixture(scope="session")
 def own_data_folders(tiny_iam_dirs, tmp_path_factory) -> dict:
     """The tiny rendered IAM's 8 forms as a PAGE 2019, a PAGE 2013, an ALTO v4 and an image+txt folder
-    (text_recognizer.data.iam_export), and per writer as PAGE folders ("page_writer_<id>")."""
-    from text_recognizer.data.iam import IAM
-    from text_recognizer.data.iam_export import export_forms
+    (text_recognizer.data.synthetic.iam_export), and per writer as PAGE folders ("page_writer_<id>")."""
+    from text_recognizer.data.sources.iam import IAM
+    from text_recognizer.data.synthetic.iam_export import export_forms
+    from text_recognizer.data.synthetic.iam_rendered import RenderedTree, RenderOptions
 
-    iam = IAM(source="rendered", data_dirname=tiny_iam_dirs["downloaded"], forms=TINY_IAM_FLAGS["iam_rendered_forms"],
-              writers=TINY_IAM_FLAGS["iam_rendered_writers"]).load()
+    options = RenderOptions(forms=TINY_IAM_FLAGS["iam_rendered_forms"], writers=TINY_IAM_FLAGS["iam_rendered_writers"])
+    iam = IAM(RenderedTree(tiny_iam_dirs["downloaded"], options)).load()
     root = tmp_path_factory.mktemp("own_data")
     folders: dict = {"iam": iam}
     for layout in OWN_DATA_LAYOUTS:
@@ -64,8 +63,6 @@ def own_data_folders(tiny_iam_dirs, tmp_path_factory) -> dict:
 
 @pytest.fixture
 def own_data_cache(tmp_path, monkeypatch) -> Path:
-    """HandwritingFolder's processed caches in this test's temporary folder."""
-    from text_recognizer.metadata import handwriting_folder
-
-    monkeypatch.setattr(handwriting_folder, "PROCESSED_DATA_DIRNAME", tmp_path / "processed")
+    """HandwritingFolder's processed caches (every cache) in this test's temporary folder."""
+    use_data_dir(monkeypatch, tmp_path)
     return tmp_path / "processed"

@@ -9,10 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from text_recognizer.data.emnist_lines import EMNISTLines
-from text_recognizer.data.emnist_lines2 import EMNISTLines2
-from text_recognizer.data.fake_emnist import write_fake_emnist_archive
+from text_recognizer.data.synthetic.fake_emnist import write_fake_emnist_archive
 from text_recognizer.metadata import emnist as emnist_metadata
+from text_recognizer.metadata.shared import DATA_DIR_ENV_VAR
 
 
 @pytest.fixture(scope="session")
@@ -31,15 +30,10 @@ def emnist_paths(monkeypatch: pytest.MonkeyPatch, _emnist_cache_dir: Path, tiny_
     """Downloads, caches and the essentials file under a temp folder; EMNIST_ARCHIVE points at the tiny archive."""
     paths = {
         "archive": tiny_emnist_archive,
-        "downloaded": _emnist_cache_dir / "downloaded",
+        "downloaded": _emnist_cache_dir / "downloaded" / "emnist",
         "processed": _emnist_cache_dir / "processed" / "emnist",
         "essentials": _emnist_cache_dir / "emnist_essentials.json",
     }
-    monkeypatch.setattr(emnist_metadata, "DL_DATA_DIRNAME", paths["downloaded"])
-    monkeypatch.setattr(emnist_metadata, "PROCESSED_DATA_DIRNAME", paths["processed"])
-    monkeypatch.setattr(emnist_metadata, "PROCESSED_DATA_FILENAME", paths["processed"] / "byclass.h5")
-    monkeypatch.setattr(emnist_metadata, "ESSENTIALS_FILENAME", paths["essentials"])
-    monkeypatch.setattr(EMNISTLines, "processed_dirname", _emnist_cache_dir / "processed" / "emnist_lines")
-    monkeypatch.setattr(EMNISTLines2, "processed_dirname", _emnist_cache_dir / "processed" / "emnist_lines2")
+    monkeypatch.setenv(DATA_DIR_ENV_VAR, str(_emnist_cache_dir))
     monkeypatch.setenv(emnist_metadata.ARCHIVE_ENV_VAR, str(tiny_emnist_archive))
     return paths

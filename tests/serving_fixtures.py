@@ -5,7 +5,7 @@ import argparse
 from pathlib import Path
 
 import pytest
-from conftest import TINY_IAM_FLAGS, point_iam_paths_at
+from conftest import TINY_IAM_FLAGS, use_data_dir
 from PIL import Image
 
 from text_recognizer.metadata import iam_paragraphs as metadata
@@ -46,7 +46,7 @@ def offline_test_paragraphs(root: Path, count: int) -> tuple[list[Path], list[st
     from text_recognizer.vocabulary import convert_labels_to_strings
 
     with pytest.MonkeyPatch.context() as monkeypatch:
-        point_iam_paths_at(monkeypatch, root / "downloaded", root / "processed")
+        use_data_dir(monkeypatch, root)
         data = IAMParagraphs(argparse.Namespace(**TINY_IAM_FLAGS, augment_data=False))
         data.prepare_data()
         data.setup()

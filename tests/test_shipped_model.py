@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import point_iam_paths_at
+from conftest import use_data_dir
 from PIL import Image, ImageOps
 
 from text_recognizer.lit_models.metrics import character_error_rate
@@ -48,7 +48,7 @@ def unseen(tmp_path_factory):
 
     root = tmp_path_factory.mktemp("unseen_iam")
     with pytest.MonkeyPatch.context() as monkeypatch:
-        point_iam_paths_at(monkeypatch, root / "downloaded", root / "processed")
+        use_data_dir(monkeypatch, root)
         data = IAMParagraphs(argparse.Namespace(**UNSEEN_FORMS, augment_data=False))
         data.prepare_data()
         data.setup()

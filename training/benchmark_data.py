@@ -15,7 +15,9 @@ import time
 
 import torch
 
-from text_recognizer.data.iam_original_and_synthetic_paragraphs import IAMOriginalAndSyntheticParagraphs
+from text_recognizer.data.iam_original_and_synthetic_paragraphs import (
+    IAMOriginalAndSyntheticParagraphs,
+)
 from text_recognizer.metadata.shared import PADDING_TOKEN
 from text_recognizer.models.resnet_transformer import ResnetTransformer
 from text_recognizer.vocabulary import trim_padding

@@ -41,8 +41,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     os.environ.setdefault("WANDB_MODE", "disabled")
 
-    from text_recognizer.data.iam_crops import CropDataset
     from text_recognizer.data.iam_paragraphs import IAMParagraphs
+    from text_recognizer.data.sources.iam_crops import CropDataset
     from text_recognizer.lit_models.metrics import character_error_rate
     from text_recognizer.paragraph_text_recognizer import ParagraphTextRecognizer
     from text_recognizer.run_files import DEFAULT_MODEL_PATH

@@ -12,8 +12,9 @@ import scipy.io
 import torch
 from emnist_fixtures import _emnist_cache_dir, emnist_paths, tiny_emnist_archive  # noqa: F401
 
-from text_recognizer.data.emnist import EMNIST, parse_emnist_mat, sample_to_balance
-from text_recognizer.data.fake_emnist import write_fake_emnist_archive
+from text_recognizer.data.emnist import EMNIST
+from text_recognizer.data.sources.emnist import parse_emnist_mat, sample_to_balance
+from text_recognizer.data.synthetic.fake_emnist import write_fake_emnist_archive
 from text_recognizer.metadata import emnist as metadata
 from text_recognizer.metadata import shared
 from text_recognizer.util import compute_sha256
@@ -109,26 +110,26 @@ def _point_metadata_at(monkeypatch, tmp_path, sha256):
 
 def test_offline_without_an_archive_is_a_clear_error(emnist_paths, monkeypatch, tmp_path):  # noqa: F811
     _point_metadata_at(monkeypatch, tmp_path, "0" * 64)
-    monkeypatch.setattr(metadata, "PROCESSED_DATA_FILENAME", tmp_path / "absent.h5")
+    monkeypatch.setenv(shared.DATA_DIR_ENV_VAR, str(tmp_path / "data"))  # no cache, no download
     with pytest.raises(RuntimeError) as error:
         EMNIST().prepare_data()
     message = str(error.value)
-    assert "http://127.0.0.1:9/matlab.zip" in message and str(emnist_paths["downloaded"]) in message
+    assert "http://127.0.0.1:9/matlab.zip" in message and str(tmp_path / "data" / "downloaded" / "emnist") in message
     assert "--emnist_archive" in message and "fake_emnist" in message
 
 
 def test_an_archive_placed_in_the_download_folder_is_used_without_network(emnist_paths, monkeypatch, tmp_path):  # noqa: F811
-    placed = emnist_paths["downloaded"] / "matlab.zip"
+    monkeypatch.setenv(shared.DATA_DIR_ENV_VAR, str(tmp_path / "data"))
+    placed = tmp_path / "data" / "downloaded" / "emnist" / "matlab.zip"
     placed.parent.mkdir(parents=True, exist_ok=True)
     write_fake_emnist_archive(placed, train_per_class=2, test_per_class=1, seed=5)
     _point_metadata_at(monkeypatch, tmp_path, compute_sha256(placed))
-    monkeypatch.setattr(metadata, "PROCESSED_DATA_FILENAME", tmp_path / "byclass.h5")
     data = EMNIST()
     data.prepare_data()
     data.setup()
-    assert len(data.data_test) == 62 and data.processed_filename == tmp_path / "byclass.h5"
+    assert len(data.data_test) == 62 and data.processed_filename == tmp_path / "data" / "processed" / "emnist" / "byclass.h5"
     shutil.copy(emnist_paths["archive"], placed)  # now it does not match the checksum
-    (tmp_path / "byclass.h5").unlink()
+    data.processed_filename.unlink()
     with pytest.raises(RuntimeError, match="checksum"):
         EMNIST().prepare_data()
 
@@ -161,11 +162,10 @@ def test_the_archive_is_downloaded_when_missing(emnist_paths, monkeypatch, tmp_p
             f'sha256 = "{compute_sha256(emnist_paths["archive"])}"\n'
         )
         monkeypatch.setattr(metadata, "METADATA_FILENAME", toml_file)
-        monkeypatch.setattr(metadata, "DL_DATA_DIRNAME", tmp_path / "downloaded")
-        monkeypatch.setattr(metadata, "PROCESSED_DATA_FILENAME", tmp_path / "byclass.h5")
+        monkeypatch.setenv(shared.DATA_DIR_ENV_VAR, str(tmp_path))
         monkeypatch.delenv(metadata.ARCHIVE_ENV_VAR)
         data = EMNIST()
         data.prepare_data()
     finally:
         server.shutdown()
-    assert (tmp_path / "downloaded" / "matlab.zip").exists() and (tmp_path / "byclass.h5").exists()
+    assert (tmp_path / "downloaded" / "emnist" / "matlab.zip").exists() and (tmp_path / "processed" / "emnist" / "byclass.h5").exists()

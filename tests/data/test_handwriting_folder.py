@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from text_recognizer.data import iam_crops
 from text_recognizer.data.handwriting_folder import HandwritingFolder
+from text_recognizer.data.sources import iam_crops
 from text_recognizer.util import DataUnavailableError
 from text_recognizer.vocabulary import convert_labels_to_strings
 

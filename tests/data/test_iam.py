@@ -11,9 +11,10 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from text_recognizer.data import iam_rendered
-from text_recognizer.data.iam import IAM, split_ids
-from text_recognizer.data.iam_xml import line_region, parse_form_xml
+from text_recognizer.data.sources.iam import IAM, ArchiveTree, split_ids
+from text_recognizer.data.sources.iam_xml import line_region, parse_form_xml
+from text_recognizer.data.synthetic import iam_rendered
+from text_recognizer.data.synthetic.iam_rendered import RenderOptions
 from text_recognizer.metadata import iam as metadata
 
 IMAGE_SIZE = (400, 300)  # (width, height) of the hand-made stored images
@@ -127,7 +128,7 @@ def closed_port_url() -> str:
 
 def test_real_source_downloads_verifies_extracts_and_parses(archive, server, tmp_path):
     sha256 = hashlib.sha256(archive.read_bytes()).hexdigest()
-    dataset = IAM(source="iam", data_dirname=tmp_path, url=f"{server}/iamdb.zip", sha256=sha256)
+    dataset = IAM(ArchiveTree(tmp_path, url=f"{server}/iamdb.zip", sha256=sha256))
     dataset.prepare_data()
     assert (tmp_path / "iamdb.zip").is_file() and (tmp_path / "iamdb" / "xml").is_dir()
     assert sorted(path.name for path in tmp_path.iterdir()) == ["iamdb", "iamdb.zip"]  # no staging left
@@ -138,25 +139,25 @@ def test_real_source_downloads_verifies_extracts_and_parses(archive, server, tmp
     assert sorted(dataset.train_ids + dataset.val_ids) == dataset.all_ids
     assert "Forms: 3" in repr(dataset)
     # Prepared once: a second call neither downloads nor extracts (the URL is dead now).
-    IAM(source="iam", data_dirname=tmp_path, url=closed_port_url(), sha256=sha256).prepare_data()
+    IAM(ArchiveTree(tmp_path, url=closed_port_url(), sha256=sha256)).prepare_data()
 
 
 def test_real_source_uses_a_placed_archive_and_checks_it(archive, tmp_path):
     shutil.copy(archive, tmp_path / "iamdb.zip")
     sha256 = hashlib.sha256(archive.read_bytes()).hexdigest()
-    IAM(source="iam", data_dirname=tmp_path, url=closed_port_url(), sha256=sha256).prepare_data()
+    IAM(ArchiveTree(tmp_path, url=closed_port_url(), sha256=sha256)).prepare_data()
     assert (tmp_path / "iamdb" / "forms" / "r01-000.jpg").is_file()
     other = tmp_path / "other"
     other.mkdir()
     (other / "iamdb.zip").write_bytes(b"not the archive")
     with pytest.raises(RuntimeError, match="checksum"):
-        IAM(source="iam", data_dirname=other, url=closed_port_url(), sha256=sha256).prepare_data()
+        IAM(ArchiveTree(other, url=closed_port_url(), sha256=sha256)).prepare_data()
 
 
 def test_offline_error_says_what_to_do(tmp_path):
     url = closed_port_url()
     with pytest.raises(RuntimeError) as error:
-        IAM(source="iam", data_dirname=tmp_path, url=url).prepare_data()
+        IAM(ArchiveTree(tmp_path, url=url)).prepare_data()
     message = str(error.value)
     assert url in message and "refused" in message.lower()
     assert "iamdb.zip" in message and str(tmp_path) in message and "--iam_source=rendered" in message
@@ -167,23 +168,23 @@ def test_flags_build_the_dataset():
     parser = IAM.add_to_argparse(argparse.ArgumentParser())
     args = parser.parse_args(["--iam_source=rendered", "--iam_rendered_forms=30", "--iam_rendered_writers=3"])
     dataset = IAM.from_args(args)
-    assert dataset.source == "rendered" and dataset.render_options.forms == 30
+    assert dataset.source == "rendered" and dataset.tree.options.forms == 30
     assert dataset.cache_name.startswith("iam_rendered")
     assert IAM.from_args({}).source == metadata.DEFAULT_SOURCE == "iam"
     with pytest.raises(ValueError, match="unknown IAM source"):
-        IAM(source="nope")
+        IAM.from_args({"iam_source": "nope"})
     with pytest.raises(TypeError):
-        IAM(source="rendered", pages=3)  # unknown render options are errors
+        RenderOptions(pages=3)  # unknown render options are errors
 
 
 def test_parse_is_cached_in_the_tree(archive, tmp_path):
     shutil.copy(archive, tmp_path / "iamdb.zip")
     sha256 = hashlib.sha256(archive.read_bytes()).hexdigest()
-    dataset = IAM(source="iam", data_dirname=tmp_path, url=closed_port_url(), sha256=sha256).load()
+    dataset = IAM(ArchiveTree(tmp_path, url=closed_port_url(), sha256=sha256)).load()
     cache = tmp_path / "iamdb" / "parsed.json"
     assert cache.is_file()
     (tmp_path / "iamdb" / "xml" / "r01-000.xml").write_text("<form")  # would fail if parsed again
-    again = IAM(source="iam", data_dirname=tmp_path, url=closed_port_url(), sha256=sha256)
+    again = IAM(ArchiveTree(tmp_path, url=closed_port_url(), sha256=sha256))
     assert again.line_strings_by_id == dataset.line_strings_by_id
 
 
@@ -193,11 +194,11 @@ def test_archive_layouts_forms_and_xml_at_the_top_and_not_an_archive(archive, tm
     with zipfile.ZipFile(archive) as source, zipfile.ZipFile(flat / "iamdb.zip", "w") as target:
         for name in source.namelist():
             target.writestr(name.removeprefix("iamdb/"), source.read(name))
-    IAM(source="iam", data_dirname=flat, url=closed_port_url(), sha256="").prepare_data()  # "" skips the check
+    IAM(ArchiveTree(flat, url=closed_port_url(), sha256="")).prepare_data()  # "" skips the check
     assert (flat / "iamdb" / "xml" / "r01-000.xml").is_file()
     broken = tmp_path / "broken"
     broken.mkdir()
     (broken / "iamdb.zip").write_bytes(b"not a zip")
     with pytest.raises(RuntimeError, match="not a zip file"):
-        IAM(source="iam", data_dirname=broken, url=closed_port_url(), sha256="").prepare_data()
+        IAM(ArchiveTree(broken, url=closed_port_url(), sha256="")).prepare_data()
     assert sorted(path.name for path in broken.iterdir()) == ["iamdb.zip"]

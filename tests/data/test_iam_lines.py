@@ -3,8 +3,8 @@ import pytest
 import torch
 
 from text_recognizer.data.base_data_module import load_and_print_info
-from text_recognizer.data.iam import IAM
 from text_recognizer.data.iam_lines import IAMLines
+from text_recognizer.data.sources.iam import IAM
 from text_recognizer.metadata import iam_lines as metadata
 from text_recognizer.vocabulary import convert_labels_to_strings
 

@@ -2,11 +2,12 @@
 only train augmented, caches built once and reused."""
 import pytest
 import torch
+from conftest import use_data_dir
 
-from text_recognizer.data import iam_crops
 from text_recognizer.data.base_data_module import load_and_print_info
-from text_recognizer.data.iam import IAM
 from text_recognizer.data.iam_paragraphs import IAMParagraphs
+from text_recognizer.data.sources import iam_crops
+from text_recognizer.data.sources.iam import IAM
 from text_recognizer.metadata import iam_paragraphs as metadata
 from text_recognizer.vocabulary import convert_labels_to_strings
 
@@ -81,7 +82,7 @@ def test_augment_data_false_makes_train_deterministic(tiny_iam_args):
 
 
 def test_second_prepare_data_reuses_the_cache(tiny_iam_args, tmp_path, monkeypatch):
-    monkeypatch.setattr(metadata, "PROCESSED_DATA_DIRNAME", tmp_path / "paragraphs")
+    use_data_dir(monkeypatch, tmp_path)  # a data folder of its own: the first call builds the tree and the cache
     IAMParagraphs(tiny_iam_args).prepare_data()
     labels_file = IAMParagraphs(tiny_iam_args).cache_dirname / iam_crops.LABELS_FILENAME
     stamp = labels_file.stat().st_mtime_ns

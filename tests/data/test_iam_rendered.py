@@ -1,13 +1,13 @@
 """The offline handwriting source: IAM's format, ink-true boxes, paragraph-canvas fit, determinism."""
 import random
-from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image
 
-from text_recognizer.data import form_renderer, handwriting, iam_rendered
-from text_recognizer.data.iam import IAM
+from text_recognizer.data.sources.iam import IAM
+from text_recognizer.data.synthetic import form_renderer, handwriting, iam_rendered
+from text_recognizer.data.synthetic.iam_rendered import RenderedTree
 from text_recognizer.metadata import iam as metadata
 from text_recognizer.metadata import iam_paragraphs
 
@@ -16,7 +16,7 @@ OPTIONS = iam_rendered.RenderOptions(forms=4, writers=2, seed=11)
 
 @pytest.fixture(scope="module")
 def dataset(tmp_path_factory) -> IAM:
-    dataset = IAM(source="rendered", data_dirname=tmp_path_factory.mktemp("rendered"), **OPTIONS.as_kwargs())
+    dataset = IAM(RenderedTree(tmp_path_factory.mktemp("rendered"), OPTIONS))
     dataset.prepare_data()
     return dataset.load()
 
@@ -39,10 +39,10 @@ def test_tree_has_iam_layout_and_parses(dataset):
 
 def test_preparing_again_reuses_the_tree(dataset):
     before = (dataset.root / "xml" / "r01-000.xml").stat().st_mtime_ns
-    again = IAM(source="rendered", data_dirname=dataset.dl_dirname, **OPTIONS.as_kwargs())
+    again = IAM(RenderedTree(dataset.tree.dl_dirname, OPTIONS))
     again.prepare_data()
     assert (again.root / "xml" / "r01-000.xml").stat().st_mtime_ns == before
-    assert [p.name for p in dataset.dl_dirname.iterdir()] == [OPTIONS.dirname()]  # no staging folders left
+    assert [p.name for p in dataset.tree.dl_dirname.iterdir()] == [OPTIONS.dirname()]  # no staging folders left
 
 
 def test_test_split_holds_unseen_writers_and_fonts(dataset):
@@ -114,7 +114,7 @@ def test_the_ink_looks_like_ink(dataset):
 
 def test_form_ids_look_like_iam_ids():
     assert iam_rendered.form_id(0) == "r01-000" and iam_rendered.form_id(1234) == "r02-234"
-    assert Path(iam_rendered.RENDERED_DL_DIRNAME).name == "iam_rendered"
+    assert RenderedTree().dl_dirname.name == "iam_rendered"
 
 
 @pytest.mark.slow

@@ -6,9 +6,11 @@ import torch
 from torch.utils.data import DataLoader
 
 from text_recognizer.data.batching import BatchedDataset, BucketSampler
-from text_recognizer.data.iam_original_and_synthetic_paragraphs import IAMOriginalAndSyntheticParagraphs
+from text_recognizer.data.iam_original_and_synthetic_paragraphs import (
+    IAMOriginalAndSyntheticParagraphs,
+)
 from text_recognizer.data.iam_synthetic_paragraphs import IAMSyntheticParagraphs
-from text_recognizer.data.synthetic_paragraphs import (
+from text_recognizer.data.synthetic.synthetic_paragraphs import (
     SyntheticParagraphs,
     random_partition,
     stack_lines,

@@ -5,9 +5,9 @@ import warnings
 import pytest
 from PIL import Image
 
-from text_recognizer.data.iam_xml import parse_form_xml
-from text_recognizer.data.layout_xml import LayoutError, read_layout
-from text_recognizer.data.safe_xml import UnsafeXMLError, parse_xml
+from text_recognizer.data.sources.iam_xml import parse_form_xml
+from text_recognizer.data.sources.layout_xml import LayoutError, read_layout
+from text_recognizer.data.sources.safe_xml import UnsafeXMLError, parse_xml
 
 PAGE_NS = "http://schema.primaresearch.org/PAGE/gts/pagecontent/2019-07-15"
 BILLION_LAUGHS = """<?xml version="1.0"?>

@@ -1,5 +1,5 @@
 """English text for synthetic data: clean corpus sentences and seeded runs of words."""
-from text_recognizer.data.sentence_generator import (
+from text_recognizer.data.synthetic.sentence_generator import (
     SentenceGenerator,
     clean_entry,
     english_sentences,

@@ -27,12 +27,8 @@ def tiny_iam_cell(dirs: dict[str, Path], args) -> nbformat.NotebookNode:
     flags = [f"--{key}={value}" for key, value in vars(args).items() if key.startswith("iam_")]
     return nbformat.v4.new_code_cell(
         "# Injected by tests/notebooks/test_notebooks.py: the tests' tiny rendered IAM, in a temporary folder.\n"
-        "from pathlib import Path\n"
-        "from text_recognizer.data import iam_rendered\n"
-        "from text_recognizer.metadata import iam_lines, iam_paragraphs, iam_synthetic_paragraphs\n"
-        f"iam_rendered.RENDERED_DL_DIRNAME = Path({str(dirs['downloaded'])!r})\n"
-        "for module in (iam_lines, iam_paragraphs, iam_synthetic_paragraphs):\n"
-        f"    module.PROCESSED_DATA_DIRNAME = Path({str(dirs['processed'])!r}) / module.__name__.rsplit('.', 1)[-1]\n"
+        "import os\n"
+        f"os.environ['TEXT_RECOGNIZER_DATA_DIR'] = {str(dirs['root'])!r}\n"
         f"IAM_FLAGS = {flags!r}"
     )
 
@@ -41,9 +37,8 @@ def own_data_cell(root: Path) -> nbformat.NotebookNode:
     """Code that writes the notebook's own folder (and HandwritingFolder's cache of it) under `root`."""
     return nbformat.v4.new_code_cell(
         "# Injected by tests/notebooks/test_notebooks.py: the notebook's folder and its cache, in a temporary folder.\n"
-        "from pathlib import Path\n"
-        "from text_recognizer.metadata import handwriting_folder\n"
-        f"handwriting_folder.PROCESSED_DATA_DIRNAME = Path({str(root / 'processed')!r})\n"
+        "import os\n"
+        f"os.environ['TEXT_RECOGNIZER_DATA_DIR'] = {str(root)!r}\n"
         f"FOLDER_NAME = {str(root / 'pages')!r}  # absolute: ROOT / FOLDER_NAME is this folder"
     )
 

@@ -13,9 +13,9 @@ def test_benchmark_decoding_prints_decoding_and_training_rows(capsys):
 
 
 def test_benchmark_data_times_the_loader_and_a_step_on_trimmed_labels(tiny_iam_dirs, monkeypatch, capsys):
-    from conftest import TINY_IAM_FLAGS, point_iam_paths_at
+    from conftest import TINY_IAM_FLAGS, use_data_dir
 
-    point_iam_paths_at(monkeypatch, tiny_iam_dirs["downloaded"], tiny_iam_dirs["processed"])
+    use_data_dir(monkeypatch, tiny_iam_dirs["root"])
     flags = [f"--{name}={value}" for name, value in TINY_IAM_FLAGS.items()]
     benchmark_data.main([*flags, "--batch_size=2", "--num_workers_list=0", "--loader_batches=2", "--model_steps=1"])
     out = capsys.readouterr().out

@@ -2,7 +2,7 @@
 import argparse
 import json
 
-from conftest import TINY_IAM_FLAGS, point_iam_paths_at
+from conftest import TINY_IAM_FLAGS, use_data_dir
 
 from text_recognizer.metadata import iam_paragraphs as metadata
 from text_recognizer.model_file import save_model_file
@@ -13,7 +13,7 @@ ARGS = {"tf_dim": 16, "tf_fc_dim": 16, "tf_layers": 1, "tf_nhead": 2}
 
 
 def test_prints_both_cers_per_split_and_scale(tiny_iam_dirs, monkeypatch, tmp_path, capsys):
-    point_iam_paths_at(monkeypatch, tiny_iam_dirs["downloaded"], tiny_iam_dirs["processed"])
+    use_data_dir(monkeypatch, tiny_iam_dirs["root"])
     config = {"input_dims": list(metadata.DIMS), "output_dims": [16, 1], "mapping": metadata.MAPPING}
     model = ResnetTransformer({**config, "input_dims": metadata.DIMS}, argparse.Namespace(**ARGS))
     path = save_model_file({"model_class": "ResnetTransformer", "data_config": config, "model_config": ARGS,

@@ -17,7 +17,8 @@ from torch import nn
 
 from text_recognizer import run_files
 from text_recognizer.data.handwriting_folder import HandwritingFolder
-from text_recognizer.metadata import handwriting_folder, iam_paragraphs
+from text_recognizer.metadata import iam_paragraphs
+from text_recognizer.metadata.shared import DATA_DIR_ENV_VAR
 from text_recognizer.model_file import load_model, read_checkpoint, save_model_file
 from text_recognizer.models import LineCNNTransformer
 from text_recognizer.vocabulary import trim_padding
@@ -89,7 +90,7 @@ def base_line_model(own_data_folders, tmp_path_factory) -> dict[str, Path]:
     """A line model trained BASE_STEPS steps on writer 000: its last .ckpt and that as a model.pt."""
     root = tmp_path_factory.mktemp("base_line_model")
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(handwriting_folder, "PROCESSED_DATA_DIRNAME", root / "processed")
+        patch.setenv(DATA_DIR_ENV_VAR, str(root))
         result = train(own_data_folders["page_writer_000"], root / "logs", *LINE_MODEL, f"--lr={BASE_LR}",
                        f"--max_steps={BASE_STEPS}")
     checkpoint = last_checkpoint(result)

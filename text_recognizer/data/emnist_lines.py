@@ -27,7 +27,7 @@ from torchvision import transforms
 
 from text_recognizer.data.base_data_module import BaseDataModule, load_and_print_info
 from text_recognizer.data.emnist import EMNIST
-from text_recognizer.data.sentence_generator import SentenceGenerator
+from text_recognizer.data.synthetic.sentence_generator import SentenceGenerator
 from text_recognizer.data.util import BaseDataset
 from text_recognizer.metadata import emnist_lines as metadata
 from text_recognizer.metadata.shared import END_TOKEN, PADDING_TOKEN
@@ -72,7 +72,7 @@ class EMNISTLines(BaseDataModule):
         num_test=NUM_TEST,
         with_start_end_tokens=WITH_START_END_TOKENS,
     )
-    processed_dirname = metadata.PROCESSED_DATA_DIRNAME
+    processed_dirname = staticmethod(metadata.processed_dirname)  # the subclass keeps its caches apart
     x_start = 0  # where the first character goes
 
     def __init__(self, args: argparse.Namespace | None = None) -> None:
@@ -121,7 +121,7 @@ class EMNISTLines(BaseDataModule):
     @property
     def data_filename(self) -> Path:
         """One cache per setting and per EMNIST source (the download or a given archive)."""
-        return self.processed_dirname / (
+        return self.processed_dirname() / (
             f"ml{self.max_length}_o{self.min_overlap:f}_{self.max_overlap:f}_ntr{self.num_train}"
             f"_nva{self.num_val}_nte{self.num_test}_se{int(self.with_start_end_tokens)}"
             f"_{self.emnist.processed_filename.stem}.h5"

@@ -41,7 +41,7 @@ class EMNISTLines2(EMNISTLines):
         num_test=NUM_TEST,
         with_start_end_tokens=WITH_START_END_TOKENS,
     )
-    processed_dirname = metadata.PROCESSED_DATA_DIRNAME
+    processed_dirname = staticmethod(metadata.processed_dirname)
     x_start = metadata.IMAGE_X_PADDING
 
     def __init__(self, args: argparse.Namespace | None = None) -> None:

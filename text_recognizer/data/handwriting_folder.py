@@ -29,11 +29,11 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from text_recognizer.data import iam_crops
 from text_recognizer.data.base_data_module import BaseDataModule, load_and_print_info
 from text_recognizer.data.batching import BatchingOptions, ContentSizedLoaders, collate_stacked
 from text_recognizer.data.iam_lines import warn_if_wider_than_canvas
-from text_recognizer.data.layout_xml import read_layout
+from text_recognizer.data.sources import iam_crops
+from text_recognizer.data.sources.layout_xml import read_layout
 from text_recognizer.data.vocabulary_check import apply_unknown_chars
 from text_recognizer.metadata import handwriting_folder as metadata
 from text_recognizer.metadata import iam_lines, iam_paragraphs
@@ -254,7 +254,7 @@ class HandwritingFolder(ContentSizedLoaders, BaseDataModule):
         settings = [metadata.CACHE_VERSION, self.unit, self.stem_kind, self.image_scale, self.val_fraction,
                     self.test_fraction, self.split_seed, listing]
         key = hashlib.sha256(json.dumps(settings).encode()).hexdigest()[:12]
-        return metadata.PROCESSED_DATA_DIRNAME / f"{safe_id(Path(root.name))}_{self.unit}_{key}"
+        return metadata.processed_dirname() / f"{safe_id(Path(root.name))}_{self.unit}_{key}"
 
     def _scaled(self, crop: Image.Image) -> Image.Image:
         if self.stem_kind == "line":

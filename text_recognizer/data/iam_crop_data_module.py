@@ -6,9 +6,9 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from types import ModuleType
 
-from text_recognizer.data import iam_crops
 from text_recognizer.data.base_data_module import BaseDataModule
-from text_recognizer.data.iam import IAM
+from text_recognizer.data.sources import iam_crops
+from text_recognizer.data.sources.iam import IAM
 from text_recognizer.util import str2bool
 from text_recognizer.vocabulary import convert_labels_to_strings, convert_strings_to_labels
 
@@ -20,7 +20,7 @@ class IAMCropDataModule(BaseDataModule):
     """Crops of IAM forms, cut once by prepare_data into a cache and read by setup.
 
     Subclasses set `metadata` (their metadata module: MAPPING, DIMS, OUTPUT_DIMS, MAX_LABEL_LENGTH,
-    PROCESSED_DATA_DIRNAME), `crop_kind` (for messages) and implement `crops_by_split()`, `stem(split)`
+    processed_dirname()), `crop_kind` (for messages) and implement `crops_by_split()`, `stem(split)`
     and, if they check more than the label lengths, `check_records`.
     """
 
@@ -47,7 +47,7 @@ class IAMCropDataModule(BaseDataModule):
     @property
     def cache_dirname(self) -> Path:
         # Read from the metadata module at call time, so that tests can point it at a temporary folder.
-        return self.metadata.PROCESSED_DATA_DIRNAME / self.iam.cache_name
+        return self.metadata.processed_dirname() / self.iam.cache_name
 
     def ids_by_split(self) -> dict[str, list[str]]:
         return dict(zip(SPLITS, (self.iam.train_ids, self.iam.val_ids, self.iam.test_ids), strict=True))

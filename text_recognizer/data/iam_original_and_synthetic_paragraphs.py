@@ -8,7 +8,11 @@ import argparse
 
 from torch.utils.data import ConcatDataset
 
-from text_recognizer.data.base_data_module import BaseDataModule, as_torch_dataset, load_and_print_info
+from text_recognizer.data.base_data_module import (
+    BaseDataModule,
+    as_torch_dataset,
+    load_and_print_info,
+)
 from text_recognizer.data.batching import ContentSizedLoaders
 from text_recognizer.data.iam_paragraphs import IAMParagraphs
 from text_recognizer.data.iam_synthetic_paragraphs import IAMSyntheticParagraphs

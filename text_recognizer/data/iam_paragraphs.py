@@ -9,11 +9,11 @@ from collections.abc import Iterable, Iterator
 
 from tqdm import tqdm
 
-from text_recognizer.data import iam_crops
 from text_recognizer.data.base_data_module import load_and_print_info
 from text_recognizer.data.batching import BatchingOptions, ContentSizedLoaders
-from text_recognizer.data.iam import IAM
 from text_recognizer.data.iam_crop_data_module import IAMCropDataModule
+from text_recognizer.data.sources import iam_crops
+from text_recognizer.data.sources.iam import IAM
 from text_recognizer.metadata import iam_paragraphs as metadata
 from text_recognizer.stems.paragraph import ParagraphStem
 

@@ -3,18 +3,18 @@
     python -m text_recognizer.data.iam_synthetic_paragraphs --iam_source=rendered
 
 Train only (val and test are empty: validate on real paragraphs with IAMOriginalAndSyntheticParagraphs).
-How groupings are drawn, seeded and regenerated: see text_recognizer/data/synthetic_paragraphs.py.
+How groupings are drawn, seeded and regenerated: see text_recognizer/data/synthetic/synthetic_paragraphs.py.
 """
 from __future__ import annotations
 
 import argparse
 from collections.abc import Iterable
 
-from text_recognizer.data import iam_crops
 from text_recognizer.data.base_data_module import load_and_print_info
 from text_recognizer.data.iam_lines import line_crops
 from text_recognizer.data.iam_paragraphs import IAMParagraphs
-from text_recognizer.data.synthetic_paragraphs import SyntheticParagraphs
+from text_recognizer.data.sources import iam_crops
+from text_recognizer.data.synthetic.synthetic_paragraphs import SyntheticParagraphs
 from text_recognizer.data.util import BaseDataset
 from text_recognizer.metadata import iam_paragraphs
 from text_recognizer.metadata import iam_synthetic_paragraphs as metadata

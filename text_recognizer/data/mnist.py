@@ -18,7 +18,7 @@ class MNIST(BaseDataModule):
 
     def __init__(self, args: argparse.Namespace | None = None) -> None:
         super().__init__(args)
-        self.data_dir = metadata.DOWNLOADED_DATA_DIRNAME
+        self.data_dir = metadata.dl_dirname()
         self.transform = transforms.ToTensor()
         self.input_dims = metadata.DIMS
         self.output_dims = metadata.OUTPUT_DIMS

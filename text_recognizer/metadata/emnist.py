@@ -1,12 +1,28 @@
 """EMNIST byclass characters, mapped onto the shared 83-token vocabulary."""
+from pathlib import Path
+
 from text_recognizer.metadata import shared
 
 RAW_DATA_DIRNAME = shared.RAW_DATA_DIRNAME / "emnist"
 METADATA_FILENAME = RAW_DATA_DIRNAME / "metadata.toml"
-DL_DATA_DIRNAME = shared.DOWNLOADED_DATA_DIRNAME / "emnist"
-PROCESSED_DATA_DIRNAME = shared.PROCESSED_DATA_DIRNAME / "emnist"
-PROCESSED_DATA_FILENAME = PROCESSED_DATA_DIRNAME / "byclass.h5"
-ESSENTIALS_FILENAME = shared.DATA_DIRNAME / "emnist_essentials.json"
+
+
+def dl_dirname() -> Path:
+    return shared.downloaded_dirname("emnist")
+
+
+def processed_dirname() -> Path:
+    return shared.processed_dirname("emnist")
+
+
+def processed_filename() -> Path:
+    """The cache of NIST's own archive (other archives get one per content hash beside it)."""
+    return processed_dirname() / "byclass.h5"
+
+
+def essentials_filename() -> Path:
+    return shared.data_dirname() / "emnist_essentials.json"
+
 
 MAPPING = shared.MAPPING
 INPUT_SHAPE = (28, 28)

@@ -1,7 +1,8 @@
 """HandwritingFolder: users' own transcribed images (image+txt, manifests, PAGE XML, ALTO)."""
+from pathlib import Path
+
 from text_recognizer.metadata import shared
 
-PROCESSED_DATA_DIRNAME = shared.PROCESSED_DATA_DIRNAME / "handwriting_folder"
 CACHE_VERSION = 1  # bump when the crops or the records change, so that old caches are not reused
 
 UNITS = ("paragraph", "line")  # a sample is a text region (lines joined by "\n") or one text line
@@ -13,3 +14,7 @@ IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff")
 VAL_FRACTION = 0.1
 TEST_FRACTION = 0.1
 SPLIT_SEED = 42
+
+
+def processed_dirname() -> Path:
+    return shared.processed_dirname("handwriting_folder")

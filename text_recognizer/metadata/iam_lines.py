@@ -1,7 +1,7 @@
 """IAMLines: line crops on a fixed-width canvas."""
-from text_recognizer.metadata import iam, shared
+from pathlib import Path
 
-PROCESSED_DATA_DIRNAME = shared.PROCESSED_DATA_DIRNAME / "iam_lines"
+from text_recognizer.metadata import iam, shared
 
 MAPPING = shared.MAPPING
 CHAR_HEIGHT = 56  # line crops are resized to this height, keeping their aspect ratio
@@ -11,3 +11,7 @@ DIMS = (1, IMAGE_HEIGHT, IMAGE_WIDTH)
 MAX_LABEL_LENGTH = 89  # including <S> and <E>
 OUTPUT_DIMS = (MAX_LABEL_LENGTH, 1)
 DOWNSAMPLE_FACTOR = iam.DOWNSAMPLE_FACTOR
+
+
+def processed_dirname() -> Path:
+    return shared.processed_dirname("iam_lines")

@@ -1,7 +1,7 @@
 """IAMParagraphs: whole handwritten parts of forms on a 576x640 canvas."""
-from text_recognizer.metadata import shared
+from pathlib import Path
 
-PROCESSED_DATA_DIRNAME = shared.PROCESSED_DATA_DIRNAME / "iam_paragraphs"
+from text_recognizer.metadata import shared
 
 NEW_LINE_TOKEN = "\n"
 MAPPING = shared.MAPPING + [NEW_LINE_TOKEN]  # 84 tokens
@@ -14,3 +14,7 @@ IMAGE_SHAPE = (IMAGE_HEIGHT, IMAGE_WIDTH)
 DIMS = (1, IMAGE_HEIGHT, IMAGE_WIDTH)
 MAX_LABEL_LENGTH = 682  # including <S> and <E>
 OUTPUT_DIMS = (MAX_LABEL_LENGTH, 1)
+
+
+def processed_dirname() -> Path:
+    return shared.processed_dirname("iam_paragraphs")

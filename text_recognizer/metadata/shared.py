@@ -1,11 +1,29 @@
 """Paths and the vocabulary shared by every dataset."""
+import os
 from pathlib import Path
 
 PROJECT_DIRNAME = Path(__file__).resolve().parents[2]
-DATA_DIRNAME = PROJECT_DIRNAME / "data"
-DOWNLOADED_DATA_DIRNAME = DATA_DIRNAME / "downloaded"
-RAW_DATA_DIRNAME = DATA_DIRNAME / "raw"
-PROCESSED_DATA_DIRNAME = DATA_DIRNAME / "processed"
+# The datasets' own facts (URLs, checksums, test lists) are part of the project, always here.
+RAW_DATA_DIRNAME = PROJECT_DIRNAME / "data" / "raw"
+# Downloads and caches go under one folder, the project's data/ unless this variable names another
+# (a larger disk, a shared cache, a test's temporary folder): the one setting for where data lives.
+DATA_DIR_ENV_VAR = "TEXT_RECOGNIZER_DATA_DIR"
+
+
+def data_dirname() -> Path:
+    """The folder of downloads and caches: $TEXT_RECOGNIZER_DATA_DIR, else the project's data/ (read at each call)."""
+    value = os.environ.get(DATA_DIR_ENV_VAR)
+    return Path(value).expanduser().resolve() if value else PROJECT_DIRNAME / "data"
+
+
+def downloaded_dirname(name: str) -> Path:
+    """Where dataset `name`'s download (or rendered tree) lives: <data dir>/downloaded/<name>."""
+    return data_dirname() / "downloaded" / name
+
+
+def processed_dirname(name: str) -> Path:
+    """Where caches made from dataset `name` live: <data dir>/processed/<name>."""
+    return data_dirname() / "processed" / name
 
 BLANK_TOKEN, START_TOKEN, END_TOKEN, PADDING_TOKEN = "<B>", "<S>", "<E>", "<P>"
 SPECIAL_TOKENS = [BLANK_TOKEN, START_TOKEN, END_TOKEN, PADDING_TOKEN]

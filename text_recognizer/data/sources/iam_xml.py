@@ -12,7 +12,7 @@ from pathlib import Path
 
 from PIL import Image
 
-from text_recognizer.data.safe_xml import UnsafeXMLError, parse_xml
+from text_recognizer.data.sources.safe_xml import UnsafeXMLError, parse_xml
 from text_recognizer.metadata import iam as metadata
 
 Region = dict[str, int]

@@ -29,7 +29,7 @@ import torch
 from PIL import Image
 from torch.utils.data import Dataset
 
-from text_recognizer.data.iam_crops import Record
+from text_recognizer.data.sources.iam_crops import Record
 from text_recognizer.metadata import iam_synthetic_paragraphs as metadata
 from text_recognizer.vocabulary import convert_strings_to_labels
 

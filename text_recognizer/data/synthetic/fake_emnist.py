@@ -1,6 +1,6 @@
 """A tiny made-up EMNIST archive, in NIST's format, for trying the EMNIST family of data modules offline.
 
-    python -m text_recognizer.data.fake_emnist data/downloaded/emnist_fake/matlab.zip
+    python -m text_recognizer.data.synthetic.fake_emnist data/downloaded/emnist_fake/matlab.zip
     python training/run_experiment.py --data_class=EMNISTLines2 --emnist_archive=data/downloaded/emnist_fake/matlab.zip ...
 
 The archive holds `matlab/emnist-byclass.mat` with the same variables as the real one
@@ -32,7 +32,7 @@ SEED = 0
 Font = ImageFont.FreeTypeFont | ImageFont.ImageFont
 # savemat writes the creation time into the 116-byte text of the file header; a fixed text keeps the
 # archive's bytes (hence the EMNIST cache, keyed by its hash) the same for the same arguments.
-MAT_HEADER_TEXT = b"MATLAB 5.0 MAT-file, made-up EMNIST characters written by text_recognizer.data.fake_emnist"
+MAT_HEADER_TEXT = b"MATLAB 5.0 MAT-file, made-up EMNIST characters written by text_recognizer.data.synthetic.fake_emnist"
 
 
 def _fonts() -> list[Font]:

@@ -1,6 +1,6 @@
 """Write IAM-format forms (the real archive or the offline source) as the folders HandwritingFolder reads.
 
-    python -m text_recognizer.data.iam_export --iam_source=rendered --iam_rendered_forms=8 \\
+    python -m text_recognizer.data.synthetic.iam_export --iam_source=rendered --iam_rendered_forms=8 \\
         --iam_rendered_writers=2 --layout=page --output=data/my_page_folder
 
 The forms' line regions (the union of each line's word boxes, padded: what IAMLines crops) become PAGE
@@ -17,8 +17,8 @@ from pathlib import Path
 
 from PIL import Image
 
-from text_recognizer.data.iam import IAM
-from text_recognizer.data.iam_xml import Region
+from text_recognizer.data.sources.iam import IAM
+from text_recognizer.data.sources.iam_xml import Region
 
 LAYOUTS = ("page", "page2013", "alto", "image_txt")
 PAGE_NAMESPACES = {

@@ -1,6 +1,6 @@
 """Processed caches of IAM crops (lines, paragraphs): cut once from the forms, saved as PNGs, read lazily.
 
-A cache is a folder `<PROCESSED_DATA_DIRNAME>/<IAM.cache_name>/` holding `<split>/<sample id>.png`
+A cache is a folder `<the module's processed_dirname()>/<IAM.cache_name>/` holding `<split>/<sample id>.png`
 and `labels.json` ({"version", "splits": {split: [{"id", "label", "width", "height"}, ...]}}).
 It is written into a temporary sibling folder and renamed into place only when complete, so an
 interrupted build never leaves a half cache, and a present cache is simply reused.

@@ -13,8 +13,8 @@ import xml.etree.ElementTree as ElementTree
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter, ImageFont
 
-from text_recognizer.data.handwriting import Writer
-from text_recognizer.data.sentence_generator import english_sentences
+from text_recognizer.data.synthetic.handwriting import Writer
+from text_recognizer.data.synthetic.sentence_generator import english_sentences
 from text_recognizer.metadata import iam as metadata
 from text_recognizer.metadata import iam_paragraphs
 

@@ -1,8 +1,8 @@
 """The IAM handwriting database as forms: fetch or render, verify, extract, parse the XML, split.
 
-Two sources share all the parsing (iam_xml.py), the caching and the splits (`--iam_source`):
-- "iam": the real archive (iamdb.zip: forms/*.jpg at half the scan resolution, xml/*.xml);
-- "rendered": an offline tree in exactly that format, written by `iam_rendered.render_tree`.
+Two tree sources share all the parsing (iam_xml.py), the caching and the splits (`--iam_source`):
+- "iam", ArchiveTree: the real archive (iamdb.zip: forms/*.jpg at half the scan resolution, xml/*.xml);
+- "rendered", RenderedTree (synthetic/iam_rendered.py): an offline tree in exactly that format.
 """
 from __future__ import annotations
 
@@ -15,12 +15,12 @@ import shutil
 import tempfile
 import zipfile
 from pathlib import Path
-from typing import Any
 
 import toml
 
-from text_recognizer.data import iam_rendered
-from text_recognizer.data.iam_xml import Region, parse_form_xml, union_of_regions
+from text_recognizer.data.sources.iam_xml import Region, parse_form_xml, union_of_regions
+from text_recognizer.data.synthetic import iam_rendered
+from text_recognizer.data.synthetic.iam_rendered import RenderedTree
 from text_recognizer.metadata import iam as metadata
 from text_recognizer.util import (
     DataUnavailableError,
@@ -36,73 +36,40 @@ PARSE_CACHE_FILENAME = "parsed.json"  # written inside the dataset tree, beside 
 PARSE_CACHE_VERSION = 1
 
 
-class IAM:
-    """Forms of IAM (or of the offline renderer), keyed by form id such as "a01-000u".
+class ArchiveTree:
+    """The real archive as a tree source: iamdb.zip downloaded (or placed by hand), checked and extracted.
 
-    Regions are in the stored image's pixels (the XML's coordinates // DOWNSAMPLE_FACTOR), padded by
-    LINE_REGION_PADDING. Splits: test = the LWITLRT test forms (the renderer writes its own list);
-    the other forms, minus those written by a test writer, are shuffled (seed 42) and split 80/20.
-    `cache_name` ("iam", or "iam_rendered_<options>_v<renderer version>") names processed caches: it is
-    the one thing downstream code uses to tell data sources apart.
+    The other source, the offline renderer's tree, is RenderedTree (synthetic/iam_rendered.py). A
+    tree source names where its tree lives (`root`, `test_list_filename`), the caches made from it
+    (`cache_name`) and how to write it (`build`); IAM does the rest the same way for both.
     """
 
-    def __init__(self, source: str = metadata.DEFAULT_SOURCE, data_dirname: Path | None = None,
-                 url: str | None = None, sha256: str | None = None, **render_options: int):
-        if source not in metadata.SOURCES:
-            raise ValueError(f"unknown IAM source {source!r}: choose one of {metadata.SOURCES}")
-        self.source = source
-        if source == "iam":
-            if render_options:
-                raise ValueError(f"render options {sorted(render_options)} only apply to --iam_source=rendered")
-            info = toml.load(metadata.METADATA_FILENAME)
-            self.url, self.sha256 = url or info["url"], sha256 if sha256 is not None else info["sha256"]
-            self.dl_dirname = Path(data_dirname or metadata.DL_DATA_DIRNAME)
-            self.archive_filename = self.dl_dirname / info["filename"]
-            self.root = self.dl_dirname / metadata.EXTRACTED_DATASET_DIRNAME.name
-            self.test_list_filename = metadata.METADATA_FILENAME
-            self.cache_name = "iam"
-        else:
-            self.render_options = iam_rendered.RenderOptions(**render_options)  # unknown keys are errors
-            self.dl_dirname = Path(data_dirname or iam_rendered.RENDERED_DL_DIRNAME)
-            self.root = self.dl_dirname / self.render_options.dirname()
-            self.test_list_filename = self.root / iam_rendered.TREE_METADATA_FILENAME
-            self.cache_name = self.render_options.cache_name()
-        self._forms: dict[str, dict] | None = None
+    name = "iam"  # --iam_source
 
-    # ---------------------------------------------------------------- fetching
-    def prepare_data(self) -> None:
-        """Make the tree (forms/, xml/) exist: extract the archive (downloading it if needed) or render.
+    def __init__(self, data_dirname: Path | None = None, url: str | None = None, sha256: str | None = None) -> None:
+        info = toml.load(metadata.METADATA_FILENAME)
+        self.url, self.sha256 = url or info["url"], sha256 if sha256 is not None else info["sha256"]
+        self.dl_dirname = Path(data_dirname or metadata.dl_dirname())
+        self.archive_filename = self.dl_dirname / info["filename"]
+        self.root = self.dl_dirname / metadata.EXTRACTED_DATASET_NAME
+        self.test_list_filename = metadata.METADATA_FILENAME
+        self.cache_name = "iam"
 
-        Safe to call twice; call it from one process (DataModule.prepare_data), not from DDP ranks.
-        """
-        if (self.root / "xml").is_dir():
-            return
-        self.dl_dirname.mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(dir=self.dl_dirname, prefix=f".{self.root.name}."))
+    def build(self, staging: Path) -> Path:
+        """Extract the archive (downloading it if needed) under `staging`; returns the folder holding forms/ and xml/."""
+        self._fetch_archive()
+        print(f"Extracting {self.archive_filename}...")
         try:
-            if self.source == "iam":
-                self._fetch_archive()
-                print(f"Extracting {self.archive_filename}...")
-                try:
-                    with zipfile.ZipFile(self.archive_filename) as archive:
-                        archive.extractall(staging)
-                except zipfile.BadZipFile as error:
-                    raise DataUnavailableError(f"{self.archive_filename} is not a zip file ({error}): delete it and run again") from error
-                # The archive holds iamdb/{forms,xml}; accept forms/ and xml/ at its top level too.
-                candidates = [staging, *sorted(path for path in staging.iterdir() if path.is_dir())]
-                tree = next((c for c in candidates if (c / "xml").is_dir() and (c / "forms").is_dir()), None)
-                if tree is None:
-                    raise DataUnavailableError(f"{self.archive_filename} has no forms/ and xml/ folders: not the IAM archive")
-            else:
-                tree = staging / "tree"
-                iam_rendered.render_tree(tree, self.render_options)
-            try:
-                os.replace(tree, self.root)  # atomic: a half-written tree never appears under its name
-            except OSError:
-                if not (self.root / "xml").is_dir():  # not just a concurrent writer that finished first
-                    raise
-        finally:
-            shutil.rmtree(staging, ignore_errors=True)
+            with zipfile.ZipFile(self.archive_filename) as archive:
+                archive.extractall(staging)
+        except zipfile.BadZipFile as error:
+            raise DataUnavailableError(f"{self.archive_filename} is not a zip file ({error}): delete it and run again") from error
+        # The archive holds iamdb/{forms,xml}; accept forms/ and xml/ at its top level too.
+        candidates = [staging, *sorted(path for path in staging.iterdir() if path.is_dir())]
+        tree = next((c for c in candidates if (c / "xml").is_dir() and (c / "forms").is_dir()), None)
+        if tree is None:
+            raise DataUnavailableError(f"{self.archive_filename} has no forms/ and xml/ folders: not the IAM archive")
+        return tree
 
     def _fetch_archive(self) -> None:
         if self.archive_filename.is_file():
@@ -121,6 +88,46 @@ class IAM:
                 f"Place iamdb.zip at {self.dl_dirname}/ (sha256 {self.sha256}) and run again, "
                 "or train on the offline handwriting source with --iam_source=rendered."
             ) from error
+
+
+TreeSource = ArchiveTree | RenderedTree
+
+
+class IAM:
+    """Forms of IAM (or of the offline renderer), keyed by form id such as "a01-000u".
+
+    `IAM(ArchiveTree(...))` reads the real archive, `IAM(RenderedTree(...))` the offline tree;
+    `IAM.from_args` picks by --iam_source. Regions are in the stored image's pixels (the XML's
+    coordinates // DOWNSAMPLE_FACTOR), padded by LINE_REGION_PADDING. Splits: test = the LWITLRT test
+    forms (the renderer writes its own list); the other forms, minus those written by a test writer,
+    are shuffled (seed 42) and split 80/20. `cache_name` ("iam", or "iam_rendered_<options>_v<renderer
+    version>") names processed caches: it is the one thing downstream code uses to tell sources apart.
+    """
+
+    def __init__(self, tree: TreeSource | None = None) -> None:
+        self.tree = tree if tree is not None else ArchiveTree()
+        self.source, self.root, self.cache_name = self.tree.name, self.tree.root, self.tree.cache_name
+        self._forms: dict[str, dict] | None = None
+
+    # ---------------------------------------------------------------- fetching
+    def prepare_data(self) -> None:
+        """Make the tree (forms/, xml/) exist: extract the archive (downloading it if needed) or render.
+
+        Safe to call twice; call it from one process (DataModule.prepare_data), not from DDP ranks.
+        """
+        if (self.root / "xml").is_dir():
+            return
+        self.root.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(dir=self.root.parent, prefix=f".{self.root.name}."))
+        try:
+            tree = self.tree.build(staging)
+            try:
+                os.replace(tree, self.root)  # atomic: a half-written tree never appears under its name
+            except OSError:
+                if not (self.root / "xml").is_dir():  # not just a concurrent writer that finished first
+                    raise
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
 
     # ---------------------------------------------------------------- parsing
     def load(self) -> IAM:
@@ -195,7 +202,7 @@ class IAM:
 
     def _splits(self) -> tuple[list[str], list[str], list[str], list[str]]:
         if not hasattr(self, "_split_cache"):
-            test_list = toml.load(self.test_list_filename)["test_ids"]
+            test_list = toml.load(self.tree.test_list_filename)["test_ids"]
             self._split_cache = split_ids(self.writer_id_by_form_id, test_list)
             self.missing_test_ids = sorted(set(test_list) - set(self.forms))
         return self._split_cache
@@ -228,13 +235,11 @@ class IAM:
         """Build from parsed flags (missing flags take their defaults)."""
         args = vars(args) if isinstance(args, argparse.Namespace) else dict(args or {})
         source = args.get("iam_source", metadata.DEFAULT_SOURCE)
-        if source != "rendered":
-            return cls(source=source)
-        # Typed as Any because mypy matches a **dict[str, int] against every keyword parameter (data_dirname,
-        # url...), not only **render_options; RenderOptions holds just its own int fields.
-        render_options: dict[str, Any] = iam_rendered.RenderOptions.from_args(args).as_kwargs()
-        return cls(source=source, **render_options)
-
+        if source not in metadata.SOURCES:
+            raise ValueError(f"unknown IAM source {source!r}: choose one of {metadata.SOURCES}")
+        if source == "iam":
+            return cls(ArchiveTree())
+        return cls(RenderedTree(options=iam_rendered.RenderOptions.from_args(args)))
 
 def split_ids(writer_by_form: dict[str, str], test_list: list[str],
               train_fraction: float = TRAIN_FRACTION, seed: int = SPLIT_SEED):

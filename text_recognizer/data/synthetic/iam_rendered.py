@@ -18,11 +18,10 @@ from pathlib import Path
 
 import toml
 
-from text_recognizer.data import handwriting
-from text_recognizer.data.form_renderer import render_form
+from text_recognizer.data.synthetic import handwriting
+from text_recognizer.data.synthetic.form_renderer import render_form
 from text_recognizer.metadata import shared
 
-RENDERED_DL_DIRNAME = shared.DOWNLOADED_DATA_DIRNAME / "iam_rendered"
 TREE_METADATA_FILENAME = "metadata.toml"
 RENDERER_VERSION = 6  # bump when the output changes, so that old trees and caches are not reused
 DEFAULT_FORMS = 1600  # about IAM's 1539 forms; renders in about 2 minutes on 2 cores, once
@@ -95,6 +94,26 @@ def make_writers(options: RenderOptions) -> tuple[list[handwriting.Writer], set[
         writer = handwriting.Writer.sample(f"{index:03d}", font, rng)
         writers.append(writer.fitted(rng.uniform(*CHARACTERS_PER_LINE), LINE_WIDTH))
     return writers, {writer.writer_id for writer in writers[-n_test:]}
+
+
+class RenderedTree:
+    """The offline renderer as a tree source of IAM (sources/iam.py; the other one is ArchiveTree):
+    the tree of `options` under <data dir>/downloaded/iam_rendered/, rendered when missing."""
+
+    name = "rendered"  # --iam_source
+
+    def __init__(self, data_dirname: Path | None = None, options: RenderOptions | None = None) -> None:
+        self.options = options or RenderOptions()
+        self.dl_dirname = Path(data_dirname or shared.downloaded_dirname("iam_rendered"))
+        self.root = self.dl_dirname / self.options.dirname()
+        self.test_list_filename = self.root / TREE_METADATA_FILENAME
+        self.cache_name = self.options.cache_name()
+
+    def build(self, staging: Path) -> Path:
+        """Render the tree under `staging`; returns its folder."""
+        tree = staging / "tree"
+        render_tree(tree, self.options)
+        return tree
 
 
 def _form_writers(options: RenderOptions, n_writers: int) -> list[int]:

@@ -17,7 +17,7 @@ from xml.etree.ElementTree import Element
 
 from PIL import Image
 
-from text_recognizer.data.safe_xml import local_name, namespace, parse_xml
+from text_recognizer.data.sources.safe_xml import local_name, namespace, parse_xml
 
 PAGE_NAMESPACE_PREFIX = "http://schema.primaresearch.org/PAGE/gts/pagecontent/"
 ALTO_NAMESPACE_PREFIX = "http://www.loc.gov/standards/alto/"
