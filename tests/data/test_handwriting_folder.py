@@ -14,6 +14,7 @@ from PIL import Image
 
 from text_recognizer.data.handwriting_folder import HandwritingFolder
 from text_recognizer.data.sources import iam_crops
+from text_recognizer.metadata import iam_paragraphs
 from text_recognizer.util import DataUnavailableError
 from text_recognizer.vocabulary import convert_labels_to_strings
 
@@ -128,6 +129,16 @@ def test_unknown_characters_are_all_listed_with_counts_and_samples_before_traini
     assert "holds 4 characters" in message and "--unknown_chars=replace" in message
     assert "'\u00e9' (U+00E9) x4, e.g. in r01-000, r01-001, r01-007" in message  # all splits, first ids
     assert "'\u2603' (U+2603) x1, e.g. in r01-001" in message and "'\u201c' (U+201C) x1" in message
+    assert "--extra_chars=" in message  # what a new model that writes them needs
+
+
+def test_extra_chars_append_to_the_vocabulary_once_each(own_data_folders, tmp_path):
+    mine = _with_texts(own_data_folders, tmp_path, {0: "caf\u00e9 \u2603", 1: "\u00e9t\u00e9"})
+    data = folder(mine, extra_chars="\u2603\u00e9\u2603a")  # 'a' is already there
+    assert data.mapping == list(iam_paragraphs.MAPPING) + ["\u2603", "\u00e9"]
+    assert "caf\u00e9 \u2603" in trained_labels(data) and "\u00e9t\u00e9" in trained_labels(data)
+    with pytest.raises(ValueError, match="control or format characters"):
+        folder(mine, extra_chars="\u00e9\x07")
 
 
 def test_unknown_chars_drop_leaves_out_their_samples_and_replace_uses_look_alikes(own_data_folders, tmp_path):

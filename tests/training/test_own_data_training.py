@@ -9,6 +9,8 @@ model's loss on the same lines), the rest with thresholds set from measured figu
 from __future__ import annotations
 
 import csv
+import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -83,6 +85,25 @@ def test_each_folder_kind_trains_through_run_experiment_and_reads_through_the_re
     paragraph = sorted(own_data_folders["image_txt"].glob("*.png"))[0]
     assert isinstance(recognizer.predict(paragraph), str)
 
+
+
+def test_extra_chars_widen_a_new_models_vocabulary_and_the_recognizer_reads_it_from_the_model(
+    own_data_folders, tmp_path
+):
+    from text_recognizer.paragraph_text_recognizer import ParagraphTextRecognizer
+
+    mine = shutil.copytree(own_data_folders["image_txt"], tmp_path / "mine")
+    for text in sorted(mine.glob("*.txt"))[:3]:
+        text.write_text(text.read_text().replace("e", "\u00e9", 2) + " \u00df")
+    result = train(mine, tmp_path / "logs", *PARAGRAPH_MODEL, "--extra_chars=\u00e9\u00df")
+    config = json.loads((Path(result["run_dir"]) / run_files.CONFIG_FILE).read_text())
+    assert config["extra_chars"] == "\u00e9\u00df"  # the choice is recorded with the run
+    model_pt = as_model_file(Path(result["best_checkpoint"]), tmp_path / "model.pt")
+    wider = list(iam_paragraphs.MAPPING) + ["\u00e9", "\u00df"]
+    assert load_model(model_pt).data_config["mapping"] == wider
+    recognizer = ParagraphTextRecognizer(model_pt)
+    assert list(recognizer.mapping) == wider
+    assert isinstance(recognizer.predict(sorted(mine.glob("*.png"))[0]), str)
 
 # ---- fine-tuning: a base model trained on one writer, tuned on the other (a font the base never saw)
 @pytest.fixture(scope="module")

@@ -20,8 +20,9 @@ import csv
 import hashlib
 import json
 import re
+import unicodedata
 import warnings
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -167,6 +168,18 @@ def split_documents(samples: list[SampleSource], val_fraction: float, test_fract
     return {split: [s for s in samples if split_of.get(s.document, "train") == split] for split in metadata.SPLIT_FOLDERS}
 
 
+def extra_characters(chars: str, mapping: Sequence[str]) -> list[str]:
+    """--extra_chars as the tokens to append to `mapping`: each new character once, in the order given.
+
+    >>> extra_characters("äöäa", ["a", "b"])
+    ['ä', 'ö']
+    """
+    control = sorted({c for c in chars if unicodedata.category(c).startswith("C")})
+    if control:
+        raise ValueError(f"--extra_chars holds control or format characters {control}: only printable ones can be written")
+    return [c for c in dict.fromkeys(chars) if c not in mapping]
+
+
 class HandwritingFolder(ContentSizedLoaders, BaseDataModule):
     """Your own transcribed images (see the module docstring), for the same models as IAM.
 
@@ -198,7 +211,10 @@ class HandwritingFolder(ContentSizedLoaders, BaseDataModule):
         if self.unit == "paragraph" and self.stem_kind == "line":
             raise ValueError("--stem=line reads single lines: use it with --unit=line")
         self.shape_metadata = iam_paragraphs if self.stem_kind == "paragraph" else iam_lines
-        self.mapping = self.shape_metadata.MAPPING
+        # A new model may write more than IAM's characters: --extra_chars appends them to the vocabulary
+        # (after IAM's tokens, so that the indices of those stay); model.pt keeps the mapping it trained on.
+        self.extra_chars = extra_characters(str(get("extra_chars") or ""), self.shape_metadata.MAPPING)
+        self.mapping = list(self.shape_metadata.MAPPING) + self.extra_chars
         self.input_dims = self.shape_metadata.DIMS
         self.output_dims = self.shape_metadata.OUTPUT_DIMS
         if self.stem_kind == "line":
@@ -223,6 +239,9 @@ class HandwritingFolder(ContentSizedLoaders, BaseDataModule):
         add("--split_seed", type=int, default=metadata.SPLIT_SEED, help="seed of the random split into documents")
         add("--unknown_chars", choices=metadata.UNKNOWN_CHARS, default="error",
             help="characters outside the vocabulary: stop and list them, drop their samples, or replace look-alikes")
+        add("--extra_chars", type=str, default="",
+            help="characters to add to the vocabulary of a new model (e.g. 'äöüß'): recorded in model.pt's mapping; "
+            "a model trained without them cannot be fine-tuned with them")
         add("--augment_data", type=str2bool, default=True, help="augment the training set (never val/test)")
         return parser
 
@@ -284,7 +303,7 @@ class HandwritingFolder(ContentSizedLoaders, BaseDataModule):
     def setup(self, stage: str | None = None) -> None:
         records = iam_crops.read_cache(self.cache_dirname)
         every = [record for split in metadata.SPLIT_FOLDERS for record in records[split]]
-        apply_unknown_chars(every, self.mapping, self.unknown_chars, where=str(self.data_dir))  # all of them, up front
+        apply_unknown_chars(every, self.mapping, self.unknown_chars, where=str(self.data_dir), can_extend=True)  # all, up front
         summaries, datasets = [], {}
         for split in metadata.SPLIT_FOLDERS:
             kept, summary = apply_unknown_chars(records[split], self.mapping, self.unknown_chars)

@@ -8,6 +8,7 @@ either refused (the default), or their samples dropped, or replaced by a look-al
 """
 from __future__ import annotations
 
+import shlex
 import unicodedata
 from collections import Counter
 from collections.abc import Sequence
@@ -61,12 +62,13 @@ def look_alike(char: str, vocabulary: set[str]) -> str | None:
 
 
 def apply_unknown_chars(records: Sequence[Record], mapping: Sequence[str], policy: str,
-                        where: str = "the data") -> tuple[list[Record], str]:
+                        where: str = "the data", can_extend: bool = False) -> tuple[list[Record], str]:
     """The records to train on and a one-line summary of what was done (empty when nothing was unknown).
 
     policy "error": raise DataUnavailableError listing every unknown character; "drop": leave out the
     samples holding any; "replace": replace each by its look-alike (look_alike), and drop the samples
-    that still hold characters without one.
+    that still hold characters without one. `can_extend`: the data module takes --extra_chars, which
+    the error then offers, with the characters to pass.
     """
     vocabulary = set(mapping)
     unknown = unknown_characters(records, vocabulary)
@@ -78,6 +80,7 @@ def apply_unknown_chars(records: Sequence[Record], mapping: Sequence[str], polic
             f"{describe(unknown)}\nFix the transcriptions, or pass --unknown_chars=replace (look-alikes such as "
             "’ -> ', é -> e; samples with characters that have none are dropped) or --unknown_chars=drop (drop "
             "every sample that holds one)."
+            + (f" To train a new model that writes them, pass --extra_chars={shlex.quote(''.join(unknown))}." if can_extend else "")
         )
     if policy not in ("drop", "replace"):
         raise ValueError(f"--unknown_chars={policy!r}: choose error, drop or replace")

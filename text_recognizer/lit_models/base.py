@@ -36,6 +36,8 @@ class BaseLitModel(pl.LightningModule):
     def __init__(self, model: nn.Module, args: argparse.Namespace | dict | None = None) -> None:
         super().__init__()
         self.model = model
+        # The parsed flags (a Namespace, from run_experiment and the tests); a dict only when Lightning's
+        # load_from_checkpoint rebuilds the module from the hyperparameters saved below.
         self.args = dict(args) if isinstance(args, dict) else (vars(args) if args is not None else {})
         # What is needed to rebuild the model from a checkpoint alone (inference, save_best_model).
         self.save_hyperparameters(
