@@ -104,6 +104,7 @@ def test_the_line_guard_is_the_torch_decoders(model_path):
     assert not np.array_equal(tokens[:2], unguarded[:2])
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("stride", [8, 16])
 def test_the_model_files_horizontal_stride_is_exported(tmp_path, stride):
     path = exported_small_model(tmp_path, horizontal_stride=stride)  # export itself checks the graphs against torch

@@ -94,6 +94,7 @@ def test_bad_inputs_are_clear_errors(recognizer, tmp_path):
         ParagraphTextRecognizer(tmp_path / "no_model.pt")
 
 
+@pytest.mark.slow
 def test_script_prints_texts_and_json(model_path, page, tmp_path):
     page.save(tmp_path / "page.png")
     ImageOps.invert(page).save(tmp_path / "inverted.png")

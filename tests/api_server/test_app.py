@@ -51,6 +51,7 @@ def assert_client_error(response, status):
     assert "Traceback" not in response.text
 
 
+@pytest.mark.slow
 def test_health_model_and_page(client, model_path):
     assert client.get("/healthz").json()["status"] == "ok"
     model = client.get("/v1/model").json()

@@ -76,6 +76,7 @@ def test_steps_cut_trailing_padding_without_changing_the_loss_and_decode_to_the_
     assert decode_lengths == [12]  # predictions may run as long as the untrimmed label
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("precision", ["bf16-mixed", "32-true"])
 def test_training_and_validation_steps_log_loss_and_both_cers(tmp_path, precision):
     lit = make_lit()
@@ -91,6 +92,7 @@ def test_training_and_validation_steps_log_loss_and_both_cers(tmp_path, precisio
     assert {"test_loss", "test_cer", "test_cer_standard"} <= tested.keys()
 
 
+@pytest.mark.slow
 def test_a_checkpoint_reloads_and_predicts_the_same_tokens(tmp_path):
     lit = make_lit()
     run = trainer(tmp_path, enable_checkpointing=True, limit_train_batches=1)
@@ -134,6 +136,7 @@ def test_a_mapping_without_special_tokens_is_a_clear_error():
         TransformerLitModel(model, argparse.Namespace(**ARGS))
 
 
+@pytest.mark.slow
 def test_a_line_cnn_transformer_learns_to_read_three_lines(tmp_path):
     """End to end through Lightning: teacher-forced training, then CER by greedy decoding on the same lines."""
     from text_recognizer.models import LineCNNTransformer
@@ -195,6 +198,7 @@ def test_dropout_ramps_from_zero_to_the_models_rates():
         assert all(rates[name] == pytest.approx(rate * fraction) for name, rate in targets.items())
 
 
+@pytest.mark.slow
 def test_auxiliary_ctc_trains_a_head_on_single_lines_only_and_stays_out_of_the_model_file(tmp_path):
     lit = make_lit(horizontal_stride=8, ctc_weight=0.5)
     x, y = next(iter(loader()))  # "ab", "a\nb", "hello", "": three single lines and one paragraph

@@ -40,6 +40,7 @@ def biased_to_end_at_different_steps(decoder, memory):
     return best
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
 @pytest.mark.parametrize("batch", [1, 5])
 def test_cached_greedy_gives_the_naive_tokens(batch, dtype):
@@ -54,6 +55,7 @@ def test_cached_greedy_gives_the_naive_tokens(batch, dtype):
     assert torch.allclose(cached_log_probs, naive_log_probs, atol=1e-4)
 
 
+@pytest.mark.slow
 def test_tokens_start_with_start_and_are_padding_after_end():
     decoder = make_decoder()
     memory = torch.randn(6, 12, 32) * torch.linspace(0.5, 3, 6).view(-1, 1, 1)
@@ -88,6 +90,7 @@ def test_returned_log_probs_are_those_of_the_returned_text(beam_width):
     assert torch.allclose(log_probs, teacher_forced_log_prob(decoder, memory, tokens), atol=1e-8)
 
 
+@pytest.mark.slow
 def test_beam_search_of_width_one_is_greedy_decoding():
     decoder = make_decoder()
     memory = torch.randn(5, 12, 32) * torch.linspace(0.5, 3, 5).view(-1, 1, 1)
@@ -98,6 +101,7 @@ def test_beam_search_of_width_one_is_greedy_decoding():
     assert torch.allclose(greedy_log_probs, beam_log_probs)
 
 
+@pytest.mark.slow
 def test_wider_beams_find_texts_at_least_as_probable_as_greedy_here():
     decoder = make_decoder(torch.float64, seed=1)
     memory = torch.randn(4, 12, 32, dtype=torch.float64)

@@ -52,6 +52,7 @@ def inject_after_parameters(notebook: nbformat.NotebookNode, cell: nbformat.Note
     raise AssertionError("the notebook has no cell tagged 'parameters'")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", NOTEBOOKS)
 def test_notebook_runs(name, monkeypatch, request):
     monkeypatch.setenv("MPLBACKEND", "Agg")

@@ -1,7 +1,10 @@
 """The benchmark scripts run end to end and print their tables (tiny settings: this is not a timing)."""
+import pytest
+
 from training import benchmark_data, benchmark_decoding
 
 
+@pytest.mark.slow
 def test_benchmark_decoding_prints_decoding_and_training_rows(capsys):
     argv = ["--batch_sizes", "2", "--lengths", "6", "--naive_full", "--train_batch", "1", "--train_lengths", "5",
             "--train_steps", "1", "--threads", "0"]
@@ -25,6 +28,7 @@ def test_benchmark_data_times_the_loader_and_a_step_on_trimmed_labels(tiny_iam_d
     assert 2 < length < 682  # the tiny paragraphs are far shorter than the padded label
 
 
+@pytest.mark.slow
 def test_benchmark_decoding_serving_table_puts_torch_onnx_and_naive_side_by_side(capsys):
     import pytest
 

@@ -2,6 +2,7 @@
 import argparse
 import json
 
+import pytest
 from conftest import TINY_IAM_FLAGS, use_data_dir
 
 from text_recognizer.metadata import iam_paragraphs as metadata
@@ -12,6 +13,7 @@ from training.evaluate_model import main
 ARGS = {"tf_dim": 16, "tf_fc_dim": 16, "tf_layers": 1, "tf_nhead": 2}
 
 
+@pytest.mark.slow
 def test_prints_both_cers_per_split_and_scale(tiny_iam_dirs, monkeypatch, tmp_path, capsys):
     use_data_dir(monkeypatch, tiny_iam_dirs["root"])
     config = {"input_dims": list(metadata.DIMS), "output_dims": [16, 1], "mapping": metadata.MAPPING}

@@ -71,6 +71,7 @@ def logged(result: dict, name: str) -> list[float]:
         return [float(row[name]) for row in csv.DictReader(file) if row.get(name)]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("layout", ["page", "alto", "image_txt"])
 def test_each_folder_kind_trains_through_run_experiment_and_reads_through_the_recognizer(
     own_data_folders, tmp_path, layout
@@ -136,6 +137,7 @@ def teacher_forced_loss(model: nn.Module, dataset) -> float:
     return float(nn.functional.cross_entropy(logits, y[:, 1:], ignore_index=padding))
 
 
+@pytest.mark.slow
 def test_fine_tuning_from_a_model_file_starts_from_its_weights_and_lowers_the_loss_on_a_new_writer(
     own_data_folders, base_line_model, tmp_path
 ):

@@ -17,6 +17,7 @@ from training.run_experiment import build_parser, run
 STEPS = 120  # with a one-cycle lr: ~3.5 minutes on two cores; 250 steps at a flat 1e-3 also pass
 
 
+@pytest.mark.slow
 @pytest.mark.usefixtures("tiny_iam_args")  # the tiny rendered IAM, in the session's temp folder
 def test_resnet_transformer_learns_to_read_two_paragraphs(tmp_path):
     flags = [f"--{name}={value}" for name, value in TINY_IAM_FLAGS.items()]

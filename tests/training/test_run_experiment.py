@@ -114,6 +114,7 @@ def test_terminate_on_nan_stops_with_a_clear_message(tmp_path, capsys):
     assert "training loss is nan at epoch 0, batch 0" in err and "--terminate_on_nan" in err
 
 
+@pytest.mark.slow
 def test_ddp_runs_two_real_processes_on_cpu(tmp_path):
     command = [sys.executable, "training/run_experiment.py", *SMALL, "--accelerator=cpu", "--devices=2",
                "--strategy=ddp", "--max_epochs=1", f"--log_dir={tmp_path}"]
