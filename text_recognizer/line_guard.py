@@ -5,7 +5,7 @@ the output length runs out, and the standard CER counts every extra character. H
 width per character, so the ink's width bounds a line's length: on the offline source's training
 paragraphs, 95% of the lines take at least 9.2 pixels per character at the stems' scale (IAM's
 halved crops are alike), and no true line comes near MIN_CHAR_WIDTH. Decoding (both backends) ends
-a text whose current line would grow past the bound. Torch-free: the ONNX backend uses it too.
+a text once its current line holds that many characters. Torch-free: the ONNX backend uses it too.
 """
 from __future__ import annotations
 
