@@ -40,3 +40,20 @@ def recognizer_dirname(data_class: str) -> str:
 def last_checkpoint(run_dir: Path) -> Path:
     """The checkpoint a resume continues from."""
     return Path(run_dir) / CHECKPOINTS_DIR / f"{LAST_CHECKPOINT}.ckpt"
+
+
+def best_checkpoint(run_dir: str | Path) -> Path | None:
+    """A run's best epoch's checkpoint (last.ckpt only when it is the only one), or None when it has none."""
+    checkpoints = sorted((Path(run_dir) / CHECKPOINTS_DIR).glob("*.ckpt"))
+    best = [c for c in checkpoints if c.stem != LAST_CHECKPOINT] or checkpoints
+    return best[-1] if best else None
+
+
+def run_dir_of(path: str | Path) -> Path | None:
+    """The run folder that `path` is (or holds `path` as one of its checkpoints), judged by its
+    run_command.txt; None for anything else (a model.pt, a file from elsewhere)."""
+    path = Path(path)
+    for candidate in (path, path.parent.parent):
+        if (candidate / RUN_COMMAND_FILE).is_file():
+            return candidate
+    return None

@@ -45,6 +45,7 @@ from training.trainer_flags import (
     ValidateAtMaxSteps,
     add_trainer_args,
     check_checkpoint_file,
+    run_folder_checkpoint,
     trainer_kwargs,
 )
 
@@ -126,7 +127,7 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     experiment.add_argument(
         "--model_class", type=str, default=DEFAULT_MODEL_CLASS, help="class in text_recognizer.models"
     )
-    experiment.add_argument("--load_checkpoint", type=str, default=None, help="start from the weights of this model.pt or .ckpt (fine-tuning; same model flags)")
+    experiment.add_argument("--load_checkpoint", type=str, default=None, help="start from the weights of this model.pt or .ckpt, or of a run folder's best checkpoint (fine-tuning, a second stage; same model flags)")
     experiment.add_argument("--wandb", action="store_true", default=False, help="log to Weights & Biases")
     experiment.add_argument("--seed", type=int, default=SEED, help="seed for python, numpy and torch")
     experiment.add_argument("--log_dir", type=str, default=str(DEFAULT_LOG_DIR), help="where local runs are written")
@@ -184,6 +185,7 @@ def run(args: argparse.Namespace, command: list[str] | None = None) -> dict[str,
     import pytorch_lightning as pl
 
     trainer_settings = trainer_kwargs(args)  # first: bad trainer flags fail before any data work
+    args.load_checkpoint = run_folder_checkpoint(args.load_checkpoint)  # a run folder: its best epoch's
     check_checkpoint_file("--load_checkpoint", args.load_checkpoint)  # and before a run folder is made
     check_checkpoint_file("--resume_from_checkpoint", args.resume_from_checkpoint)
     pl.seed_everything(args.seed, workers=True)

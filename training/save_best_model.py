@@ -24,14 +24,14 @@ from typing import Any
 from text_recognizer.model_file import read_checkpoint, save_model_file
 from text_recognizer.run_files import (
     ARTIFACTS_DIR,
-    CHECKPOINTS_DIR,
     CONFIG_FILE,
     DEFAULT_LOG_DIR,
-    LAST_CHECKPOINT,
     METRICS_FILE,
     MODEL_FILE,
     RUN_COMMAND_FILE,
+    best_checkpoint,
     recognizer_dirname,
+    run_dir_of,
 )
 from text_recognizer.util import atomic_path
 
@@ -90,6 +90,33 @@ def read_run_configs(log_dir: Path) -> dict[Path, dict[str, Any]]:
     return configs
 
 
+def run_commands(run_dir: Path) -> str:
+    """The commands that reproduce a run. A run that started from another local run's checkpoint
+    (--load_checkpoint) is a later stage: the earlier stages' commands come first, one per line, each
+    later one naming its predecessor by run folder (which --load_checkpoint takes), so that the text
+    can be pasted into a shell."""
+    stages: list[tuple[Path, str]] = []
+    run: Path | None = Path(run_dir)
+    while run is not None and all(run.resolve() != seen.resolve() for seen, _ in stages):
+        command_file = run / RUN_COMMAND_FILE
+        stages.insert(0, (run, command_file.read_text().strip() if command_file.is_file() else ""))
+        try:
+            source = json.loads((run / CONFIG_FILE).read_text()).get("load_checkpoint")
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError, AttributeError):
+            source = None
+        parent = run_dir_of(source) if source else None
+        if parent is not None:  # name the predecessor by its folder, not by its best epoch's file name
+            stages[0] = (run, stages[0][1].replace(str(source), str(parent)))
+        run = parent
+    if len(stages) == 1:
+        return stages[0][1]
+    lines = []
+    for number, (run, command) in enumerate(stages, 1):
+        origin = "" if number == 1 else f", from stage {number - 1}'s best checkpoint"
+        lines += [f"# stage {number} of {len(stages)}{origin} (trained in {run})", command]
+    return "\n".join(lines)
+
+
 def find_best_local_run(log_dir: Path, data_class: str, metric: str, mode: str) -> RunChoice:
     configs = read_run_configs(log_dir)
     matching = [d for d, config in configs.items() if config.get("data_class") == data_class]
@@ -102,18 +129,15 @@ def find_best_local_run(log_dir: Path, data_class: str, metric: str, mode: str) 
         rows = list(csv.DictReader(open(metrics_file))) if metrics_file.exists() else []
         seen_metrics.update(k for row in rows for k, v in row.items() if v)
         value = best_metric(rows, metric, mode)
-        checkpoints = sorted((run_dir / CHECKPOINTS_DIR).glob("*.ckpt"))
-        # the best epoch's checkpoint, not last.ckpt (the final epoch's, kept for resuming)
-        checkpoints = [c for c in checkpoints if c.stem != LAST_CHECKPOINT] or checkpoints
-        if value is None or not checkpoints or not _better(value, best.value if best else None, mode):
+        checkpoint = best_checkpoint(run_dir)  # the best epoch's, not last.ckpt (kept for resuming)
+        if value is None or checkpoint is None or not _better(value, best.value if best else None, mode):
             continue
-        command_file = run_dir / RUN_COMMAND_FILE
         best = RunChoice(
             name=str(run_dir),
             value=value,
             config=configs[run_dir],
-            run_command=command_file.read_text().strip() if command_file.exists() else "",
-            checkpoint=checkpoints[-1],
+            run_command=run_commands(run_dir),
+            checkpoint=checkpoint,
         )
     if best is None:
         raise SelectionError(

@@ -16,6 +16,7 @@ import pytorch_lightning as pl
 import torch
 from pytorch_lightning.utilities.exceptions import SIGTERMException
 
+from text_recognizer.run_files import CHECKPOINTS_DIR, best_checkpoint
 from text_recognizer.util import str2bool
 
 # --accelerator values of Lightning 1.x that named a strategy: value -> (strategy, accelerator)
@@ -113,6 +114,18 @@ class ResumeHint(pl.Callback):
         else:
             print(f"Interrupted before the first validation: there is no checkpoint to resume from "
                   f"(it would be {self.last_checkpoint})", file=sys.stderr, flush=True)
+
+
+def run_folder_checkpoint(path: str | None) -> str | None:
+    """--load_checkpoint may name a run folder: it means that run's best epoch's checkpoint (so that a
+    second stage's command can be written before the first stage has picked its best epoch)."""
+    if path is None or not Path(path).is_dir():
+        return path
+    best = best_checkpoint(path)
+    if best is None:
+        raise TrainerFlagError(f"--load_checkpoint: the folder {path} holds no {CHECKPOINTS_DIR}/*.ckpt; name a run "
+                               "folder written by run_experiment (training/logs/csv/version_N), a .ckpt or a model.pt")
+    return str(best)
 
 
 def check_checkpoint_file(flag: str, path: str | None) -> None:

@@ -10,6 +10,7 @@ from model_fixtures import cnn_content, save_crafted_model_file
 from text_recognizer.model_file import load_model, read_checkpoint
 from training.run_experiment import build_parser, run
 from training.save_best_model import main, plain_config
+from training.trainer_flags import TrainerFlagError, run_folder_checkpoint
 
 SMALL = ["--data_class=FakeImageData", "--model_class=CNN", "--num_samples=64", "--batch_size=32", "--conv_dim=4",
          "--fc_dim=8", "--num_sanity_val_steps=0", "--enable_progress_bar=false", "--max_epochs=2"]
@@ -184,3 +185,32 @@ def test_the_best_epochs_checkpoint_is_chosen_over_last_ckpt(tmp_path):
     (checkpoints / "last.ckpt").write_bytes(b"the final epoch, not the best one")
     argv = ["--local", str(tmp_path / "logs"), "--trained_data_class=FakeImageData", f"--artifacts_dir={tmp_path}"]
     assert main(argv) == 0
+
+
+def test_a_second_stage_ships_with_both_commands_naming_its_first_stage_by_run_folder(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # run folders relative to the project root, as run_experiment writes them
+    stage_1 = plant_run("logs", "version_0", 0.9).parent
+    (stage_1 / "run_command.txt").write_text("python training/run_experiment.py --lr=5e-4\n")
+    stage_2 = plant_run("logs", "version_1", 0.3).parent
+    first_best = next((stage_1 / "checkpoints").glob("*.ckpt"))
+    config = {"data_class": "FakeImageData", "load_checkpoint": str(first_best)}
+    (stage_2 / "config.json").write_text(json.dumps(config))
+    (stage_2 / "run_command.txt").write_text(f"python training/run_experiment.py --load_checkpoint={first_best} --lr=1e-4\n")
+    assert main(["--local", "logs", "--trained_data_class=FakeImageData", "--artifacts_dir=a"]) == 0
+    lines = (tmp_path / "a" / "paragraph_text_recognizer" / "run_command.txt").read_text().splitlines()
+    assert lines == [
+        "# stage 1 of 2 (trained in logs/csv/version_0)",
+        "python training/run_experiment.py --lr=5e-4",
+        "# stage 2 of 2, from stage 1's best checkpoint (trained in logs/csv/version_1)",
+        "python training/run_experiment.py --load_checkpoint=logs/csv/version_0 --lr=1e-4",
+    ]
+
+
+def test_load_checkpoint_takes_a_run_folder_and_means_its_best_epoch(tmp_path):
+    checkpoints = plant_run(tmp_path, "version_0", 0.5)
+    (checkpoints / "last.ckpt").write_bytes((next(checkpoints.glob("epoch=*.ckpt"))).read_bytes())
+    assert run_folder_checkpoint(str(checkpoints.parent)) == str(next(checkpoints.glob("epoch=*.ckpt")))
+    assert run_folder_checkpoint("model.pt") == "model.pt" and run_folder_checkpoint(None) is None
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(TrainerFlagError, match="holds no checkpoints"):
+        run_folder_checkpoint(str(tmp_path / "empty"))
