@@ -97,16 +97,17 @@ def run_commands(run_dir: Path) -> str:
     can be pasted into a shell."""
     stages: list[tuple[Path, str]] = []
     run: Path | None = Path(run_dir)
-    while run is not None and all(run.resolve() != seen.resolve() for seen, _ in stages):
+    while run is not None and run.resolve() not in {seen.resolve() for seen, _ in stages}:  # a cycle ends it
         command_file = run / RUN_COMMAND_FILE
-        stages.insert(0, (run, command_file.read_text().strip() if command_file.is_file() else ""))
+        command = command_file.read_text().strip() if command_file.is_file() else ""
         try:
             source = json.loads((run / CONFIG_FILE).read_text()).get("load_checkpoint")
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError, AttributeError):
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError, AttributeError):  # AttributeError: not an object
             source = None
         parent = run_dir_of(source) if source else None
         if parent is not None:  # name the predecessor by its folder, not by its best epoch's file name
-            stages[0] = (run, stages[0][1].replace(str(source), str(parent)))
+            command = command.replace(str(source), str(parent))
+        stages.insert(0, (run, command))
         run = parent
     if len(stages) == 1:
         return stages[0][1]

@@ -206,6 +206,25 @@ def test_a_second_stage_ships_with_both_commands_naming_its_first_stage_by_run_f
     ]
 
 
+def test_a_second_stage_started_from_a_run_folder_loads_that_runs_best_epoch(local_runs, tmp_path):
+    _, results = local_runs
+    stage_1 = results[1]
+    trained = {}
+    for name, extra in (("from_stage_1", [f"--load_checkpoint={stage_1['run_dir']}"]), ("from_scratch", [])):
+        argv = [*SMALL, "--max_epochs=1", f"--log_dir={tmp_path / name}", *extra]
+        trained[name] = run(build_parser(argv).parse_args(argv), command=["training/run_experiment.py", *argv])
+    config = json.loads((Path(trained["from_stage_1"]["run_dir"]) / "config.json").read_text())
+    assert config["load_checkpoint"] == str(stage_1["best_checkpoint"])  # the best epoch's, not last.ckpt
+    first = read_checkpoint(stage_1["best_checkpoint"])["state_dict"]
+
+    def distance_to_stage_1(result):
+        weights = read_checkpoint(result["best_checkpoint"])["state_dict"]
+        return sum((weights[k].float() - first[k].float()).norm().item() for k in first if first[k].is_floating_point())
+
+    # trained on from stage 1's weights, it stays nearer to them than the same run from fresh weights
+    assert distance_to_stage_1(trained["from_stage_1"]) < distance_to_stage_1(trained["from_scratch"]) / 2
+
+
 def test_load_checkpoint_takes_a_run_folder_and_means_its_best_epoch(tmp_path):
     checkpoints = plant_run(tmp_path, "version_0", 0.5)
     (checkpoints / "last.ckpt").write_bytes((next(checkpoints.glob("epoch=*.ckpt"))).read_bytes())
