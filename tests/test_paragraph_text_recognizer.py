@@ -14,7 +14,7 @@ from text_recognizer.metadata import iam_paragraphs as metadata
 from text_recognizer.model_file import save_model_file
 from text_recognizer.models import ResnetTransformer
 from text_recognizer.paragraph_text_recognizer import ParagraphTextRecognizer, main
-from text_recognizer.stems.paragraph_core import white_ink_on_black
+from text_recognizer.stems.paragraph_core import TARGET_LINE_PITCH, white_ink_on_black
 
 ROOT = Path(__file__).resolve().parents[1]
 ARGS = {"tf_dim": 16, "tf_fc_dim": 16, "tf_layers": 1, "tf_nhead": 2}
@@ -38,11 +38,12 @@ def recognizer(model_path):
 
 @pytest.fixture(scope="module")
 def page():
-    """Dark 'handwriting' on light paper, as a scanner or phone gives it."""
+    """Dark 'handwriting' on light paper, as a scanner or phone gives it, at the pitch the recognizer reads at."""
     image = Image.new("L", (500, 300), 235)
     draw = ImageDraw.Draw(image)
     for row in range(5):
-        draw.line([(20, 40 + 50 * row), (460, 45 + 50 * row)], fill=30, width=4)
+        top = 30 + round(TARGET_LINE_PITCH) * row
+        draw.line([(20, top), (460, top + 5)], fill=30, width=4)
     return image
 
 
@@ -73,7 +74,7 @@ def test_large_images_are_scaled_down_to_fit(recognizer, page):
 
 def test_images_are_read_at_their_own_size_and_batches_padded(recognizer, page):
     x = recognizer.preprocess(page)
-    assert tuple(x.shape) == (1, page.height, page.width)  # its handwriting is of the training size
+    assert tuple(x.shape) == (1, page.height, page.width)  # its handwriting is at the target pitch already
 
 
 def test_batches_agree_with_single_predictions_and_give_confidences(recognizer, page):
@@ -147,10 +148,10 @@ def test_the_script_prints_every_good_file_and_names_each_bad_one(model_path, pa
 
 def test_huge_files_are_decoded_small_and_files_over_the_pixel_limit_refused(recognizer, page, tmp_path, capsys,
                                                                             model_path, monkeypatch):
-    big = page.resize((page.width * 8, page.height * 8))  # 4000x2400: read at a third of its size
+    big = page.resize((page.width * 8, page.height * 8))  # 4000x2400: read at an eighth of its size (back to the target pitch)
     big.save(tmp_path / "big.png")
     from_file, in_memory = recognizer.preprocess(tmp_path / "big.png"), recognizer.preprocess(big)
-    # the same page, give or take the rounding of the line pitch measured on it (133 px against 400 / 3)
+    # the same page, give or take the rounding of the line pitch measured on it
     assert all(abs(a - b) <= 3 for a, b in zip(from_file.shape, in_memory.shape))
     common = (slice(None), slice(0, min(from_file.shape[1], in_memory.shape[1])), slice(0, 300))
     assert (from_file[common] - in_memory[common]).abs().mean() < 0.05

@@ -185,7 +185,7 @@ class HandwritingFolder(ContentSizedLoaders, BaseDataModule):
 
     `--stem=paragraph` (the default, for ResnetTransformer and fine-tuning the shipped model): IAMParagraphs'
     vocabulary (79 characters and "\\n"), images at most 576x640, labels of at most 682 tokens, scaled
-    (`--image_scale=auto`) so that the handwriting's line pitch lies in the range the model was trained on.
+    (`--image_scale=auto`) to the line pitch the recognizer rescales pages to (what the model reads best).
     `--stem=line` (for LineCNNTransformer and the other line models): IAMLines' 56x1024 canvas, 89 tokens.
     """
 
@@ -233,7 +233,7 @@ class HandwritingFolder(ContentSizedLoaders, BaseDataModule):
         add("--stem", choices=metadata.STEMS, default="paragraph",
             help="preprocessing: paragraph (content-sized, ResnetTransformer) or line (56x1024 canvas, line models)")
         add("--image_scale", type=str, default=AUTO_SCALE,
-            help=f"resize factor of the crops, or {AUTO_SCALE}: to the training data's line pitch (paragraph stem)")
+            help=f"resize factor of the crops, or {AUTO_SCALE}: to the line pitch the recognizer reads at (paragraph stem)")
         add("--val_fraction", type=float, default=metadata.VAL_FRACTION, help="documents for validation (no val/ folder)")
         add("--test_fraction", type=float, default=metadata.TEST_FRACTION, help="documents for testing (no test/ folder)")
         add("--split_seed", type=int, default=metadata.SPLIT_SEED, help="seed of the random split into documents")

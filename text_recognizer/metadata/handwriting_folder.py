@@ -3,7 +3,7 @@ from pathlib import Path
 
 from text_recognizer.metadata import shared
 
-CACHE_VERSION = 1  # bump when the crops or the records change, so that old caches are not reused
+CACHE_VERSION = 2  # bump when the crops or the records change, so that old caches are not reused
 
 UNITS = ("paragraph", "line")  # a sample is a text region (lines joined by "\n") or one text line
 STEMS = ("paragraph", "line")  # ParagraphStem (content-sized, 576x640 at most) or IAMLineStem (56x1024)

@@ -21,9 +21,9 @@ from text_recognizer.stems.image import ImageStem
 # backend; re-exported here, where the data modules and tests have always found it.
 from text_recognizer.stems.paragraph_core import (  # noqa: F401
     CORE_TO_PITCH,
-    LINE_PITCH_RANGE,
     MIN_PERIODICITY,
     SIZE_MULTIPLE,
+    TARGET_LINE_PITCH,
     EvaluationTransform,
     FitInside,
     MatchTrainingScale,
@@ -72,7 +72,7 @@ def array_to_tensor(image: Image.Image) -> torch.Tensor:
 class ParagraphStem(ImageStem):
     """Paragraph preprocessing; `augment=False` is what validation, test and the ParagraphTextRecognizer
     use, so inference sees exactly the evaluation transform. `match_scale=True` (the recognizer) first
-    rescales handwriting of an unusual size into the training range (MatchTrainingScale)."""
+    rescales the handwriting to the line pitch the model reads best (MatchTrainingScale)."""
 
     def __init__(
         self,
