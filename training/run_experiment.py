@@ -215,7 +215,7 @@ def run(args: argparse.Namespace, command: list[str] | None = None) -> dict[str,
         checkpoint,
         latest,
         pl.callbacks.EarlyStopping(monitor="val_loss", mode="min", patience=args.early_stopping_patience),
-        pl.callbacks.LearningRateMonitor() if args.wandb else None,
+        pl.callbacks.LearningRateMonitor(logging_interval="step"),  # the schedule, in metrics.csv and W&B
         TrainingClock(),
         ValidateAtMaxSteps(),
         ResumeHint(last_checkpoint(run_dir)),

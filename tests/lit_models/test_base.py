@@ -1,8 +1,11 @@
 """BaseLitModel: optimizer and loss by name, the one-cycle schedule, clear errors."""
 import argparse
+from datetime import timedelta
+from types import SimpleNamespace
 
 import pytest
 import torch
+from pytorch_lightning.callbacks import Timer
 
 from text_recognizer.lit_models.base import BaseLitModel
 from text_recognizer.models import MLP
@@ -63,3 +66,33 @@ def test_warmup_and_decay_drive_the_lr_each_step():
     assert rates[0] == pytest.approx(0.25) and rates[3] == pytest.approx(1.0) and rates[-1] == pytest.approx(0.1)
     with pytest.raises(ValueError, match="one_cycle"):
         BaseLitModel(torch.nn.Linear(2, 2), {"one_cycle_max_lr": 1.0, "warmup_steps": 4})
+
+
+def attach_timer(lit, elapsed_s, max_time_s):
+    """A trainer stand-in holding a Timer that has run `elapsed_s` of `max_time_s` (as after a resume)."""
+    timer = Timer(duration=None if max_time_s is None else timedelta(seconds=max_time_s))
+    timer.load_state_dict({"time_elapsed": {"train": elapsed_s}})
+    lit.trainer = SimpleNamespace(callbacks=[timer], strategy=SimpleNamespace(broadcast=lambda value: value))
+    return timer
+
+
+def test_decay_by_time_follows_the_wall_clock_and_ends_at_the_floor_at_max_time():
+    lit = BaseLitModel(torch.nn.Linear(2, 2), {"lr": 1.0, "warmup_steps": 2, "lr_decay_by_time": True})
+    timer = attach_timer(lit, 0, 100)
+    rates = {}
+    for elapsed in (0, 50, 100, 150):
+        timer.load_state_dict({"time_elapsed": {"train": elapsed}})
+        rates[elapsed] = lit.lr_factor(1000)  # the step count plays no part after the warm-up
+    assert rates == pytest.approx({0: 1.0, 50: 0.55, 100: 0.1, 150: 0.1})
+    assert lit.lr_factor(0) == pytest.approx(0.5 * 0.1)  # warm-up by step still applies
+    config = lit.configure_optimizers()
+    assert isinstance(config["lr_scheduler"]["scheduler"], torch.optim.lr_scheduler.LambdaLR)
+
+
+def test_decay_by_time_needs_max_time_and_excludes_a_step_count():
+    lit = BaseLitModel(torch.nn.Linear(2, 2), {"lr": 1.0, "lr_decay_by_time": True})
+    attach_timer(lit, 0, None)
+    with pytest.raises(ValueError, match="set --max_time"):
+        lit.configure_optimizers()
+    with pytest.raises(ValueError, match="drop --lr_decay_steps"):
+        BaseLitModel(torch.nn.Linear(2, 2), {"lr_decay_by_time": True, "lr_decay_steps": 10})

@@ -7,6 +7,7 @@ from typing import Any
 
 import pytorch_lightning as pl
 import torch
+from pytorch_lightning.callbacks import Timer
 from torch import nn
 from torchmetrics.classification import MulticlassAccuracy
 
@@ -59,10 +60,15 @@ class BaseLitModel(pl.LightningModule):
         self.one_cycle_total_steps = self.args.get("one_cycle_total_steps", ONE_CYCLE_TOTAL_STEPS)
         self.warmup_steps = self.args.get("warmup_steps", WARMUP_STEPS)
         self.lr_decay_steps = self.args.get("lr_decay_steps", LR_DECAY_STEPS)
+        self.lr_decay_by_time = bool(self.args.get("lr_decay_by_time", False))
         if self.warmup_steps < 0 or self.lr_decay_steps < 0:
             raise ValueError("--warmup_steps and --lr_decay_steps must be 0 (off) or more")
-        if self.one_cycle_max_lr is not None and (self.warmup_steps or self.lr_decay_steps):
-            raise ValueError("--one_cycle_max_lr has its own warm-up and decay: drop --warmup_steps/--lr_decay_steps")
+        if self.one_cycle_max_lr is not None and (self.warmup_steps or self.lr_decay_steps or self.lr_decay_by_time):
+            raise ValueError(
+                "--one_cycle_max_lr has its own warm-up and decay: drop --warmup_steps/--lr_decay_steps/--lr_decay_by_time"
+            )
+        if self.lr_decay_by_time and self.lr_decay_steps:
+            raise ValueError("--lr_decay_by_time spans --max_time: drop --lr_decay_steps (or the other way round)")
 
         loss = self.args.get("loss", LOSS)
         if loss not in ("ctc", "transformer"):
@@ -95,6 +101,11 @@ class BaseLitModel(pl.LightningModule):
             help=f"after the warm-up, cosine decay to {LR_DECAY_FLOOR} x lr over this many steps, then flat (0: flat)",
         )
         parser.add_argument(
+            "--lr_decay_by_time", action="store_true",
+            help=f"the cosine decay to {LR_DECAY_FLOOR} x lr spans --max_time (wall clock) instead of a step count: "
+            "it reaches the floor when the run stops, however fast the machine turns out to be",
+        )
+        parser.add_argument(
             "--loss", type=str, default=LOSS, help="transformer, ctc, or a loss function of torch.nn.functional"
         )
         return parser
@@ -107,14 +118,33 @@ class BaseLitModel(pl.LightningModule):
         [0.1, 1.0, 1.0, 0.55, 0.1, 0.1]
         """
         factor = min(1.0, (step + 1) / self.warmup_steps) if self.warmup_steps else 1.0
-        if self.lr_decay_steps:
+        if self.lr_decay_by_time:
+            progress = self._time_progress()
+        elif self.lr_decay_steps:
             progress = min(1.0, max(0, step - self.warmup_steps) / self.lr_decay_steps)
-            factor *= LR_DECAY_FLOOR + (1 - LR_DECAY_FLOOR) * 0.5 * (1 + math.cos(math.pi * progress))
-        return factor
+        else:
+            return factor
+        return factor * (LR_DECAY_FLOOR + (1 - LR_DECAY_FLOOR) * 0.5 * (1 + math.cos(math.pi * progress)))
+
+    def _timer(self) -> Timer:
+        timers = [c for c in self.trainer.callbacks if isinstance(c, Timer)]  # type: ignore[attr-defined]
+        if not timers or timers[0].time_remaining() is None:
+            raise ValueError("--lr_decay_by_time spans the run's wall-clock limit: set --max_time (DD:HH:MM:SS)")
+        return timers[0]
+
+    def _time_progress(self) -> float:
+        """The fraction of --max_time spent training so far (resumed runs count their earlier minutes,
+        as the Timer does), rank 0's figure on every rank so that DDP replicas step with one lr."""
+        timer = self._timer()
+        elapsed = timer.time_elapsed()
+        progress = min(1.0, elapsed / (elapsed + max(0.0, timer.time_remaining() or 0.0) + 1e-9))
+        return float(self.trainer.strategy.broadcast(progress))
 
     def configure_optimizers(self) -> Any:
         optimizer = self.optimizer_class(self.parameters(), lr=self.lr)
-        if self.warmup_steps or self.lr_decay_steps:
+        if self.lr_decay_by_time:
+            self._timer()  # a clear error before the first step, not in it
+        if self.warmup_steps or self.lr_decay_steps or self.lr_decay_by_time:
             warmup = torch.optim.lr_scheduler.LambdaLR(optimizer, self.lr_factor)
             return {"optimizer": optimizer, "lr_scheduler": {"scheduler": warmup, "interval": "step"}}
         if self.one_cycle_max_lr is None:
