@@ -81,6 +81,16 @@ def test_augment_data_false_makes_train_deterministic(tiny_iam_args):
     assert torch.equal(data.data_train[0][0], data.data_train[0][0])
 
 
+def test_elastic_displacement_reaches_the_training_stem_only(tiny_iam_args):
+    from torchvision.transforms import v2
+
+    tiny_iam_args.elastic_displacement = 2.0
+    data = IAMParagraphs(tiny_iam_args)
+    elastic = [[t for t in data.stem(split).pil_transforms.transforms if isinstance(t, v2.ElasticTransform)]
+               for split in ("train", "val")]
+    assert len(elastic[0]) == 1 and elastic[1] == []
+
+
 def test_second_prepare_data_reuses_the_cache(tiny_iam_args, tmp_path, monkeypatch):
     use_data_dir(monkeypatch, tmp_path)  # a data folder of its own: the first call builds the tree and the cache
     IAMParagraphs(tiny_iam_args).prepare_data()

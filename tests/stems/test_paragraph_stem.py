@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
+from torchvision.transforms import v2
 
 from text_recognizer.metadata import iam_paragraphs as metadata
 from text_recognizer.stems import ParagraphStem
@@ -83,6 +84,22 @@ def test_content_sized_augmentation_varies_margins_and_scale_and_keeps_the_ink()
         assert 0.5 * 200 * 100 < float((tensor > 0.5).sum()) < 1.8 * 200 * 100
         assert tensor.shape[1] < 150 and tensor.shape[2] < 260
     assert len(shapes) > 1 and len(corners) > 1
+
+
+def test_elastic_distortion_bends_the_strokes_by_about_the_pixels_asked_and_is_off_by_default():
+    page = lines_page(40)
+    before = np.asarray(page, dtype=np.float32) / 255
+    assert not any(isinstance(t, v2.ElasticTransform) for t in ParagraphStem(augment=True).pil_transforms.transforms)
+    stem = ParagraphStem(augment=True, elastic_displacement=2.0)
+    elastic = next(t for t in stem.pil_transforms.transforms if isinstance(t, v2.ElasticTransform))
+    torch.manual_seed(0)
+    bent = np.asarray(elastic(page), dtype=np.float32) / 255
+    assert bent.shape == before.shape and 0.8 < bent.sum() / before.sum() < 1.2  # the ink moves, it stays
+    assert np.abs(bent - before).mean() > 0.01
+    displacement = elastic.make_params([torch.zeros(1, 300, 500)])["displacement"][..., 0] * 500 / 2
+    assert float(displacement.std()) == pytest.approx(2.0, rel=0.15)  # pixels, as the flag says
+    with pytest.raises(ValueError, match="elastic_displacement"):
+        ParagraphStem(augment=True, elastic_displacement=-1)
 
 
 def lines_page(pitch: int, lines: int = 5, width: int = 400) -> Image.Image:

@@ -39,7 +39,13 @@ from text_recognizer.data.vocabulary_check import apply_unknown_chars
 from text_recognizer.metadata import handwriting_folder as metadata
 from text_recognizer.metadata import iam_lines, iam_paragraphs
 from text_recognizer.stems.line import IAMLineStem
-from text_recognizer.stems.paragraph import MatchTrainingScale, ParagraphStem, rescale
+from text_recognizer.stems.paragraph import (
+    ELASTIC_DISPLACEMENT,
+    MatchTrainingScale,
+    ParagraphStem,
+    add_augmentation_flags,
+    rescale,
+)
 from text_recognizer.stems.paragraph_core import white_ink_on_black
 from text_recognizer.util import DataUnavailableError, str2bool, to_grayscale
 from text_recognizer.vocabulary import convert_labels_to_strings, convert_strings_to_labels
@@ -225,6 +231,7 @@ class HandwritingFolder(ContentSizedLoaders, BaseDataModule):
     def add_to_argparse(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
         BaseDataModule.add_to_argparse(parser)
         BatchingOptions.add_to_argparse(parser)
+        add_augmentation_flags(parser)
         parser.set_defaults(**BATCHING_DEFAULTS)
         add = parser.add_argument
         add("--data_dir", type=str, default=None, help="folder of images+txt, labels.jsonl/csv, PAGE or ALTO XML "
@@ -312,7 +319,8 @@ class HandwritingFolder(ContentSizedLoaders, BaseDataModule):
             iam_crops.check_label_lengths(kept, self.shape_metadata.MAX_LABEL_LENGTH, f"{split} {self.unit}")
             if self.stem_kind == "paragraph":
                 iam_crops.warn_if_bigger_than(kept, *iam_paragraphs.IMAGE_SHAPE, f"{split} {self.unit}")
-                stem: Any = ParagraphStem(augment=self.augment and split == "train", fixed_canvas=self.batching.fixed_canvas)
+                stem: Any = ParagraphStem(augment=self.augment and split == "train", fixed_canvas=self.batching.fixed_canvas,
+                                          elastic_displacement=self.args.get("elastic_displacement", ELASTIC_DISPLACEMENT))
             else:
                 warn_if_wider_than_canvas(kept, f"{split} line")
                 stem = IAMLineStem(augment=self.augment and split == "train")

@@ -15,7 +15,7 @@ from text_recognizer.data.iam_crop_data_module import IAMCropDataModule
 from text_recognizer.data.sources import iam_crops
 from text_recognizer.data.sources.iam import IAM
 from text_recognizer.metadata import iam_paragraphs as metadata
-from text_recognizer.stems.paragraph import ParagraphStem
+from text_recognizer.stems.paragraph import ELASTIC_DISPLACEMENT, ParagraphStem, add_augmentation_flags
 
 
 class IAMParagraphs(ContentSizedLoaders, IAMCropDataModule):
@@ -38,13 +38,15 @@ class IAMParagraphs(ContentSizedLoaders, IAMCropDataModule):
     @staticmethod
     def add_to_argparse(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
         IAMCropDataModule.add_to_argparse(parser)
+        add_augmentation_flags(parser)
         return BatchingOptions.add_to_argparse(parser)
 
     def crops_by_split(self) -> dict[str, Iterable[iam_crops.Sample]]:
         return {split: paragraph_crops(self.iam, ids, split) for split, ids in self.ids_by_split().items()}
 
     def stem(self, split: str) -> ParagraphStem:
-        return ParagraphStem(augment=self.augment and split == "train", fixed_canvas=self.batching.fixed_canvas)
+        return ParagraphStem(augment=self.augment and split == "train", fixed_canvas=self.batching.fixed_canvas,
+                             elastic_displacement=self.args.get("elastic_displacement", ELASTIC_DISPLACEMENT))
 
     def check_records(self, records: list[iam_crops.Record], what: str) -> None:
         super().check_records(records, what)

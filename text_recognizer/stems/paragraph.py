@@ -7,6 +7,8 @@ reproducing its published recipe).
 """
 from __future__ import annotations
 
+import argparse
+import math
 import random
 from collections.abc import Sequence
 
@@ -41,6 +43,11 @@ SCALE_RANGE = (0.85, 1.15)  # random rescaling of the handwriting when augmentin
 THICKEN_PROBABILITY = 0.25  # a 3x3 max filter: a broader pen
 BLUR_PROBABILITY = 0.2
 BLUR_RADIUS = (0.3, 1.0)
+ELASTIC_DISPLACEMENT = 0.0  # pixels (standard deviation); off: the recorded recipes ran without it
+ELASTIC_SIGMA = 10.0  # pixels: bends letters and words as another hand would; at 6, 2 px already tears strokes
+# torchvision's ElasticTransform blurs uniform noise in [-1, 1] (std 0.577) with a Gaussian of sigma
+# pixels (std times 1 / (2 sqrt(pi) sigma)) and scales it by alpha / 2 pixels: alpha per pixel of std.
+ALPHA_PER_PIXEL = 2 * (2 * math.sqrt(math.pi) * ELASTIC_SIGMA) / (1 / math.sqrt(3))
 
 
 class RandomHandwritingVariation:
@@ -80,8 +87,11 @@ class ParagraphStem(ImageStem):
         fixed_canvas: bool = False,
         match_scale: bool = False,
         image_shape: tuple[int, int] = metadata.IMAGE_SHAPE,
+        elastic_displacement: float = ELASTIC_DISPLACEMENT,
     ) -> None:
         super().__init__()
+        if elastic_displacement < 0:
+            raise ValueError(f"--elastic_displacement must be 0 (off) or more, got {elastic_displacement}")
         self.augment, self.fixed_canvas = augment, fixed_canvas
         # Every output is exactly to_array's (the ONNX backend's), bit for bit.
         self.pil_to_tensor = v2.Compose([array_to_tensor])
@@ -89,7 +99,11 @@ class ParagraphStem(ImageStem):
             self.pil_transforms = v2.Compose([EvaluationTransform(fixed_canvas, match_scale, image_shape)])
             return
         fit = FitInside(*image_shape)
+        # A new hand bends its strokes differently: a smooth random displacement field (torchvision's).
+        elastic = [v2.ElasticTransform(alpha=elastic_displacement * ALPHA_PER_PIXEL, sigma=ELASTIC_SIGMA, fill=0)
+                   ] if elastic_displacement else []
         distort = [
+            *elastic,
             v2.ColorJitter(brightness=BRIGHTNESS_RANGE),
             v2.RandomAffine(
                 degrees=ROTATION_DEGREES, shear=SHEAR_RANGE, interpolation=v2.InterpolationMode.BILINEAR, fill=0
@@ -101,6 +115,16 @@ class ParagraphStem(ImageStem):
             self.pil_transforms = v2.Compose([fit, v2.RandomCrop(image_shape, pad_if_needed=True, fill=0), *distort])
         else:
             self.pil_transforms = v2.Compose([RandomHandwritingVariation(), *distort, fit])
+
+
+def add_augmentation_flags(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    """The paragraph stem's training augmentation flags, for the data modules that build it."""
+    parser.add_argument(
+        "--elastic_displacement", type=float, default=ELASTIC_DISPLACEMENT,
+        help=f"training augmentation: an elastic distortion of the handwriting, its displacements of this many "
+        f"pixels (standard deviation) smoothed over {ELASTIC_SIGMA:g} (0: off)",
+    )
+    return parser
 
 
 def pad_batch(images: Sequence[torch.Tensor], multiple: int = SIZE_MULTIPLE) -> torch.Tensor:
