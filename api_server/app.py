@@ -54,6 +54,7 @@ class Settings:
     batch_window_s: float = 0.01  # how long a request waits for others to share its batch
     allow_json: bool = False  # JSON bodies with base64 images
     allow_urls: bool = False  # JSON bodies naming an image URL (the server fetches it: enable knowingly)
+    threads: int = 0  # the model's CPU threads per worker (0: the libraries' default, one per core)
 
 
 class ClientError(Exception):
@@ -123,7 +124,7 @@ def _resolve_backend(settings: Settings) -> str:
 def create_app(settings: Settings | None = None, recognizer: ParagraphTextRecognizer | None = None) -> FastAPI:
     settings = settings or Settings()
     if recognizer is None:
-        recognizer = ParagraphTextRecognizer(settings.model_path, backend=_resolve_backend(settings))
+        recognizer = ParagraphTextRecognizer(settings.model_path, backend=_resolve_backend(settings), threads=settings.threads or None)
     model_info = describe(recognizer)
     batcher = Batcher(recognizer.predict_tensors, settings.max_batch, settings.batch_window_s, settings.max_in_flight)
 
@@ -211,6 +212,7 @@ def describe(recognizer: ParagraphTextRecognizer) -> dict[str, Any]:
     return {
         "class": model_class,
         "backend": recognizer.backend,
+        "threads": recognizer.threads,  # None: the libraries' default, one per core
         "source": path.name,
         "data_config": {**data_config, "mapping_size": len(recognizer.mapping)},
         "model_config": settings,

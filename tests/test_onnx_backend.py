@@ -50,6 +50,27 @@ def test_both_backends_read_offline_test_paragraphs_alike(model_path, paragraphs
     assert_same_predictions(model_path, files)
 
 
+def test_threads_reach_both_backends_and_torch_gets_its_own_back(model_path, paragraphs, monkeypatch):
+    import torch
+
+    files, _ = paragraphs
+    onnx = ParagraphTextRecognizer(model_path, backend="onnx", threads=1)
+    for session in (onnx.onnx_model.encoder, onnx.onnx_model.decoder_step):
+        assert session.get_session_options().intra_op_num_threads == 1
+    torch_backend = ParagraphTextRecognizer(model_path, backend="torch", threads=1)
+    seen, predict = [], torch_backend.model.predict
+    monkeypatch.setattr(torch_backend.model, "predict", lambda *a, **k: seen.append(torch.get_num_threads()) or predict(*a, **k))
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)  # whatever the machine: the recognizer must change it, then give it back
+    try:
+        assert [p.text for p in torch_backend.predict_batch(files[:2])] == [p.text for p in onnx.predict_batch(files[:2])]
+        assert seen == [1] and torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)
+    with pytest.raises(ValueError, match="threads must be at least 1"):
+        ParagraphTextRecognizer(model_path, threads=0)
+
+
 def test_batch_size_and_image_size_are_dynamic(model_path):
     onnx = ParagraphTextRecognizer(model_path, backend="onnx")
     torch_backend = ParagraphTextRecognizer(model_path, backend="torch")

@@ -64,10 +64,16 @@ class ParagraphTextRecognizer:
         device: str | None = None,
         backend: str = "torch",
         guard_lines: bool = True,
+        threads: int | None = None,
     ) -> None:
+        """`threads`: CPU threads of the model's operations (None: the libraries' default, one per core).
+        Fewer pay when other work shares the cores: a server's request handling, another worker."""
         path = Path(model_path) if model_path is not None else DEFAULT_MODEL_PATH
         if backend not in BACKENDS:
             raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
+        if threads is not None and threads < 1:
+            raise ValueError(f"threads must be at least 1 (or None: the default), got {threads}")
+        self.threads = threads
         if backend == "onnx" and beam_width != 1:
             raise ValueError("the onnx backend decodes greedily (beam_width=1); use backend='torch' for beam search")
         if not path.exists():
@@ -81,7 +87,7 @@ class ParagraphTextRecognizer:
         if backend == "onnx":
             from text_recognizer.onnx_model import OnnxTextModel
 
-            self.onnx_model = OnnxTextModel(path)
+            self.onnx_model = OnnxTextModel(path, threads=threads)
             self.data_config: dict[str, Any] = self.onnx_model.data_config
         else:
             self._load_torch_model(path, device)
@@ -138,11 +144,18 @@ class ParagraphTextRecognizer:
 
         from text_recognizer.stems.paragraph import pad_batch
 
-        with torch.inference_mode():
-            x = pad_batch(list(tensors)).to(self.device)
-            tokens, log_probs = self.model.predict(
-                x, beam_width=self.beam_width, return_log_probs=True, guard_lines=self.guard_lines
-            )
+        # torch's thread count is the process's: set for this call and given back, so importers keep theirs.
+        default_threads = torch.get_num_threads()
+        if self.threads:
+            torch.set_num_threads(self.threads)
+        try:
+            with torch.inference_mode():
+                x = pad_batch(list(tensors)).to(self.device)
+                tokens, log_probs = self.model.predict(
+                    x, beam_width=self.beam_width, return_log_probs=True, guard_lines=self.guard_lines
+                )
+        finally:
+            torch.set_num_threads(default_threads)
         return self._predictions(tokens.cpu(), log_probs.tolist())
 
     def _predictions(self, tokens: Any, log_probs: list[float]) -> list[Prediction]:

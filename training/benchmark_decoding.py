@@ -21,9 +21,8 @@ one thread (the default here) it is the wall time of an idle machine.
 --serving_threads (0: the libraries' defaults, what a user gets; 1: one thread), wall-clock times
 per batch of the encoder and of a full --serving_length-token greedy decode with torch-cached,
 onnx-cached and the naive decoder, tokens/s, and each decoder's ratio to one teacher-forced pass
-against the target of at most SERVING_TARGET_RATIO x. The onnx-cached row at default threads is what
-ParagraphTextRecognizer(backend="onnx") does, its decoder step on one thread at batch 1 and 2
-included; onnx-all-thr is the same with the step on all threads (what that choice buys).
+against the target of at most SERVING_TARGET_RATIO x. The rows at default threads are what
+ParagraphTextRecognizer does with either backend.
 """
 from __future__ import annotations
 
@@ -133,7 +132,7 @@ def serving_table(model: ResnetTransformer, args: argparse.Namespace) -> None:
     import tempfile
 
     from text_recognizer.model_file import save_model_file
-    from text_recognizer.onnx_model import SINGLE_THREAD_MAX_BATCH, OnnxTextModel
+    from text_recognizer.onnx_model import OnnxTextModel
     from training.export_model import export
 
     global clock
@@ -153,7 +152,6 @@ def serving_table(model: ResnetTransformer, args: argparse.Namespace) -> None:
     for threads in args.serving_threads:
         torch.set_num_threads(threads or default_torch_threads)
         graphs = OnnxTextModel(folder, threads=threads or None)
-        all_threads = OnnxTextModel(folder, single_thread_small_batches=False)
         label = str(threads) if threads else f"default ({default_torch_threads})"
         for batch in args.batch_sizes:
             x = torch.rand(batch, *DATA_CONFIG["input_dims"])
@@ -173,10 +171,6 @@ def serving_table(model: ResnetTransformer, args: argparse.Namespace) -> None:
                 ("onnx-cached", onnx_encoder,
                  timed(lambda m=onnx_memory, g=graphs: g.decode(m, length, min_length=length), args.repeats), ""),
             ]
-            if not threads and batch <= SINGLE_THREAD_MAX_BATCH:  # what the recognizer's own thread choice buys
-                all_threads.decode(onnx_memory, 8, min_length=8)  # warm-up
-                rows.append(("onnx-all-thr", onnx_encoder, timed(
-                    lambda m=onnx_memory, g=all_threads: g.decode(m, length, min_length=length), args.repeats), ""))
             if length in args.naive_lengths:
                 naive, estimated = naive_seconds(model, memory, length, length if args.naive_full else args.naive_sample_steps)
                 rows.append(("naive", torch_encoder, naive, " est" if estimated else ""))

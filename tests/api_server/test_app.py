@@ -61,6 +61,16 @@ def test_health_model_and_page(client, model_path):
     assert page.status_code == 200 and "<input id=\"file\"" in page.text
 
 
+def test_worker_settings_come_from_the_environment_threads_included(model_path, monkeypatch):
+    from api_server.__main__ import ENV_PREFIX, app_from_environment
+
+    for name, value in {"MODEL_PATH": str(model_path), "BACKEND": "onnx", "THREADS": "1"}.items():
+        monkeypatch.setenv(ENV_PREFIX + name, value)
+    with TestClient(app_from_environment()) as client:
+        model = client.get("/v1/model").json()
+    assert model["backend"] == "onnx" and model["threads"] == 1
+
+
 def test_an_upload_is_read_as_the_recognizer_reads_it(client, recognizer, paragraphs):
     expected = recognizer.predict_batch([paragraphs[0]])[0]
     with open(paragraphs[0], "rb") as file:
