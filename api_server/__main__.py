@@ -40,14 +40,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--port", type=int, default=8000)
     parser.add_argument("--workers", type=int, default=1, help="processes, each with its own model")
     parser.add_argument("--threads", type=int, default=defaults.threads,
-                        help="the model's CPU threads in each worker (0: one per core); workers x threads at most the cores")
+                        help="the model's CPU threads in each worker (0: 1 for torch, one per core for onnx, as measured "
+                        "best); workers x threads at most the cores")
     parser.add_argument("--max_in_flight", type=int, default=defaults.max_in_flight, help="more requests than this get 503")
     parser.add_argument("--max_batch", type=int, default=defaults.max_batch, help="requests read together")
     parser.add_argument("--allow_json", action="store_true", help="accept JSON bodies with base64 images")
     parser.add_argument("--allow_urls", action="store_true", help="accept JSON bodies naming an image URL to fetch")
     args = parser.parse_args(argv)
     if args.threads < 0:
-        parser.error(f"--threads must be 0 (one per core) or more, got {args.threads}")
+        parser.error(f"--threads must be 0 (auto) or more, got {args.threads}")
     if not Path(args.model_path).exists():
         print(f"error: no model at {args.model_path}: train and select one (see the README), or pass --model_path", file=sys.stderr)
         return 1

@@ -54,7 +54,7 @@ class Settings:
     batch_window_s: float = 0.01  # how long a request waits for others to share its batch
     allow_json: bool = False  # JSON bodies with base64 images
     allow_urls: bool = False  # JSON bodies naming an image URL (the server fetches it: enable knowingly)
-    threads: int = 0  # the model's CPU threads per worker (0: the libraries' default, one per core)
+    threads: int = 0  # the model's CPU threads per worker (0: auto, SERVER_TORCH_THREADS for torch, one per core for onnx)
 
 
 class ClientError(Exception):
@@ -113,6 +113,18 @@ def error_response(status: int, message: str, rid: str) -> JSONResponse:
     )
 
 
+# Measured with api_server.load_test on an idle 2-core machine (README, "Under load"): behind the server
+# the torch backend serves twice the requests a second on one thread (2.2 against 1.2 at 16 clients,
+# half the latency at 1), while onnx is best on its default threads (3.0 against 2.4).
+SERVER_TORCH_THREADS = 1
+
+
+def _threads(settings: Settings, backend: str) -> int | None:
+    if settings.threads:
+        return settings.threads
+    return SERVER_TORCH_THREADS if backend == "torch" else None
+
+
 def _resolve_backend(settings: Settings) -> str:
     if settings.backend != "auto":
         return settings.backend
@@ -124,7 +136,8 @@ def _resolve_backend(settings: Settings) -> str:
 def create_app(settings: Settings | None = None, recognizer: ParagraphTextRecognizer | None = None) -> FastAPI:
     settings = settings or Settings()
     if recognizer is None:
-        recognizer = ParagraphTextRecognizer(settings.model_path, backend=_resolve_backend(settings), threads=settings.threads or None)
+        backend = _resolve_backend(settings)
+        recognizer = ParagraphTextRecognizer(settings.model_path, backend=backend, threads=_threads(settings, backend))
     model_info = describe(recognizer)
     batcher = Batcher(recognizer.predict_tensors, settings.max_batch, settings.batch_window_s, settings.max_in_flight)
 

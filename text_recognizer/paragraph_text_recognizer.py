@@ -146,7 +146,7 @@ class ParagraphTextRecognizer:
 
         # torch's thread count is the process's: set for this call and given back, so importers keep theirs.
         default_threads = torch.get_num_threads()
-        if self.threads:
+        if self.threads and self.threads != default_threads:
             torch.set_num_threads(self.threads)
         try:
             with torch.inference_mode():
@@ -155,7 +155,8 @@ class ParagraphTextRecognizer:
                     x, beam_width=self.beam_width, return_log_probs=True, guard_lines=self.guard_lines
                 )
         finally:
-            torch.set_num_threads(default_threads)
+            if torch.get_num_threads() != default_threads:
+                torch.set_num_threads(default_threads)
         return self._predictions(tokens.cpu(), log_probs.tolist())
 
     def _predictions(self, tokens: Any, log_probs: list[float]) -> list[Prediction]:

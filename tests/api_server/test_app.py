@@ -69,6 +69,11 @@ def test_worker_settings_come_from_the_environment_threads_included(model_path, 
     with TestClient(app_from_environment()) as client:
         model = client.get("/v1/model").json()
     assert model["backend"] == "onnx" and model["threads"] == 1
+    monkeypatch.setenv(ENV_PREFIX + "THREADS", "0")  # auto: torch on one thread (measured), onnx on its default
+    for backend, threads in (("torch", 1), ("onnx", None)):
+        monkeypatch.setenv(ENV_PREFIX + "BACKEND", backend)
+        with TestClient(app_from_environment()) as client:
+            assert client.get("/v1/model").json()["threads"] == threads
 
 
 def test_an_upload_is_read_as_the_recognizer_reads_it(client, recognizer, paragraphs):
