@@ -108,9 +108,11 @@ def test_last_checkpoint_follows_the_run_even_when_the_best_does_not_move(tmp_pa
 
 
 def test_decay_by_time_brings_the_lr_to_its_floor_when_max_time_stops_the_run(tmp_path):
-    # 6 s of training on many small epochs: the lr logged each step falls from --lr towards a tenth of it.
+    # 6 s of training on many small epochs (no early stop: only the clock ends it): the lr logged each
+    # step falls from --lr towards a tenth of it.
     result = run(parse([*SMALL, "--num_samples=64", "--batch_size=8", "--lr=0.01", "--lr_decay_by_time",
-                        "--max_time=00:00:00:06", "--max_epochs=1000", "--log_every_n_steps=1", f"--log_dir={tmp_path}"]))
+                        "--max_time=00:00:00:06", "--max_epochs=100000", "--early_stopping_patience=100000",
+                        "--log_every_n_steps=1", f"--log_dir={tmp_path}"]))
     with open(Path(result["run_dir"]) / "metrics.csv") as f:
         rates = [float(row["lr-Adam"]) for row in csv.DictReader(f) if row.get("lr-Adam")]
     assert len(rates) > 10 and rates[0] > 0.009
