@@ -137,8 +137,8 @@ class BaseLitModel(pl.LightningModule):
         as the Timer does), rank 0's figure on every rank so that DDP replicas step with one lr."""
         timer = self._timer()
         elapsed = timer.time_elapsed()
-        progress = min(1.0, elapsed / (elapsed + max(0.0, timer.time_remaining() or 0.0) + 1e-9))
-        return float(self.trainer.strategy.broadcast(progress))
+        duration = elapsed + (timer.time_remaining() or 0.0)  # the Timer keeps its --max_time private
+        return float(self.trainer.strategy.broadcast(min(1.0, elapsed / duration) if duration > 0 else 1.0))
 
     def configure_optimizers(self) -> Any:
         optimizer = self.optimizer_class(self.parameters(), lr=self.lr)
