@@ -185,6 +185,8 @@ def run(args: argparse.Namespace, command: list[str] | None = None) -> dict[str,
     import pytorch_lightning as pl
 
     trainer_settings = trainer_kwargs(args)  # first: bad trainer flags fail before any data work
+    if getattr(args, "lr_decay_by_time", False) and not args.max_time:
+        raise TrainerFlagError("--lr_decay_by_time spans the run's wall-clock limit: add --max_time=DD:HH:MM:SS")
     args.load_checkpoint = run_folder_checkpoint(args.load_checkpoint)  # a run folder: its best epoch's
     check_checkpoint_file("--load_checkpoint", args.load_checkpoint)  # and before a run folder is made
     check_checkpoint_file("--resume_from_checkpoint", args.resume_from_checkpoint)

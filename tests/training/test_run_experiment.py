@@ -120,6 +120,13 @@ def test_decay_by_time_brings_the_lr_to_its_floor_when_max_time_stops_the_run(tm
     assert rates[-1] < 0.0025  # the cosine's last tenth of the time: at most a quarter of the peak
 
 
+def test_decay_by_time_without_max_time_is_a_clear_error_before_any_run_folder(tmp_path, capsys):
+    assert main([*SMALL, "--lr_decay_by_time", "--max_epochs=1", f"--log_dir={tmp_path}"]) == 2
+    err = capsys.readouterr().err
+    assert "add --max_time" in err and "Traceback" not in err
+    assert not (tmp_path / "csv").exists()
+
+
 def test_terminate_on_nan_stops_with_a_clear_message(tmp_path, capsys):
     argv = [*SMALL, "--noise=nan", "--max_epochs=1", "--terminate_on_nan=1", f"--log_dir={tmp_path}"]
     assert main(argv) == 1
