@@ -48,6 +48,26 @@ ELASTIC_SIGMA = 10.0  # pixels: bends letters and words as another hand would; a
 # torchvision's ElasticTransform blurs uniform noise in [-1, 1] (std 0.577) with a Gaussian of sigma
 # pixels (std times 1 / (2 sqrt(pi) sigma)) and scales it by alpha / 2 pixels: alpha per pixel of std.
 ALPHA_PER_PIXEL = 2 * (2 * math.sqrt(math.pi) * ELASTIC_SIGMA) / (1 / math.sqrt(3))
+# Its blur kernel (8 sigma + 1 wide) reflect-pads the noise by 4 sigma, which needs more rows than that.
+ELASTIC_MIN_SIZE = int(4 * ELASTIC_SIGMA) + 1
+
+
+class ElasticDistortion:
+    """torchvision's ElasticTransform, after black padding (right and bottom) of images too small for its
+    blur: a single line is often under 41 px tall."""
+
+    def __init__(self, displacement: float) -> None:
+        self.elastic = v2.ElasticTransform(alpha=displacement * ALPHA_PER_PIXEL, sigma=ELASTIC_SIGMA, fill=0)
+
+    def __call__(self, image: Image.Image) -> Image.Image:
+        width, height = image.size
+        if min(width, height) < ELASTIC_MIN_SIZE:
+            image = ImageOps.expand(image, border=(0, 0, max(ELASTIC_MIN_SIZE - width, 0),
+                                                   max(ELASTIC_MIN_SIZE - height, 0)), fill=0)
+        return self.elastic(image)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.elastic!r})"
 
 
 class RandomHandwritingVariation:
@@ -100,8 +120,7 @@ class ParagraphStem(ImageStem):
             return
         fit = FitInside(*image_shape)
         # A new hand bends its strokes differently: a smooth random displacement field (torchvision's).
-        elastic = [v2.ElasticTransform(alpha=elastic_displacement * ALPHA_PER_PIXEL, sigma=ELASTIC_SIGMA, fill=0)
-                   ] if elastic_displacement else []
+        elastic = [ElasticDistortion(elastic_displacement)] if elastic_displacement else []
         distort = [
             *elastic,
             v2.ColorJitter(brightness=BRIGHTNESS_RANGE),
