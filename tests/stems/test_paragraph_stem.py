@@ -7,7 +7,12 @@ from PIL import Image
 
 from text_recognizer.metadata import iam_paragraphs as metadata
 from text_recognizer.stems import ParagraphStem
-from text_recognizer.stems.paragraph import TARGET_LINE_PITCH, ElasticDistortion, MatchTrainingScale, estimate_line_pitch
+from text_recognizer.stems.paragraph import (
+    TARGET_LINE_PITCH,
+    ElasticDistortion,
+    MatchTrainingScale,
+    estimate_line_pitch,
+)
 
 CANVAS = metadata.DIMS  # (1, 576, 640)
 
