@@ -128,3 +128,41 @@ def test_the_tree_is_the_same_whatever_the_process_count(tmp_path):
         for name in names:
             assert (tmp_path / "pool" / sub / name).read_bytes() == (tmp_path / "serial" / sub / name).read_bytes()
     assert (tmp_path / "pool" / "metadata.toml").read_text() == (tmp_path / "serial" / "metadata.toml").read_text()
+
+
+def test_letter_habits_make_writers_of_one_font_write_as_different_hands():
+    """--iam_rendered_letter_habits: each writer bends, stretches and weighs its letters its own way,
+    the same way every time; off by default, and then the tree is the one made before it existed."""
+    assert iam_rendered.RenderOptions().dirname() == f"forms1600_writers144_seed0_v{iam_rendered.RENDERER_VERSION}"
+    with_habits = iam_rendered.RenderOptions(forms=4, writers=2, seed=11, letter_habits=1)
+    assert "_letters1_" in with_habits.dirname() and with_habits.dirname() != OPTIONS.dirname()
+    plain, _ = iam_rendered.make_writers(OPTIONS)
+    habits, _ = iam_rendered.make_writers(with_habits)
+    assert [w.font for w in plain] == [w.font for w in habits] and [w.slant for w in plain] == [w.slant for w in habits]
+    assert all(w.letter_habits == 0 and w.width_scale == 1 for w in plain)
+
+    def word(writer: handwriting.Writer, text: str = "quick brown") -> np.ndarray:
+        return writer.render_word(text, random.Random(0))[0]
+
+    for font in ("hershey-scripts", "Caveat[wght]"):
+        base = handwriting.Writer.sample("000", font, random.Random(1))
+        assert base.with_own_letters(0, random.Random(2)) is base
+        hand_a = base.with_own_letters(1, random.Random(2))
+        hand_b = base.with_own_letters(1, random.Random(3))
+        assert np.array_equal(word(hand_a), word(hand_a))  # one hand: the same letters every time
+        for other in (base, hand_b):  # another hand of the same font: other letters
+            a, b = word(hand_a), word(other)
+            assert a.shape != b.shape or np.abs(a.astype(int) - b.astype(int)).mean() > 5
+    with pytest.raises(ValueError, match="--iam_rendered_letter_habits"):
+        iam_rendered.RenderOptions(letter_habits=-1)
+    with pytest.raises(ValueError, match="--iam_rendered_letter_habits"):
+        iam_rendered.RenderOptions(letter_habits=iam_rendered.MAX_LETTER_HABITS + 1)
+
+
+def test_the_letter_habits_flag_reaches_the_tree():
+    import argparse
+
+    parser = iam_rendered.RenderOptions.add_to_argparse(argparse.ArgumentParser())
+    args = vars(parser.parse_args(["--iam_rendered_letter_habits=0.5"]))
+    assert iam_rendered.RenderOptions.from_args(args).letter_habits == 0.5
+    assert iam_rendered.RenderOptions.from_args(vars(parser.parse_args([]))) == iam_rendered.RenderOptions()

@@ -12,6 +12,7 @@ import importlib
 import random
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
@@ -102,6 +103,11 @@ class Writer:
     jitter: float  # per-letter baseline and size wobble, pixels
     drift: float  # largest baseline slope of a line (rise over run)
     wobble: float = 0.08  # amplitude of the smooth distortion of every word, in x-heights
+    # The hand's own letter shapes (`with_own_letters`; neutral by default, the fonts' shapes):
+    width_scale: float = 1.0  # horizontal stretch of every word: narrow or broad writing
+    letter_habits: float = 0.0  # strength of each letter's lasting distortion (0: the font's letters)
+    letter_seed: int = 0  # which distortions: the same letter is always bent the same way by one hand
+    ttf_stroke: int = 0  # pixels of outline added to TrueType letters: a broader pen
 
     @classmethod
     def sample(cls, writer_id: str, font: str, rng: random.Random) -> Writer:
@@ -110,6 +116,19 @@ class Writer:
             slant=min(max(rng.gauss(0.12, 0.12), -0.15), 0.4), letter_spacing=rng.uniform(-0.02, 0.12),
             word_spacing=rng.uniform(0.45, 0.9), line_spacing=rng.uniform(3.4, 4.4), darkness=rng.uniform(0.7, 0.97),
             pen_width=rng.uniform(1.6, 3.0), jitter=rng.uniform(0.4, 1.6), drift=rng.uniform(0.0, 0.015), wobble=rng.uniform(0.05, 0.11),
+        )
+
+    def with_own_letters(self, strength: float, rng: random.Random) -> Writer:
+        """The same hand with letters of its own: a lasting width, pen and distortion of every letter.
+
+        Two writers of one font then write as two hands (the fonts alone give 21 training hands); a
+        strength of 1 bends a letter by about a tenth of the x-height and stretches words by up to 15%.
+        """
+        if strength <= 0:
+            return self
+        return dataclasses.replace(
+            self, width_scale=1 + strength * rng.uniform(-0.15, 0.15), letter_habits=strength,
+            letter_seed=rng.randrange(2**31), ttf_stroke=int(rng.random() < min(0.25 * strength, 0.5)),
         )
 
     def fitted(self, characters_per_line: float, line_width: float) -> Writer:
@@ -136,6 +155,8 @@ class Writer:
             image, baseline = self._draw_hershey(word, x_height, rng)
         else:
             image, baseline = self._draw_ttf(word, x_height, rng)
+        if self.width_scale != 1.0:
+            image = image.resize((max(1, round(image.width * self.width_scale)), image.height), Image.Resampling.BILINEAR)
         slant = self.slant + rng.gauss(0, 0.03)
         box = image.getbbox()
         if box is None:  # nothing drawn (a character the font lacks)
@@ -161,13 +182,18 @@ class Writer:
         baseline = int(1.2 * size) + PAD
         image = Image.new("L", (width, int(1.8 * size) + 2 * PAD), 0)
         draw = ImageDraw.Draw(image)
+        pen = {"fill": 255, "stroke_width": self.ttf_stroke, "stroke_fill": 255, "anchor": "ls"}
         if self.font in CONNECTED_FONTS:
-            draw.text((PAD, baseline + rng.gauss(0, self.jitter / 2)), word, fill=255, font=font, anchor="ls")
+            draw.text((PAD, baseline + rng.gauss(0, self.jitter / 2)), word, font=font, **pen)
             return image, baseline
         x = float(PAD)
         for char in word:  # letter by letter: each letter sits and sizes a little differently
-            letter_font = _ttf(self.font, max(8, round(size * rng.uniform(0.96, 1.04))))
-            draw.text((x, baseline + rng.gauss(0, self.jitter)), char, fill=255, font=letter_font, anchor="ls")
+            habit_size, habit_rise = 1.0, 0.0
+            if self.letter_habits:  # and this hand's letters always a little larger or higher than the font's
+                habit = letter_habit(self.letter_seed, self.letter_habits, char)
+                habit_size, habit_rise = habit.size, -habit.rise * x_height  # y down
+            letter_font = _ttf(self.font, max(8, round(size * habit_size * rng.uniform(0.96, 1.04))))
+            draw.text((x, baseline + habit_rise + rng.gauss(0, self.jitter)), char, font=letter_font, **pen)
             x += letter_font.getlength(char) + self.letter_spacing * x_height + rng.gauss(0, self.jitter / 2)
         return image, baseline
 
@@ -182,10 +208,13 @@ class Writer:
         for char in word:
             glyph_scale = scale * rng.uniform(1 - 0.02 * jitter, 1 + 0.02 * jitter)
             rise = rng.gauss(0, 0.5 * jitter)
-            strokes += [[(pen_x + x * glyph_scale, (y - HERSHEY_BASELINE) * glyph_scale + rise) for x, y in stroke]
-                        for stroke in font.strokes_for_text(char)]
             glyphs = list(font.glyphs_for_text(char))
-            pen_x += (glyphs[0].char_width * glyph_scale if glyphs else 0) + rng.gauss(0, 0.3 * jitter)
+            width = glyphs[0].char_width if glyphs else 0
+            bend = self._bend_letter(char, HERSHEY_BASELINE - x_top)
+            strokes += [[(pen_x + x * glyph_scale, (y - HERSHEY_BASELINE) * glyph_scale + rise) for x, y in map(bend, stroke)]
+                        for stroke in font.strokes_for_text(char)]
+            stretch = letter_habit(self.letter_seed, self.letter_habits, char).stretch_x if self.letter_habits else 1.0
+            pen_x += width * glyph_scale * stretch + rng.gauss(0, 0.3 * jitter)
         if not strokes:
             return Image.new("L", (1, 1), 0), 0
         xs = [x for stroke in strokes for x, _ in stroke]
@@ -206,6 +235,45 @@ class Writer:
                 for x, y in (points[0], points[-1]):
                     draw.ellipse((x - pen / 2, y - pen / 2, x + pen / 2, y + pen / 2), fill=255)
         return image, int(round(-top))
+
+
+    def _bend_letter(self, char: str, x_height: float):
+        """This hand's lasting change of a Hershey letter, (x, y) -> (x, y) in font units (y down): its
+        own width, height, lean and a slow bend, the same every time the hand writes `char`."""
+        if not self.letter_habits:
+            return lambda point: point
+        habit = letter_habit(self.letter_seed, self.letter_habits, char)
+        amplitude = self.letter_habits * 0.1 * x_height
+        (frequency_x, phase_x), (frequency_y, phase_y) = ((f / x_height, p) for f, p in habit.waves)
+
+        def bend(point: tuple[float, float]) -> tuple[float, float]:
+            x, y = point
+            above = HERSHEY_BASELINE - y  # height above the baseline
+            return (x * habit.stretch_x + habit.lean * above + amplitude * np.sin(frequency_x * y + phase_x),
+                    HERSHEY_BASELINE - above * habit.stretch_y + amplitude * np.sin(frequency_y * x + phase_y))
+        return bend
+
+
+class LetterHabit(NamedTuple):
+    """How one hand always changes one letter (with_own_letters): stretches, lean, size, rise, bends."""
+
+    stretch_x: float
+    stretch_y: float
+    lean: float  # shear, x per unit of height
+    size: float  # TrueType letters: the size factor
+    rise: float  # TrueType letters: baseline shift, in x-heights (positive up)
+    waves: tuple[tuple[float, float], tuple[float, float]]  # (radians per x-height, phase) of the two bends
+
+
+@functools.lru_cache(maxsize=8192)
+def letter_habit(seed: int, strength: float, char: str) -> LetterHabit:
+    letter = random.Random(f"{seed}:{char}")
+    return LetterHabit(
+        stretch_x=1 + strength * letter.gauss(0, 0.1), stretch_y=1 + strength * letter.gauss(0, 0.08),
+        lean=strength * letter.gauss(0, 0.12), size=1 + strength * letter.gauss(0, 0.06),
+        rise=strength * letter.gauss(0, 0.05),
+        waves=tuple((letter.uniform(0.5, 1.5) * np.pi, letter.uniform(0, 2 * np.pi)) for _ in range(2)),
+    )
 
 
 def _shear(image: Image.Image, baseline: int, slant: float) -> tuple[Image.Image, int]:

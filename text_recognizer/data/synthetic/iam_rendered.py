@@ -27,6 +27,8 @@ RENDERER_VERSION = 6  # bump when the output changes, so that old trees and cach
 DEFAULT_FORMS = 1600  # about IAM's 1539 forms; renders in about 2 minutes on 2 cores, once
 DEFAULT_WRITERS = 144  # a sixth of them (24) write with held-out fonts and only test forms
 DEFAULT_SEED = 0
+DEFAULT_LETTER_HABITS = 0.0  # off: the recorded runs trained without it; not yet measured on a curve
+MAX_LETTER_HABITS = 2.0  # at 2, joined-up Hershey letters already come apart (looked at)
 TEST_WRITER_FRACTION = 1 / 6  # IAM's LWITLRT test set is 232 of 1539 forms, about 15%
 DEFAULT_PROCESSES = 2
 CHARACTERS_PER_LINE = (38, 56)  # a writer's typical line, drawn from this range (IAM: about 35 to 60)
@@ -38,13 +40,17 @@ class RenderOptions:
     forms: int = DEFAULT_FORMS
     writers: int = DEFAULT_WRITERS
     seed: int = DEFAULT_SEED
+    letter_habits: float = DEFAULT_LETTER_HABITS  # Writer.with_own_letters' strength
 
     def __post_init__(self):
         if self.writers < 2 or self.forms < self.writers:
             raise ValueError(f"need at least 2 writers and one form per writer (got {self.forms} forms, {self.writers} writers)")
+        if not 0 <= self.letter_habits <= MAX_LETTER_HABITS:
+            raise ValueError(f"--iam_rendered_letter_habits must be from 0 (off) to {MAX_LETTER_HABITS}, got {self.letter_habits}")
 
     def dirname(self) -> str:
-        return f"forms{self.forms}_writers{self.writers}_seed{self.seed}_v{RENDERER_VERSION}"
+        habits = f"_letters{self.letter_habits:g}" if self.letter_habits else ""  # off: the trees made before it
+        return f"forms{self.forms}_writers{self.writers}_seed{self.seed}{habits}_v{RENDERER_VERSION}"
 
     def cache_name(self) -> str:
         """Name of processed caches made from this tree, e.g. 'iam_rendered_forms400_writers24_seed0_v2'.
@@ -53,7 +59,7 @@ class RenderOptions:
         """
         return f"iam_rendered_{self.dirname()}"
 
-    def as_kwargs(self) -> dict[str, int]:
+    def as_kwargs(self) -> dict[str, float]:
         return dataclasses.asdict(self)
 
     @staticmethod
@@ -63,13 +69,17 @@ class RenderOptions:
         parser.add_argument("--iam_rendered_writers", type=int, default=DEFAULT_WRITERS,
                             help="distinct synthetic writers; about a sixth write only test forms")
         parser.add_argument("--iam_rendered_seed", type=int, default=DEFAULT_SEED, help="seed of the offline source")
+        parser.add_argument("--iam_rendered_letter_habits", type=float, default=DEFAULT_LETTER_HABITS,
+                            help="each writer's own letter shapes, width and pen, so that writers of one font "
+                            "write as different hands: strength (1: letters bent by about a tenth of the x-height; 0: off)")
         return parser
 
     @classmethod
     def from_args(cls, args: dict) -> RenderOptions:
         return cls(forms=args.get("iam_rendered_forms", DEFAULT_FORMS),
                    writers=args.get("iam_rendered_writers", DEFAULT_WRITERS),
-                   seed=args.get("iam_rendered_seed", DEFAULT_SEED))
+                   seed=args.get("iam_rendered_seed", DEFAULT_SEED),
+                   letter_habits=args.get("iam_rendered_letter_habits", DEFAULT_LETTER_HABITS))
 
 
 def form_id(index: int) -> str:
@@ -92,6 +102,8 @@ def make_writers(options: RenderOptions) -> tuple[list[handwriting.Writer], set[
         pool = held_out if is_test else seen
         font = pool[(index - (options.writers - n_test) if is_test else index) % len(pool)]
         writer = handwriting.Writer.sample(f"{index:03d}", font, rng)
+        # From an RNG of its own, so the writers' other habits (and the tree without it) stay the same.
+        writer = writer.with_own_letters(options.letter_habits, random.Random(f"letters-{options.seed}-{index}"))
         writers.append(writer.fitted(rng.uniform(*CHARACTERS_PER_LINE), LINE_WIDTH))
     return writers, {writer.writer_id for writer in writers[-n_test:]}
 
