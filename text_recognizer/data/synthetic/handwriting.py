@@ -182,9 +182,11 @@ class Writer:
         baseline = int(1.2 * size) + PAD
         image = Image.new("L", (width, int(1.8 * size) + 2 * PAD), 0)
         draw = ImageDraw.Draw(image)
-        pen = {"fill": 255, "stroke_width": self.ttf_stroke, "stroke_fill": 255, "anchor": "ls"}
+        def write(xy: tuple[float, float], text: str, font: ImageFont.FreeTypeFont) -> None:
+            draw.text(xy, text, fill=255, font=font, anchor="ls", stroke_width=self.ttf_stroke, stroke_fill=255)
+
         if self.font in CONNECTED_FONTS:
-            draw.text((PAD, baseline + rng.gauss(0, self.jitter / 2)), word, font=font, **pen)
+            write((PAD, baseline + rng.gauss(0, self.jitter / 2)), word, font)
             return image, baseline
         x = float(PAD)
         for char in word:  # letter by letter: each letter sits and sizes a little differently
@@ -193,7 +195,7 @@ class Writer:
                 habit = letter_habit(self.letter_seed, self.letter_habits, char)
                 habit_size, habit_rise = habit.size, -habit.rise * x_height  # y down
             letter_font = _ttf(self.font, max(8, round(size * habit_size * rng.uniform(0.96, 1.04))))
-            draw.text((x, baseline + habit_rise + rng.gauss(0, self.jitter)), char, font=letter_font, **pen)
+            write((x, baseline + habit_rise + rng.gauss(0, self.jitter)), char, letter_font)
             x += letter_font.getlength(char) + self.letter_spacing * x_height + rng.gauss(0, self.jitter / 2)
         return image, baseline
 
@@ -272,7 +274,8 @@ def letter_habit(seed: int, strength: float, char: str) -> LetterHabit:
         stretch_x=1 + strength * letter.gauss(0, 0.1), stretch_y=1 + strength * letter.gauss(0, 0.08),
         lean=strength * letter.gauss(0, 0.12), size=1 + strength * letter.gauss(0, 0.06),
         rise=strength * letter.gauss(0, 0.05),
-        waves=tuple((letter.uniform(0.5, 1.5) * np.pi, letter.uniform(0, 2 * np.pi)) for _ in range(2)),
+        waves=((letter.uniform(0.5, 1.5) * np.pi, letter.uniform(0, 2 * np.pi)),
+               (letter.uniform(0.5, 1.5) * np.pi, letter.uniform(0, 2 * np.pi))),
     )
 
 
