@@ -182,6 +182,7 @@ class Writer:
         baseline = int(1.2 * size) + PAD
         image = Image.new("L", (width, int(1.8 * size) + 2 * PAD), 0)
         draw = ImageDraw.Draw(image)
+
         def write(xy: tuple[float, float], text: str, font: ImageFont.FreeTypeFont) -> None:
             draw.text(xy, text, fill=255, font=font, anchor="ls", stroke_width=self.ttf_stroke, stroke_fill=255)
 
@@ -237,7 +238,6 @@ class Writer:
                 for x, y in (points[0], points[-1]):
                     draw.ellipse((x - pen / 2, y - pen / 2, x + pen / 2, y + pen / 2), fill=255)
         return image, int(round(-top))
-
 
     def _bend_letter(self, char: str, x_height: float):
         """This hand's lasting change of a Hershey letter, (x, y) -> (x, y) in font units (y down): its
