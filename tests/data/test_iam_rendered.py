@@ -1,4 +1,5 @@
 """The offline handwriting source: IAM's format, ink-true boxes, paragraph-canvas fit, determinism."""
+import dataclasses
 import random
 
 import numpy as np
@@ -150,8 +151,10 @@ def test_letter_habits_make_writers_of_one_font_write_as_different_hands():
         hand_a = base.with_own_letters(1, random.Random(2))
         hand_b = base.with_own_letters(1, random.Random(3))
         assert np.array_equal(word(hand_a), word(hand_a))  # one hand: the same letters every time
-        for other in (base, hand_b):  # another hand of the same font: other letters
-            a, b = word(hand_a), word(other)
+        # another hand of the same font writes other letters, and not only by its width and pen
+        letters_only = dataclasses.replace(hand_a, width_scale=1.0, ttf_stroke=0)
+        for one, other in ((hand_a, base), (hand_a, hand_b), (letters_only, base)):
+            a, b = word(one), word(other)
             assert a.shape != b.shape or np.abs(a.astype(int) - b.astype(int)).mean() > 5
     with pytest.raises(ValueError, match="--iam_rendered_letter_habits"):
         iam_rendered.RenderOptions(letter_habits=-1)

@@ -213,11 +213,11 @@ class Writer:
             rise = rng.gauss(0, 0.5 * jitter)
             glyphs = list(font.glyphs_for_text(char))
             width = glyphs[0].char_width if glyphs else 0
-            bend = self._bend_letter(char, HERSHEY_BASELINE - x_top)
+            habit = letter_habit(self.letter_seed, self.letter_habits, char) if self.letter_habits else None
+            bend = self._bend_letter(habit, HERSHEY_BASELINE - x_top)
             strokes += [[(pen_x + x * glyph_scale, (y - HERSHEY_BASELINE) * glyph_scale + rise) for x, y in map(bend, stroke)]
                         for stroke in font.strokes_for_text(char)]
-            stretch = letter_habit(self.letter_seed, self.letter_habits, char).stretch_x if self.letter_habits else 1.0
-            pen_x += width * glyph_scale * stretch + rng.gauss(0, 0.3 * jitter)
+            pen_x += width * glyph_scale * (habit.stretch_x if habit else 1.0) + rng.gauss(0, 0.3 * jitter)
         if not strokes:
             return Image.new("L", (1, 1), 0), 0
         xs = [x for stroke in strokes for x, _ in stroke]
@@ -239,12 +239,11 @@ class Writer:
                     draw.ellipse((x - pen / 2, y - pen / 2, x + pen / 2, y + pen / 2), fill=255)
         return image, int(round(-top))
 
-    def _bend_letter(self, char: str, x_height: float):
+    def _bend_letter(self, habit: LetterHabit | None, x_height: float):
         """This hand's lasting change of a Hershey letter, (x, y) -> (x, y) in font units (y down): its
-        own width, height, lean and a slow bend, the same every time the hand writes `char`."""
-        if not self.letter_habits:
+        own width, height, lean and a slow bend, the same every time the hand writes that letter."""
+        if habit is None:
             return lambda point: point
-        habit = letter_habit(self.letter_seed, self.letter_habits, char)
         amplitude = self.letter_habits * 0.1 * x_height
         (frequency_x, phase_x), (frequency_y, phase_y) = ((f / x_height, p) for f, p in habit.waves)
 
