@@ -44,6 +44,11 @@ def test_curriculum_flag_errors_say_the_format():
         Curriculum.parse("0:1,two:3")
     with pytest.raises(ValueError, match=">= 1"):
         Curriculum.parse("0:0")
+    with pytest.raises(ValueError, match="max >= its min"):
+        Curriculum.parse("0:4-2")
+    with pytest.raises(ValueError, match="epoch:min-max"):
+        Curriculum.parse("0:a-3")
+    assert repr(Curriculum.parse("0:1,3:3-all,5:2-6")) == "0:1,3:3-all,5:2-6"
 
 
 def test_evaluation_sees_every_sample_once_in_batches_of_similar_height():
@@ -60,18 +65,19 @@ def test_evaluation_sees_every_sample_once_in_batches_of_similar_height():
 
 def test_training_epochs_are_seeded_fixed_in_length_and_follow_the_curriculum():
     dataset = Shaped(random_shapes(200))
-    curriculum = Curriculum.parse("0:1,2:3,3:all")
+    curriculum = Curriculum.parse("0:1,2:3,3:all,4:3-all")
     sampler = BucketSampler(dataset, batch_size=16, seed=5, curriculum=curriculum, samples_per_epoch=100)
     lines = dataset.shapes[:, 2]
     seen = {}
-    for epoch in range(4):
+    for epoch in range(5):
         sampler.set_epoch(epoch)
         batches = list(sampler)
         assert len(batches) == len(sampler) == 7 and sum(map(len, batches)) == 100
         seen[epoch] = [i for batch in batches for i in batch]
-        cap = curriculum.max_lines(epoch) or 5
-        assert lines[seen[epoch]].max() <= cap
-    assert lines[seen[3]].max() == 5 and seen[0] != seen[1]
+        floor, cap = curriculum.line_range(epoch)
+        assert floor <= lines[seen[epoch]].min() and lines[seen[epoch]].max() <= (cap or 5)
+    assert lines[seen[3]].max() == 5 and lines[seen[3]].min() == 1 and seen[0] != seen[1]
+    assert lines[seen[4]].min() == 3  # the floor: no short samples late
     again = BucketSampler(dataset, batch_size=16, seed=5, curriculum=curriculum, samples_per_epoch=100)
     again.set_epoch(2)
     assert [i for batch in again for i in batch] == seen[2]  # the same seed and epoch, the same batches
@@ -109,5 +115,5 @@ def test_loader_pads_each_batch_to_its_largest_image_rounded_to_32():
 def test_a_curriculum_no_sample_fits_falls_back_to_everything_with_a_warning():
     dataset = Shaped([(80, 300, 3), (90, 300, 4)])  # paragraphs only, no single line
     sampler = BucketSampler(dataset, batch_size=2, curriculum=Curriculum.parse("0:1"), samples_per_epoch=2)
-    with pytest.warns(UserWarning, match="no sample is that short"):
+    with pytest.warns(UserWarning, match="no sample has that many"):
         assert sorted(i for batch in sampler for i in batch) == [0, 1]

@@ -52,7 +52,7 @@ def test_samples_feed_the_stems_and_the_content_sized_batches(own_data_folders):
     paragraphs = folder(own_data_folders["page"], augment_data="false")
     x, y = next(iter(paragraphs.val_dataloader()))
     assert x.ndim == 4 and x.shape[1] == 1 and x.shape[2] <= 576 and x.shape[3] <= 640 and y.shape[1] == 682
-    assert paragraphs.config()["mapping"][-1] == "\n" and paragraphs.batching.curriculum.max_lines(0) is None
+    assert paragraphs.config()["mapping"][-1] == "\n" and paragraphs.batching.curriculum.line_range(0) == (1, None)
     lines = folder(own_data_folders["page"], unit="line", stem="line")
     x, y = next(iter(lines.train_dataloader()))
     assert tuple(x.shape[1:]) == (1, 56, 1024) and y.shape[1] == 89 and "\n" not in lines.mapping

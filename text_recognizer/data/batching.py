@@ -6,7 +6,7 @@ batches; `BatchedDataset` reads one such batch and pads it with `pad_batch`. The
 DistributedSampler, so Lightning keeps it under DDP and calls its `set_epoch` before each epoch.
 
 Per epoch (seeded by seed and epoch, so every DDP rank and DataLoader worker agrees):
-1. the curriculum chooses the pool: the samples of at most `max_lines(epoch)` lines;
+1. the curriculum chooses the pool: the samples whose line count is in `line_range(epoch)`;
 2. `samples_per_epoch` indices are drawn from the pool (shuffled, repeating the pool if needed): the
    epoch length never changes, whatever the pool's size;
 3. windows of BUCKET_BATCHES batches are sorted by height and width and cut into batches, and the
@@ -41,43 +41,48 @@ SAMPLER_SEED = 0
 
 
 class Curriculum:
-    """Maximum lines per sample by epoch, from "epoch:lines,...", e.g. "0:1,2:2,4:4,6:all".
+    """Lines per sample by epoch, from "epoch:lines,...": lines is a cap ("4", "all") or a range
+    ("3-all", "2-6") whose floor keeps shorter samples out, e.g. to train on whole pages late.
 
-    >>> curriculum = Curriculum.parse("0:1,2:3,5:all")
-    >>> [curriculum.max_lines(epoch) for epoch in range(6)]
-    [1, 1, 3, 3, 3, None]
-    >>> Curriculum.parse("").max_lines(0) is None  # no curriculum: everything from the start
-    True
+    >>> curriculum = Curriculum.parse("0:1,2:3,5:all,7:3-all")
+    >>> [curriculum.line_range(epoch) for epoch in (0, 2, 5, 7)]
+    [(1, 1), (1, 3), (1, None), (3, None)]
+    >>> Curriculum.parse("").line_range(0)  # no curriculum: everything from the start
+    (1, None)
     """
 
-    def __init__(self, steps: Sequence[tuple[int, int | None]]) -> None:
-        self.steps = sorted(steps)
+    def __init__(self, steps: Sequence[tuple[int, int, int | None]]) -> None:
+        self.steps = sorted(steps, key=lambda step: step[0])
 
     @classmethod
     def parse(cls, text: str) -> Curriculum:
-        steps: list[tuple[int, int | None]] = []
+        steps: list[tuple[int, int, int | None]] = []
         for item in filter(None, (part.strip() for part in text.split(","))):
             epoch, _, lines = item.partition(":")
+            floor, dash, cap = lines.rpartition("-")
             try:
-                steps.append((int(epoch), None if lines.strip() == ALL_LINES else int(lines)))
+                steps.append((int(epoch), int(floor) if dash else 1, None if cap.strip() == ALL_LINES else int(cap)))
             except ValueError:
                 raise ValueError(
-                    f"--curriculum={text!r}: each item is epoch:lines (lines a number or {ALL_LINES!r}), got {item!r}"
+                    f"--curriculum={text!r}: each item is epoch:lines or epoch:min-max (lines a number or "
+                    f"{ALL_LINES!r}), got {item!r}"
                 ) from None
-        if any(epoch < 0 or (lines is not None and lines < 1) for epoch, lines in steps):
-            raise ValueError(f"--curriculum={text!r}: epochs must be >= 0 and lines >= 1")
+        if any(epoch < 0 or floor < 1 or (cap is not None and cap < floor) for epoch, floor, cap in steps):
+            raise ValueError(f"--curriculum={text!r}: epochs must be >= 0 and lines >= 1, a range's max >= its min")
         return cls(steps)
 
-    def max_lines(self, epoch: int) -> int | None:
-        """The cap on lines per sample in this epoch; None: no cap."""
-        cap: int | None = None
-        for start, lines in self.steps:
+    def line_range(self, epoch: int) -> tuple[int, int | None]:
+        """(fewest, most) lines per sample in this epoch; most None: no cap."""
+        lines: tuple[int, int | None] = (1, None)
+        for start, floor, cap in self.steps:
             if start <= epoch:
-                cap = lines
-        return cap
+                lines = (floor, cap)
+        return lines
 
     def __repr__(self) -> str:
-        return ",".join(f"{e}:{ALL_LINES if n is None else n}" for e, n in self.steps) or "none"
+        def lines(floor: int, cap: int | None) -> str:
+            return ("" if floor == 1 else f"{floor}-") + (ALL_LINES if cap is None else str(cap))
+        return ",".join(f"{e}:{lines(f, c)}" for e, f, c in self.steps) or "none"
 
 
 def dataset_shapes(dataset: Dataset) -> np.ndarray | None:
@@ -138,13 +143,15 @@ class BucketSampler(DistributedSampler):
 
     def _pool(self, shapes: np.ndarray | None) -> np.ndarray:
         everything = np.arange(len(self.dataset))  # type: ignore[arg-type]
-        cap = self.curriculum.max_lines(self.epoch) if self.curriculum is not None else None
-        if cap is None or shapes is None:
+        floor, cap = self.curriculum.line_range(self.epoch) if self.curriculum is not None else (1, None)
+        if (floor, cap) == (1, None) or shapes is None:
             return everything
-        pool = np.flatnonzero(shapes[:, 2] <= cap)
+        lines = shapes[:, 2]
+        pool = np.flatnonzero((lines >= floor) & (lines <= (cap or lines.max())))
         if not pool.size:  # e.g. IAMParagraphs alone in a lines-only epoch: it holds no single lines
-            warnings.warn(f"--curriculum allows at most {cap} lines in epoch {self.epoch}, but no sample is that "
-                          "short: this epoch uses every sample", stacklevel=2)
+            allowed = f"{floor} to {ALL_LINES if cap is None else cap}"
+            warnings.warn(f"--curriculum allows {allowed} lines in epoch {self.epoch}, but no sample has that "
+                          "many: this epoch uses every sample", stacklevel=2)
             return everything
         return pool
 
@@ -226,8 +233,9 @@ class BatchingOptions:
         )
         parser.add_argument(
             "--curriculum", type=str, default=CURRICULUM,
-            help="epoch:max_lines,... training samples of at most max_lines lines from that epoch on "
-            f"('{ALL_LINES}': no cap; '': no curriculum)",
+            help="epoch:max_lines,... or epoch:min-max,...: training samples of at most max_lines lines (or "
+            f"min to max) from that epoch on ('{ALL_LINES}': no cap; '': no curriculum; '0:3-all': pages of 3 "
+            "lines or more)",
         )
         parser.add_argument(
             "--samples_per_epoch", type=non_negative_int, default=SAMPLES_PER_EPOCH,
