@@ -11,21 +11,45 @@ loader samples/s divided by model samples/s above 1 means the loader keeps up.
 from __future__ import annotations
 
 import argparse
+import math
 import time
 
+import numpy as np
 import torch
+from PIL import Image
+from torchvision.transforms import v2
 
 from text_recognizer.data.iam_original_and_synthetic_paragraphs import (
     IAMOriginalAndSyntheticParagraphs,
 )
 from text_recognizer.metadata.shared import PADDING_TOKEN
 from text_recognizer.models.resnet_transformer import ResnetTransformer
+from text_recognizer.stems.paragraph import ELASTIC_SIGMA, ElasticDistortion
 from text_recognizer.vocabulary import trim_padding
 
 BATCH_SIZE = 8
 NUM_WORKERS_LIST = "0,2"
 LOADER_BATCHES = 12  # timed batches per loader, after one untimed batch (worker start-up, first reads)
 MODEL_STEPS = 3  # timed training steps, after one untimed warm-up step
+ELASTIC_CALLS = 5
+
+
+def time_elastic(size: tuple[int, int], displacement: float, calls: int = ELASTIC_CALLS) -> tuple[float, float]:
+    """ms per image of the stem's ElasticDistortion and of torchvision's ElasticTransform (the same
+    displacement and smoothness: its full-size noise blurred by an 8 sigma + 1 kernel), on an image of `size`."""
+    rng = np.random.default_rng(0)
+    image = Image.fromarray(((rng.random(size) > 0.9) * 255).astype(np.uint8))
+    # torchvision blurs uniform noise (std 1/sqrt(3)) to std 1 / (sqrt(3) 2 sqrt(pi) sigma), times alpha / 2 px.
+    reference = v2.ElasticTransform(alpha=displacement * 2 * 2 * math.sqrt(math.pi) * ELASTIC_SIGMA * math.sqrt(3),
+                                    sigma=ELASTIC_SIGMA, fill=0)
+    timings = []
+    for transform in (ElasticDistortion(displacement), reference):
+        transform(image)
+        start = time.perf_counter()
+        for _ in range(calls):
+            transform(image)
+        timings.append((time.perf_counter() - start) / calls * 1000)
+    return timings[0], timings[1]
 
 
 def time_loader(
@@ -113,6 +137,11 @@ def main(argv: list[str] | None = None) -> None:
         name = (f"ResnetTransformer training step ({args.device}, batch {args.batch_size} of {size[0]}x{size[1]}, "
                 f"labels cut to {length} tokens)")
         rows.append((name, model_rate, cpu_ms if args.device == "cpu" else None, True))
+
+    if args.elastic_displacement:
+        ours, reference = time_elastic(size, args.elastic_displacement)
+        print(f"\nelastic distortion of a {size[0]}x{size[1]} image (--elastic_displacement={args.elastic_displacement:g}): "
+              f"{ours:.1f} ms, torchvision's ElasticTransform {reference:.1f} ms ({reference / ours:.0f}x)")
 
     # Wall-clock rates depend on what else runs on the machine; CPU ms per sample much less so.
     width = max(len(row[0]) for row in rows)

@@ -20,9 +20,11 @@ def test_benchmark_data_times_the_loader_and_a_step_on_trimmed_labels(tiny_iam_d
 
     use_data_dir(monkeypatch, tiny_iam_dirs["root"])
     flags = [f"--{name}={value}" for name, value in TINY_IAM_FLAGS.items()]
-    benchmark_data.main([*flags, "--batch_size=2", "--num_workers_list=0", "--loader_batches=2", "--model_steps=1"])
+    benchmark_data.main([*flags, "--batch_size=2", "--num_workers_list=0", "--loader_batches=2", "--model_steps=1",
+                         "--elastic_displacement=2"])
     out = capsys.readouterr().out
     assert "train loader, num_workers=0" in out
+    assert "elastic distortion of a " in out and "torchvision's ElasticTransform" in out
     model_row = next(line for line in out.splitlines() if "ResnetTransformer training step" in line)
     length = int(model_row.split("labels cut to ")[1].split()[0])
     assert 2 < length < 682  # the tiny paragraphs are far shorter than the padded label
