@@ -39,3 +39,16 @@ def test_predict_guards_lines_unless_told_not_to():
     kept = [(row != decoder.padding_token).sum().item() - 2 for row in guarded]  # minus <S> and <E>
     assert kept == [6, 26]
     assert (free != decoder.padding_token).sum(dim=1).tolist() == [60, 60]  # runs to max_length
+
+
+def test_a_model_that_reads_at_half_the_line_pitch_allows_twice_the_characters_per_column():
+    """At --line_pitch=24 handwriting is half as wide: the guard's bound per column doubles with it."""
+    data_config = {"input_dims": (1, 64, 128), "output_dims": (60, 1), "mapping": iam_paragraphs.MAPPING, "line_pitch": 24.0}
+    torch.manual_seed(0)
+    model = ResnetTransformer(data_config, argparse.Namespace(tf_dim=32, tf_fc_dim=32, tf_layers=1, tf_nhead=2)).eval()
+    decoder = model.decoder
+    with torch.no_grad():
+        decoder.fc.bias[[decoder.end_token, decoder.newline_token, decoder.padding_token]] = -50.0
+    x = torch.zeros(1, 1, 64, 128)
+    x[0, :, 20:40, :30] = 1.0  # 30 columns of ink at 2.5 px a character: 12
+    assert (model.predict(x)[0] != decoder.padding_token).sum().item() - 2 == 12

@@ -42,6 +42,7 @@ def test_export_writes_two_graphs_and_a_description_beside_the_model(model_path)
     assert (folder / config["encoder"]).is_file() and (folder / config["decoder_step"]).is_file()
     assert config["mapping"][config["start_token"]] == "<S>" and config["num_layers"] == 2
     assert config["preprocessing"]["fixed_canvas"] is False and config["model_class"] == "ResnetTransformer"
+    assert config["preprocessing"]["target_line_pitch"] == 48
 
 
 def test_both_backends_read_offline_test_paragraphs_alike(model_path, paragraphs):

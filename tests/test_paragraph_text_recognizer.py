@@ -77,6 +77,15 @@ def test_images_are_read_at_their_own_size_and_batches_padded(recognizer, page):
     assert tuple(x.shape) == (1, page.height, page.width)  # its handwriting is at the target pitch already
 
 
+def test_a_model_trained_at_a_smaller_line_pitch_is_handed_pages_at_that_pitch(page, tmp_path):
+    config = {"input_dims": list(metadata.DIMS), "output_dims": [24, 1], "mapping": metadata.MAPPING, "line_pitch": 24.0}
+    model = ResnetTransformer({**config, "input_dims": metadata.DIMS}, argparse.Namespace(**ARGS))
+    save_model_file({"model_class": "ResnetTransformer", "data_config": config, "model_config": ARGS,
+                     "state_dict": model.state_dict()}, tmp_path / "model.pt")
+    x = ParagraphTextRecognizer(tmp_path / "model.pt").preprocess(page)
+    assert tuple(x.shape) == pytest.approx((1, page.height / 2, page.width / 2), abs=2)
+
+
 def test_batches_agree_with_single_predictions_and_give_confidences(recognizer, page):
     images = [page, ImageOps.invert(page), page.rotate(3, fillcolor=235)]
     batch = recognizer.predict_batch(images, batch_size=2)

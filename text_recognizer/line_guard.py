@@ -9,10 +9,23 @@ a text once its current line holds that many characters. Torch-free: the ONNX ba
 """
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
-MIN_CHAR_WIDTH = 5.0  # pixels per character below which a line cannot be true handwriting
+from text_recognizer.stems.paragraph_core import TARGET_LINE_PITCH
+
+MIN_CHAR_WIDTH = 5.0  # pixels per character (at the native line pitch) below which a line cannot be true handwriting
 INK_LEVEL = 0.5  # images are white ink on black in [0, 1]: brighter than this is ink
+
+
+def min_char_width(data_config: dict[str, Any]) -> float:
+    """MIN_CHAR_WIDTH at the line pitch the model reads at (--line_pitch, in its data config).
+
+    >>> min_char_width({"line_pitch": 24.0})
+    2.5
+    """
+    return MIN_CHAR_WIDTH * float(data_config.get("line_pitch", TARGET_LINE_PITCH)) / TARGET_LINE_PITCH
 
 
 def line_length_limits(images: np.ndarray, min_char_width: float = MIN_CHAR_WIDTH) -> np.ndarray:

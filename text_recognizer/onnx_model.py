@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from text_recognizer.line_guard import line_length_limits
+from text_recognizer.line_guard import line_length_limits, min_char_width
 from text_recognizer.metadata.iam_paragraphs import NEW_LINE_TOKEN
 from text_recognizer.util import compute_sha256
 
@@ -95,7 +95,7 @@ class OnnxTextModel:
         """(B, 1, H, W) images -> (B, max_length) tokens (<S> first, <P> after <E>) and (B,) log-probabilities.
 
         guard_lines: no line grows longer than the image's ink can hold (line_guard.py), as in the torch backend."""
-        limits = line_length_limits(x) if guard_lines else None
+        limits = line_length_limits(x, min_char_width(self.data_config)) if guard_lines else None
         return self.decode(self.encode(x), max_length, line_limits=limits)
 
     def decode(

@@ -96,7 +96,8 @@ class ParagraphTextRecognizer:
         # Handwriting of any size is brought into the range the model was trained on. This is
         # ParagraphStem(augment=False, match_scale=True)'s pipeline, which evaluation runs too.
         self.transform = paragraph_core.EvaluationTransform(
-            fixed_canvas=bool(self.data_config.get("fixed_canvas", False)), match_scale=True
+            fixed_canvas=bool(self.data_config.get("fixed_canvas", False)), match_scale=True,
+            line_pitch=float(self.data_config.get("line_pitch", paragraph_core.TARGET_LINE_PITCH)),
         )
 
     def _load_torch_model(self, path: Path, device: str | None) -> None:

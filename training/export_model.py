@@ -139,7 +139,7 @@ def _config(content: dict[str, Any], model: ResnetTransformer, model_path: Path)
             "fixed_canvas": bool(content["data_config"].get("fixed_canvas", False)),
             "image_shape": list(metadata.IMAGE_SHAPE),
             "size_multiple": paragraph_core.SIZE_MULTIPLE,
-            "target_line_pitch": paragraph_core.TARGET_LINE_PITCH,
+            "target_line_pitch": float(content["data_config"].get("line_pitch", paragraph_core.TARGET_LINE_PITCH)),
             "white_ink_on_black": True,
             "scale": "uint8 / 255",
         },

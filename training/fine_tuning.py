@@ -17,6 +17,7 @@ import torch
 from torch import nn
 
 from text_recognizer.model_file import as_model_file, first_mismatch
+from text_recognizer.stems.paragraph_core import TARGET_LINE_PITCH
 from training.trainer_flags import TrainerFlagError
 
 MAX_FLAGS_SHOWN = 6
@@ -59,6 +60,14 @@ def load_initial_weights(lit_model: nn.Module, path: str, args: argparse.Namespa
             f"{where} writes a vocabulary of {len(file_mapping)} tokens, but --data_class={args.data_class} has "
             f"{len(our_mapping)} (or another order): its tokens would mean other characters. Use data with the "
             "model's vocabulary (HandwritingFolder: --stem=paragraph for the paragraph models, --stem=line for line models)"
+        )
+    # A model reads handwriting at the pitch it was trained at; other sizes read far worse.
+    file_pitch = (settings.get("data_config") or {}).get("line_pitch", TARGET_LINE_PITCH)
+    our_pitch = getattr(lit_model.model, "data_config", {}).get("line_pitch", TARGET_LINE_PITCH)
+    if float(file_pitch) != float(our_pitch):
+        raise TrainerFlagError(
+            f"{where} was trained on handwriting at a line pitch of {float(file_pitch):g} px, but this run rescales "
+            f"it to {float(our_pitch):g}: add --line_pitch={float(file_pitch):g}"
         )
     mismatch = first_mismatch(target.state_dict(), state_dict)
     if mismatch is not None:

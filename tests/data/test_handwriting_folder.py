@@ -56,6 +56,8 @@ def test_samples_feed_the_stems_and_the_content_sized_batches(own_data_folders):
     lines = folder(own_data_folders["page"], unit="line", stem="line")
     x, y = next(iter(lines.train_dataloader()))
     assert tuple(x.shape[1:]) == (1, 56, 1024) and y.shape[1] == 89 and "\n" not in lines.mapping
+    with pytest.raises(ValueError, match="--line_pitch is the paragraph stem's"):
+        folder(own_data_folders["page"], unit="line", stem="line", line_pitch=24)
 
 
 def test_split_by_document_with_a_seed(own_data_folders):

@@ -1,4 +1,6 @@
 """Synthetic paragraphs: grouping rules, seeding across ranks, regeneration across epochs, loaders."""
+import argparse
+
 import numpy as np
 import pytest
 import pytorch_lightning as pl
@@ -200,3 +202,9 @@ def test_original_and_synthetic_train_on_both_and_validate_on_real(tiny_iam_args
     assert data.data_val is data.original.data_val and data.data_test is data.original.data_test
     assert torch.equal(data.data_val[0][0], data.data_val[0][0])  # not augmented
     assert data.config()["input_dims"] == (1, 576, 640) and len(data.config()["mapping"]) == 84
+    assert data.config()["line_pitch"] == 48  # the recognizer reads pages at the pitch the model trained at
+    half = IAMOriginalAndSyntheticParagraphs(argparse.Namespace(**{**vars(tiny_iam_args), "line_pitch": 24}))
+    half.prepare_data()
+    half.setup()
+    assert half.config()["line_pitch"] == 24
+    assert tuple(half.data_val[0][0].shape[1:]) == pytest.approx(tuple(s / 2 for s in data.data_val[0][0].shape[1:]), abs=1)

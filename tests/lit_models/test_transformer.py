@@ -235,3 +235,42 @@ def test_auxiliary_ctc_needs_a_resnet_transformer():
         TransformerLitModel(LineCNNTransformer(CONFIG, args), args)
     with pytest.raises(ValueError, match="--ctc_weight must be 0 or more"):
         make_lit(ctc_weight=-1)
+
+
+def test_ctc_frames_per_column_give_lines_longer_than_the_columns_an_alignment():
+    """At a small --line_pitch a line has fewer columns than characters: CTC has no alignment (its loss is
+    zeroed); with 2 frames a column the head predicts two outputs side by side and the line trains."""
+    x = torch.rand(1, 1, 32, 64)  # 8 columns at /8
+    y = convert_strings_to_labels(["abcdefghijk"], MAPPING, 14)  # 11 characters
+    losses = {}
+    for frames in (1, 2):
+        lit = make_lit(horizontal_stride=8, ctc_weight=0.5, ctc_frames_per_column=frames)
+        features = lit.model.feature_map(x)
+        assert features.shape[3] == 8
+        assert lit.ctc_head.out_features == frames * len(MAPPING)
+        losses[frames] = lit.line_ctc_loss(features, y)
+    assert float(losses[1].detach()) == 0  # zero_infinity: no alignment of 11 characters to 8 frames
+    assert 0 < float(losses[2].detach()) < float("inf")
+    losses[2].backward()
+    with pytest.raises(ValueError, match="--ctc_frames_per_column must be 1 or more"):
+        make_lit(horizontal_stride=8, ctc_weight=0.5, ctc_frames_per_column=0)
+
+
+def test_weights_trained_at_another_line_pitch_are_refused(tmp_path):
+    from training.fine_tuning import load_initial_weights
+    from training.trainer_flags import TrainerFlagError
+
+    def lit_at(pitch):
+        args = argparse.Namespace(**ARGS)
+        return TransformerLitModel(ResnetTransformer({**CONFIG, "line_pitch": pitch}, args), args)
+
+    for pitch, path in ((24.0, tmp_path / "at24.ckpt"), (48.0, tmp_path / "at48.ckpt")):
+        torch.save({"state_dict": lit_at(pitch).state_dict(), "hyper_parameters": dict(lit_at(pitch).hparams)}, path)
+    ours = lit_at(24.0)
+    load_initial_weights(ours, str(tmp_path / "at24.ckpt"), argparse.Namespace(model_class="ResnetTransformer"))
+    with pytest.raises(TrainerFlagError, match="line pitch of 48 px, but this run rescales it to 24: add --line_pitch=48"):
+        load_initial_weights(ours, str(tmp_path / "at48.ckpt"), argparse.Namespace(model_class="ResnetTransformer"))
+    older = {"state_dict": lit_at(48.0).state_dict(), "hyper_parameters": {"data_config": {"mapping": MAPPING}}}
+    torch.save(older, tmp_path / "older.ckpt")  # written before --line_pitch: read at 48
+    with pytest.raises(TrainerFlagError, match="add --line_pitch=48"):
+        load_initial_weights(ours, str(tmp_path / "older.ckpt"), argparse.Namespace(model_class="ResnetTransformer"))

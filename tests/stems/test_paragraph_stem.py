@@ -1,5 +1,7 @@
 """ParagraphStem: any paragraph image -> (1, H, W) of at most 576x640 in [0, 1] (or the reference's fixed
 canvas); scaled down to fit, never cropped; handwriting size estimated and matched at inference."""
+import random
+
 import numpy as np
 import pytest
 import torch
@@ -169,3 +171,23 @@ def test_pages_without_ink_are_not_rescaled_and_the_stem_applies_the_match():
     stem = ParagraphStem(augment=False, match_scale=True)
     assert stem(lines_page(120)).shape[1] < lines_page(120).height * 0.6
     assert ParagraphStem(augment=False)(lines_page(90)).shape[1] == lines_page(90).height  # evaluation: as given
+
+
+def test_a_smaller_line_pitch_shrinks_training_evaluation_and_inference_alike():
+    """--line_pitch=24 reads everything at half size: native crops are halved (augmented first, at their
+    own size, then shrunk), and the recognizer matches every page's pitch to 24 instead of 48."""
+    page = lines_page(48, width=400)
+    evaluated = ParagraphStem(augment=False, line_pitch=24)(page)
+    assert evaluated.shape[1:] == (page.height // 2, page.width // 2)
+    random.seed(0)
+    augmented = [ParagraphStem(augment=True, elastic_displacement=2.0, line_pitch=24)(page) for _ in range(8)]
+    native = [ParagraphStem(augment=True, elastic_displacement=2.0)(page) for _ in range(8)]
+    ratio = np.mean([a.shape[2] for a in augmented]) / np.mean([n.shape[2] for n in native])
+    assert ratio == pytest.approx(0.5, abs=0.06)  # margins and scale jitter shrink with the page
+    for pitch in (20, 60, 120):
+        matched = ParagraphStem(augment=False, match_scale=True, line_pitch=24).pil_transforms(lines_page(pitch))
+        assert estimate_line_pitch(matched) == pytest.approx(24, rel=0.08)
+    assert "rescale(0.5)" in repr(ParagraphStem(line_pitch=24).pil_transforms)
+    for bad in (8, 60):
+        with pytest.raises(ValueError, match="--line_pitch must be between 16 and 48"):
+            ParagraphStem(augment=False, line_pitch=bad)

@@ -28,7 +28,7 @@ import numpy as np
 import torch
 from torch.utils.data import ConcatDataset, DataLoader, Dataset, DistributedSampler, Subset
 
-from text_recognizer.stems.paragraph import pad_batch
+from text_recognizer.stems.paragraph import TARGET_LINE_PITCH, pad_batch
 from text_recognizer.util import non_negative_int, str2bool
 
 BUCKET_BATCHES = 32  # batches sorted together: similar sizes without a fixed order of sizes
@@ -273,7 +273,13 @@ class ContentSizedLoaders:
 
     def config(self) -> dict[str, Any]:
         """The data config, plus how images were batched (the recognizer preprocesses the same way)."""
-        return {**super().config(), "fixed_canvas": self.batching.fixed_canvas}  # type: ignore[misc]
+        return {**super().config(), "fixed_canvas": self.batching.fixed_canvas,  # type: ignore[misc]
+                "line_pitch": self.line_pitch}
+
+    @property
+    def line_pitch(self) -> float:
+        """The pitch the stems rescale handwriting to (--line_pitch; the recognizer reads at it too)."""
+        return float(self.args.get("line_pitch", TARGET_LINE_PITCH))  # type: ignore[attr-defined]
 
     def _bucket_loader(self, dataset: Dataset, shuffle: bool) -> DataLoader:
         trainer = self.trainer  # set by Lightning when fitting; None in plain PyTorch loops

@@ -41,6 +41,7 @@ from text_recognizer.metadata import iam_lines, iam_paragraphs
 from text_recognizer.stems.line import IAMLineStem
 from text_recognizer.stems.paragraph import (
     ELASTIC_DISPLACEMENT,
+    TARGET_LINE_PITCH,
     MatchTrainingScale,
     ParagraphStem,
     add_augmentation_flags,
@@ -216,6 +217,8 @@ class HandwritingFolder(ContentSizedLoaders, BaseDataModule):
             raise ValueError(f"--image_scale={self.image_scale}: a positive number or {AUTO_SCALE}")
         if self.unit == "paragraph" and self.stem_kind == "line":
             raise ValueError("--stem=line reads single lines: use it with --unit=line")
+        if self.stem_kind == "line" and self.line_pitch != TARGET_LINE_PITCH:
+            raise ValueError("--line_pitch is the paragraph stem's: --stem=line resizes every line to height 56")
         self.shape_metadata = iam_paragraphs if self.stem_kind == "paragraph" else iam_lines
         # A new model may write more than IAM's characters: --extra_chars appends them to the vocabulary
         # (after IAM's tokens, so that the indices of those stay); model.pt keeps the mapping it trained on.
@@ -320,7 +323,8 @@ class HandwritingFolder(ContentSizedLoaders, BaseDataModule):
             if self.stem_kind == "paragraph":
                 iam_crops.warn_if_bigger_than(kept, *iam_paragraphs.IMAGE_SHAPE, f"{split} {self.unit}")
                 stem: Any = ParagraphStem(augment=self.augment and split == "train", fixed_canvas=self.batching.fixed_canvas,
-                                          elastic_displacement=self.args.get("elastic_displacement", ELASTIC_DISPLACEMENT))
+                                          elastic_displacement=self.args.get("elastic_displacement", ELASTIC_DISPLACEMENT),
+                                          line_pitch=self.line_pitch)
             else:
                 warn_if_wider_than_canvas(kept, f"{split} line")
                 stem = IAMLineStem(augment=self.augment and split == "train")

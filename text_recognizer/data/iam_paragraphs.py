@@ -46,7 +46,8 @@ class IAMParagraphs(ContentSizedLoaders, IAMCropDataModule):
 
     def stem(self, split: str) -> ParagraphStem:
         return ParagraphStem(augment=self.augment and split == "train", fixed_canvas=self.batching.fixed_canvas,
-                             elastic_displacement=self.args.get("elastic_displacement", ELASTIC_DISPLACEMENT))
+                             elastic_displacement=self.args.get("elastic_displacement", ELASTIC_DISPLACEMENT),
+                             line_pitch=self.line_pitch)
 
     def check_records(self, records: list[iam_crops.Record], what: str) -> None:
         super().check_records(records, what)

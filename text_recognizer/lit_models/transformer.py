@@ -32,6 +32,7 @@ NUM_LOGGED_SAMPLES = 4
 TOKEN_NOISE = 0.0  # the reference's teacher forcing: no noise
 DROPOUT_RAMP_STEPS = 0
 CTC_WEIGHT = 0.0  # the reference's: cross-entropy alone
+CTC_FRAMES_PER_COLUMN = 1
 
 
 class TransformerLitModel(ImageToTextLitModel):
@@ -66,7 +67,10 @@ class TransformerLitModel(ImageToTextLitModel):
         if self.ctc_weight:
             if not (hasattr(self.model, "feature_map") and hasattr(self.model, "memory")):
                 raise ValueError(f"--ctc_weight needs a ResnetTransformer, not {type(self.model).__name__}")
-            self.ctc_head = nn.Linear(self.model.decoder.dim, len(self.mapping))
+            self.ctc_frames = self.args.get("ctc_frames_per_column", CTC_FRAMES_PER_COLUMN)
+            if self.ctc_frames < 1:
+                raise ValueError(f"--ctc_frames_per_column must be 1 or more, got {self.ctc_frames}")
+            self.ctc_head = nn.Linear(self.model.decoder.dim, self.ctc_frames * len(self.mapping))
             if self.vocabulary.blank is None:
                 raise ValueError("--ctc_weight needs <B> (the CTC blank) in the data's mapping")
             self.ctc_loss_fn = nn.CTCLoss(blank=self.vocabulary.blank, zero_infinity=True)
@@ -87,6 +91,11 @@ class TransformerLitModel(ImageToTextLitModel):
             "--ctc_weight", type=float, default=CTC_WEIGHT,
             help="weight of an auxiliary CTC loss on the encoder's columns, for single-line samples (0: none; "
             "needs --horizontal_stride=8)",
+        )
+        parser.add_argument(
+            "--ctc_frames_per_column", type=int, default=CTC_FRAMES_PER_COLUMN,
+            help="CTC outputs per column of the encoder (the head predicts them side by side): 2 gives lines "
+            "read at a small --line_pitch, with fewer columns than characters, an alignment",
         )
         return parser
 
@@ -157,7 +166,8 @@ class TransformerLitModel(ImageToTextLitModel):
         if not lines.any():
             return None
         columns = features[lines].amax(dim=2).transpose(1, 2)  # (b, w, dim): the strongest row of each column
-        log_probs = torch.log_softmax(self.ctc_head(columns).float(), dim=-1).transpose(0, 1)  # (w, b, C)
+        frames = self.ctc_head(columns).reshape(columns.shape[0], -1, len(self.mapping))  # (b, w * frames, C)
+        log_probs = torch.log_softmax(frames.float(), dim=-1).transpose(0, 1)  # (w * frames, b, C)
         targets, target_lengths = ctc_targets(y[lines], [self.start_index], [self.end_index, self.padding_index])
         input_lengths = torch.full((log_probs.shape[1],), log_probs.shape[0], dtype=torch.long, device=y.device)
         # zero_infinity: a line with more characters than columns costs nothing instead of inf

@@ -8,7 +8,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from text_recognizer.line_guard import line_length_limits
+from text_recognizer.line_guard import line_length_limits, min_char_width
 from text_recognizer.models.transformer_decoder import TransformerTextDecoder
 
 
@@ -44,7 +44,8 @@ class ImageToTextTransformer(nn.Module):
         that loops stops there instead of at max_length."""
         limits = None
         if guard_lines:
-            limits = torch.from_numpy(line_length_limits(x.detach().float().cpu().numpy())).to(x.device)
+            images = x.detach().float().cpu().numpy()
+            limits = torch.from_numpy(line_length_limits(images, min_char_width(self.data_config))).to(x.device)
         with torch.inference_mode():
             memory = self.encode(x)
         return self.decoder.generate(memory, max_length, beam_width, return_log_probs, line_limits=limits)

@@ -29,6 +29,7 @@ from text_recognizer.stems.paragraph_core import (  # noqa: F401
     EvaluationTransform,
     FitInside,
     MatchTrainingScale,
+    check_line_pitch,
     estimate_line_pitch,
     padded_size,
     rescale,
@@ -120,6 +121,7 @@ class ParagraphStem(ImageStem):
         match_scale: bool = False,
         image_shape: tuple[int, int] = metadata.IMAGE_SHAPE,
         elastic_displacement: float = ELASTIC_DISPLACEMENT,
+        line_pitch: float = TARGET_LINE_PITCH,
     ) -> None:
         super().__init__()
         if elastic_displacement < 0:
@@ -128,7 +130,7 @@ class ParagraphStem(ImageStem):
         # Every output is exactly to_array's (the ONNX backend's), bit for bit.
         self.pil_to_tensor = v2.Compose([array_to_tensor])
         if not augment:
-            self.pil_transforms = v2.Compose([EvaluationTransform(fixed_canvas, match_scale, image_shape)])
+            self.pil_transforms = v2.Compose([EvaluationTransform(fixed_canvas, match_scale, image_shape, line_pitch)])
             return
         fit = FitInside(*image_shape)
         # A new hand bends its strokes differently: a smooth random displacement field (torchvision's).
@@ -140,12 +142,30 @@ class ParagraphStem(ImageStem):
                 degrees=ROTATION_DEGREES, shear=SHEAR_RANGE, interpolation=v2.InterpolationMode.BILINEAR, fill=0
             ),
         ]
+        # Augmented at the crop's own size, then shrunk once (BOX) to the pitch the model reads at: pen,
+        # blur, elastic and margins keep their sizes relative to the handwriting at any --line_pitch.
+        shrink = [] if line_pitch == TARGET_LINE_PITCH else [Rescale(check_line_pitch(line_pitch) / TARGET_LINE_PITCH)]
         if fixed_canvas:
             # pad_if_needed + a random crop of the padded image = a random placement of the whole
             # image on the canvas (the crop window always contains it, since it fits).
-            self.pil_transforms = v2.Compose([fit, v2.RandomCrop(image_shape, pad_if_needed=True, fill=0), *distort])
+            self.pil_transforms = v2.Compose(
+                [*shrink, fit, v2.RandomCrop(image_shape, pad_if_needed=True, fill=0), *distort]
+            )
         else:
-            self.pil_transforms = v2.Compose([RandomHandwritingVariation(), *distort, fit])
+            self.pil_transforms = v2.Compose([RandomHandwritingVariation(), *distort, *shrink, fit])
+
+
+class Rescale:
+    """`rescale` by a fixed factor, as a transform."""
+
+    def __init__(self, scale: float) -> None:
+        self.scale = scale
+
+    def __call__(self, image: Image.Image) -> Image.Image:
+        return rescale(image, self.scale)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.scale:g})"
 
 
 def add_augmentation_flags(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
@@ -154,6 +174,12 @@ def add_augmentation_flags(parser: argparse.ArgumentParser) -> argparse.Argument
         "--elastic_displacement", type=float, default=ELASTIC_DISPLACEMENT,
         help=f"training augmentation: an elastic distortion of the handwriting, its displacements of this many "
         f"pixels (standard deviation) smoothed over {ELASTIC_SIGMA:g} (0: off)",
+    )
+    parser.add_argument(
+        "--line_pitch", type=float, default=TARGET_LINE_PITCH,
+        help=f"the line pitch in pixels the model reads handwriting at: every crop is rescaled by line_pitch / "
+        f"{TARGET_LINE_PITCH:g} (the native crops), and the recognizer rescales every page to it; smaller costs "
+        "fewer pixels",
     )
     return parser
 

@@ -23,6 +23,10 @@ SIZE_MULTIPLE = 32  # ResNet's stride: a padded batch is a whole number of featu
 # that range untouched read small hands worst (0.65 at 0.75x against 0.48 at 1x); of the targets
 # 42, 48, 52, 56 and 64 px, 48 read best (README, "Handwriting at any scale").
 TARGET_LINE_PITCH = 48.0
+# --line_pitch reads everything smaller, to save the ResNet's pixels: training crops are rescaled by
+# line_pitch / TARGET_LINE_PITCH (the native crops read best at 48) and inference matches line_pitch.
+# Below 16 px a line is half a feature-map row and letters a few pixels tall.
+MIN_LINE_PITCH = 16.0
 MIN_PERIODICITY = 0.25  # autocorrelation peak of the row profile that counts as lines repeating
 CORE_TO_PITCH = 3.4  # one line: pitch / height of its densest band (measured as above, 10-90%: 2.7-4.3)
 
@@ -94,20 +98,32 @@ def estimate_line_pitch(image: Image.Image) -> float | None:
 
 
 class MatchTrainingScale:
-    """Rescale a page so that its handwriting's line pitch is TARGET_LINE_PITCH (inference only).
+    """Rescale a page so that its handwriting's line pitch is the model's (inference only).
 
     Photos and scans come at any resolution; the model reads one size of handwriting best. Pages
     with no measurable ink are returned unchanged.
     """
 
+    def __init__(self, line_pitch: float = TARGET_LINE_PITCH) -> None:
+        self.line_pitch = line_pitch
+
     def __call__(self, image: Image.Image) -> Image.Image:
         pitch = estimate_line_pitch(image)
         if pitch is None:
             return image
-        return rescale(image, TARGET_LINE_PITCH / pitch)
+        return rescale(image, self.line_pitch / pitch)
 
     def __repr__(self) -> str:
-        return f"{type(self).__name__}(target_line_pitch={TARGET_LINE_PITCH})"
+        return f"{type(self).__name__}(target_line_pitch={self.line_pitch:g})"
+
+
+def check_line_pitch(line_pitch: float) -> float:
+    """--line_pitch, checked: a pitch the ResNet can still resolve, at most the native one's."""
+    if not MIN_LINE_PITCH <= line_pitch <= TARGET_LINE_PITCH:
+        raise ValueError(
+            f"--line_pitch must be between {MIN_LINE_PITCH:g} and {TARGET_LINE_PITCH:g} pixels, got {line_pitch:g}"
+        )
+    return float(line_pitch)
 
 
 def center_on_canvas(image: Image.Image, height: int, width: int) -> Image.Image:
@@ -121,23 +137,34 @@ def center_on_canvas(image: Image.Image, height: int, width: int) -> Image.Image
 
 
 class EvaluationTransform:
-    """ParagraphStem(augment=False)'s PIL pipeline: [MatchTrainingScale], FitInside, [the fixed canvas]."""
+    """ParagraphStem(augment=False)'s PIL pipeline: MatchTrainingScale (or the --line_pitch rescale of a
+    native crop), FitInside, [the fixed canvas]."""
 
     def __init__(
-        self, fixed_canvas: bool = False, match_scale: bool = False, image_shape: tuple[int, int] = metadata.IMAGE_SHAPE
+        self,
+        fixed_canvas: bool = False,
+        match_scale: bool = False,
+        image_shape: tuple[int, int] = metadata.IMAGE_SHAPE,
+        line_pitch: float = TARGET_LINE_PITCH,
     ) -> None:
         self.fixed_canvas, self.image_shape = fixed_canvas, image_shape
-        self.match = MatchTrainingScale() if match_scale else None
+        self.line_pitch = check_line_pitch(line_pitch)
+        self.match = MatchTrainingScale(self.line_pitch) if match_scale else None
         self.fit = FitInside(*image_shape)
 
     def __call__(self, image: Image.Image) -> Image.Image:
         if self.match is not None:
             image = self.match(image)
+        else:
+            image = rescale(image, self.line_pitch / TARGET_LINE_PITCH)
         image = self.fit(image)
         return center_on_canvas(image, *self.image_shape) if self.fixed_canvas else image
 
     def __repr__(self) -> str:
-        steps = [repr(self.match)] if self.match is not None else []
+        if self.match is not None:
+            steps = [repr(self.match)]
+        else:
+            steps = [] if self.line_pitch == TARGET_LINE_PITCH else [f"rescale({self.line_pitch / TARGET_LINE_PITCH:g})"]
         steps.append(repr(self.fit))
         if self.fixed_canvas:
             steps.append(f"center_on_canvas{self.image_shape}")
