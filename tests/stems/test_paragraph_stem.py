@@ -191,3 +191,17 @@ def test_a_smaller_line_pitch_shrinks_training_evaluation_and_inference_alike():
     for bad in (8, 60):
         with pytest.raises(ValueError, match="--line_pitch must be between 16 and 48"):
             ParagraphStem(augment=False, line_pitch=bad)
+
+
+def test_a_bad_line_pitch_is_refused_at_the_command_line():
+    import argparse
+
+    from text_recognizer.stems.paragraph import add_augmentation_flags
+
+    parser = add_augmentation_flags(argparse.ArgumentParser())
+    assert parser.parse_args(["--line_pitch=24"]).line_pitch == 24.0
+    for bad, message in (("8", "must be between 16 and 48 pixels, got 8"), ("abc", "'abc' is not a number")):
+        with pytest.raises(SystemExit):
+            parser.parse_args([f"--line_pitch={bad}"])
+        with pytest.raises(argparse.ArgumentTypeError, match=message):
+            parser._option_string_actions["--line_pitch"].type(bad)

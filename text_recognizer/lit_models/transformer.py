@@ -26,6 +26,7 @@ from text_recognizer.lit_models.image_to_text import ImageToTextLitModel
 from text_recognizer.lit_models.util import ctc_targets
 from text_recognizer.metadata.shared import END_TOKEN, PADDING_TOKEN, START_TOKEN
 from text_recognizer.models.image_to_text_transformer import ImageToTextTransformer
+from text_recognizer.util import positive_int
 from text_recognizer.vocabulary import trim_padding
 
 NUM_LOGGED_SAMPLES = 4
@@ -93,7 +94,7 @@ class TransformerLitModel(ImageToTextLitModel):
             "needs --horizontal_stride=8)",
         )
         parser.add_argument(
-            "--ctc_frames_per_column", type=int, default=CTC_FRAMES_PER_COLUMN,
+            "--ctc_frames_per_column", type=positive_int, default=CTC_FRAMES_PER_COLUMN,
             help="CTC outputs per column of the encoder (the head predicts them side by side): 2 gives lines "
             "read at a small --line_pitch, with fewer columns than characters, an alignment",
         )

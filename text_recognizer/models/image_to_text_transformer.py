@@ -5,6 +5,8 @@ inference does; the Lightning module and the recognizer use nothing else.
 """
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 from torch import nn
 
@@ -16,6 +18,7 @@ class ImageToTextTransformer(nn.Module):
     """The API shared by the encoder-decoder models: subclasses define `encode` and set `self.decoder`."""
 
     decoder: TransformerTextDecoder
+    data_config: dict[str, Any]  # set by subclasses: the data they were built for (line_pitch, mapping, ...)
 
     def encode(self, x: torch.Tensor) -> torch.Tensor:
         """(B, 1, H, W) images -> (B, M, tf_dim) memory."""

@@ -168,6 +168,14 @@ class Rescale:
         return f"{type(self).__name__}({self.scale:g})"
 
 
+def line_pitch_flag(text: str) -> float:
+    """--line_pitch's argparse type: refused at the command line, before any data or run folder."""
+    try:
+        return check_line_pitch(float(text))
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error) if "line_pitch" in str(error) else f"{text!r} is not a number") from None
+
+
 def add_augmentation_flags(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     """The paragraph stem's training augmentation flags, for the data modules that build it."""
     parser.add_argument(
@@ -176,7 +184,7 @@ def add_augmentation_flags(parser: argparse.ArgumentParser) -> argparse.Argument
         f"pixels (standard deviation) smoothed over {ELASTIC_SIGMA:g} (0: off)",
     )
     parser.add_argument(
-        "--line_pitch", type=float, default=TARGET_LINE_PITCH,
+        "--line_pitch", type=line_pitch_flag, default=TARGET_LINE_PITCH,
         help=f"the line pitch in pixels the model reads handwriting at: every crop is rescaled by line_pitch / "
         f"{TARGET_LINE_PITCH:g} (the native crops), and the recognizer rescales every page to it; smaller costs "
         "fewer pixels",
