@@ -48,7 +48,8 @@ ELASTIC_DISPLACEMENT = 0.0  # pixels (standard deviation); off: the recorded rec
 ELASTIC_SIGMA = 10.0  # pixels: bends letters and words as another hand would; at 6, 2 px already tears strokes
 # The field is drawn on a grid of ELASTIC_SIGMA / ELASTIC_GRID_NODES px and smoothed there, then
 # resized: torchvision's ElasticTransform blurs full-size noise with an 81 px kernel, 0.43 s of a
-# worker's CPU per page (the bending itself takes 3 ms), which made training wait for its data.
+# worker's CPU per page and 0.13 s per line (the bending itself takes 2-3 ms): a batch of 16 lines
+# cost a loader worker about as much CPU as the model's training step, on the same two cores.
 ELASTIC_GRID_NODES = 2  # grid nodes per sigma: the blur's kernel is 17 nodes wide
 _ELASTIC_KERNEL = 8 * ELASTIC_GRID_NODES + 1
 # Uniform noise in [-1, 1] (std 1/sqrt(3)) blurred by a Gaussian of s nodes has std 1 / (sqrt(3) 2 sqrt(pi) s).
@@ -143,7 +144,8 @@ class ParagraphStem(ImageStem):
             ),
         ]
         # Augmented at the crop's own size, then shrunk once (BOX) to the pitch the model reads at: pen,
-        # blur, elastic and margins keep their sizes relative to the handwriting at any --line_pitch.
+        # blur, elastic and margins keep their sizes relative to the handwriting at any --line_pitch. On
+        # the fixed canvas the crop is shrunk first, since it is placed on the canvas before distortion.
         shrink = [] if line_pitch == TARGET_LINE_PITCH else [Rescale(check_line_pitch(line_pitch) / TARGET_LINE_PITCH)]
         if fixed_canvas:
             # pad_if_needed + a random crop of the padded image = a random placement of the whole
