@@ -24,13 +24,20 @@ def test_the_bound_needs_a_batch_of_images():
         line_length_limits(np.zeros((64, 640), dtype=np.float32))
 
 
-def test_predict_guards_lines_unless_told_not_to():
-    data_config = {"input_dims": (1, 64, 128), "output_dims": (60, 1), "mapping": iam_paragraphs.MAPPING}
+def looping_model(**data_config):
+    """An untrained ResnetTransformer that never ends a line nor the text (max_length 60)."""
+    data_config = {"input_dims": (1, 64, 128), "output_dims": (60, 1), "mapping": iam_paragraphs.MAPPING, **data_config}
     torch.manual_seed(0)
     model = ResnetTransformer(data_config, argparse.Namespace(tf_dim=32, tf_fc_dim=32, tf_layers=1, tf_nhead=2)).eval()
     decoder = model.decoder
-    with torch.no_grad():  # an untrained model that never ends a line nor the text
+    with torch.no_grad():
         decoder.fc.bias[[decoder.end_token, decoder.newline_token, decoder.padding_token]] = -50.0
+    return model
+
+
+def test_predict_guards_lines_unless_told_not_to():
+    model = looping_model()
+    decoder = model.decoder
     x = torch.zeros(2, 1, 64, 128)
     x[0, :, 20:40, :30] = 1.0  # 30 columns of ink: at most 6 characters a line
     x[1, :, 20:40, :128] = 1.0  # 128 columns: 26 characters, fewer than max_length allows
@@ -43,12 +50,8 @@ def test_predict_guards_lines_unless_told_not_to():
 
 def test_a_model_that_reads_at_half_the_line_pitch_allows_twice_the_characters_per_column():
     """At --line_pitch=24 handwriting is half as wide: the guard's bound per column doubles with it."""
-    data_config = {"input_dims": (1, 64, 128), "output_dims": (60, 1), "mapping": iam_paragraphs.MAPPING, "line_pitch": 24.0}
-    torch.manual_seed(0)
-    model = ResnetTransformer(data_config, argparse.Namespace(tf_dim=32, tf_fc_dim=32, tf_layers=1, tf_nhead=2)).eval()
+    model = looping_model(line_pitch=24.0)
     decoder = model.decoder
-    with torch.no_grad():
-        decoder.fc.bias[[decoder.end_token, decoder.newline_token, decoder.padding_token]] = -50.0
     x = torch.zeros(1, 1, 64, 128)
     x[0, :, 20:40, :30] = 1.0  # 30 columns of ink at 2.5 px a character: 12
     assert (model.predict(x)[0] != decoder.padding_token).sum().item() - 2 == 12

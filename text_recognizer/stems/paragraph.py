@@ -173,9 +173,13 @@ class Rescale:
 def line_pitch_flag(text: str) -> float:
     """--line_pitch's argparse type: refused at the command line, before any data or run folder."""
     try:
-        return check_line_pitch(float(text))
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    try:
+        return check_line_pitch(value)
     except ValueError as error:
-        raise argparse.ArgumentTypeError(str(error) if "line_pitch" in str(error) else f"{text!r} is not a number") from None
+        raise argparse.ArgumentTypeError(str(error)) from None
 
 
 def add_augmentation_flags(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
