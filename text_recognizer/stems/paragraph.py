@@ -24,6 +24,8 @@ from text_recognizer.stems.image import ImageStem
 from text_recognizer.stems.paragraph_core import (  # noqa: F401
     CORE_TO_PITCH,
     MIN_PERIODICITY,
+    READ_BY_LINES,
+    READ_BY_PAGE,
     SIZE_MULTIPLE,
     TARGET_LINE_PITCH,
     EvaluationTransform,
@@ -31,6 +33,7 @@ from text_recognizer.stems.paragraph_core import (  # noqa: F401
     MatchTrainingScale,
     check_line_pitch,
     estimate_line_pitch,
+    line_boxes,
     padded_size,
     rescale,
     to_array,
