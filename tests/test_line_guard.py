@@ -25,13 +25,15 @@ def test_the_bound_needs_a_batch_of_images():
 
 
 def looping_model(**data_config):
-    """An untrained ResnetTransformer that never ends a line nor the text (max_length 60)."""
+    """An untrained ResnetTransformer that never ends a line nor the text (max_length 60), and writes only
+    characters (no <B> or <S>, which decode to nothing), so its texts are as long as decoding allows."""
     data_config = {"input_dims": (1, 64, 128), "output_dims": (60, 1), "mapping": iam_paragraphs.MAPPING, **data_config}
     torch.manual_seed(0)
     model = ResnetTransformer(data_config, argparse.Namespace(tf_dim=32, tf_fc_dim=32, tf_layers=1, tf_nhead=2)).eval()
     decoder = model.decoder
     with torch.no_grad():
-        decoder.fc.bias[[decoder.end_token, decoder.newline_token, decoder.padding_token]] = -50.0
+        blank = iam_paragraphs.MAPPING.index("<B>")
+        decoder.fc.bias[[decoder.end_token, decoder.newline_token, decoder.padding_token, decoder.start_token, blank]] = -50.0
     return model
 
 

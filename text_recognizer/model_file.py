@@ -74,10 +74,15 @@ def as_model_file(content: Any, path: str | Path) -> dict[str, Any]:
             for name, tensor in content["state_dict"].items()
             if name.startswith(LIGHTNING_MODEL_PREFIX)
         }
+        data_config = dict(hparams["data_config"])
+        if "read_by" not in data_config and "curriculum" in hparams["args"]:  # written before the key existed
+            from text_recognizer.data.batching import Curriculum  # training's flags: parsed as training did
+
+            data_config["read_by"] = Curriculum.parse(hparams["args"]["curriculum"]).read_by
         return {
             "format": FORMAT_VERSION,
             "model_class": hparams["model_class"],
-            "data_config": dict(hparams["data_config"]),
+            "data_config": data_config,
             "model_config": dict(hparams["args"]),  # the run's flags: the model picks its own
             "state_dict": state_dict,
         }

@@ -55,7 +55,12 @@ class ParagraphTextRecognizer:
     backend="onnx" runs the graphs training/export_model.py wrote beside it, with onnxruntime and
     without importing torch. Both preprocess with the same code and decode by the same greedy rule,
     in which no line grows longer than its image's ink can hold (text_recognizer/line_guard.py; off
-    with guard_lines=False, to measure what it does)."""
+    with guard_lines=False, to measure what it does).
+
+    A model trained on single lines only (its data config's read_by is "lines") is given each page
+    one line at a time: the page is cut at the emptiest rows between its lines (paragraph_core.
+    line_boxes), the lines of a batch of pages are read as one batch, and each page's text is its
+    lines' texts joined by newlines. `read_by` overrides the model's setting."""
 
     def __init__(
         self,
@@ -65,12 +70,15 @@ class ParagraphTextRecognizer:
         backend: str = "torch",
         guard_lines: bool = True,
         threads: int | None = None,
+        read_by: str | None = None,
     ) -> None:
         """`threads`: CPU threads of the model's operations (None: the libraries' default, one per core).
         Fewer pay when other work shares the cores: a server's request handling, another worker."""
         path = Path(model_path) if model_path is not None else DEFAULT_MODEL_PATH
         if backend not in BACKENDS:
             raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
+        if read_by is not None and read_by not in paragraph_core.READ_BY:
+            raise ValueError(f"read_by must be one of {paragraph_core.READ_BY} (or None: the model's), got {read_by!r}")
         if threads is not None and threads < 1:
             raise ValueError(f"threads must be at least 1 (or None: the default), got {threads}")
         self.threads = threads
@@ -95,10 +103,13 @@ class ParagraphTextRecognizer:
         # Models trained on the reference's fixed canvas are read on it; others at the image's own size.
         # Handwriting of any size is brought into the range the model was trained on. This is
         # ParagraphStem(augment=False, match_scale=True)'s pipeline, which evaluation runs too.
-        self.transform = paragraph_core.EvaluationTransform(
-            fixed_canvas=bool(self.data_config.get("fixed_canvas", False)), match_scale=True,
-            line_pitch=float(self.data_config.get("line_pitch", paragraph_core.TARGET_LINE_PITCH)),
-        )
+        fixed_canvas = bool(self.data_config.get("fixed_canvas", False))
+        line_pitch = float(self.data_config.get("line_pitch", paragraph_core.TARGET_LINE_PITCH))
+        self.transform = paragraph_core.EvaluationTransform(fixed_canvas=fixed_canvas, match_scale=True, line_pitch=line_pitch)
+        self.read_by: str = read_by or str(self.data_config.get("read_by", paragraph_core.READ_BY_PAGE))
+        # Reading by lines, the page is brought to the model's pitch whole and only its lines are fitted
+        # to the model's largest input: a page wider than that keeps its pitch.
+        self.line_transform = paragraph_core.EvaluationTransform(fixed_canvas=fixed_canvas, line_pitch=paragraph_core.TARGET_LINE_PITCH)
 
     def _load_torch_model(self, path: Path, device: str | None) -> None:
         import torch
@@ -117,13 +128,21 @@ class ParagraphTextRecognizer:
 
     def preprocess(self, image: ImageSource) -> Any:
         """Any readable image -> the (1, H, W) image (at most 576x640) the model was evaluated on: a torch
-        tensor for the torch backend, a float32 array for onnx."""
+        tensor for the torch backend, a float32 array for onnx. Reading by lines: a list of them, the
+        page's lines from top to bottom."""
         # The stem fits every page into its canvas (the default image_shape), so files far larger than that
         # are decoded at a fraction of their size: a 9000x9000 scan costs tens of MB, not gigabytes.
         pil = read_image_pil(image, grayscale=True, fit_within=(metadata.IMAGE_WIDTH, metadata.IMAGE_HEIGHT))
         if pil.width == 0 or pil.height == 0:
             raise ValueError(f"{image if isinstance(image, (str, Path)) else 'the image'} has no pixels")
-        array = paragraph_core.to_array(self.transform(paragraph_core.white_ink_on_black(pil)))
+        page = paragraph_core.white_ink_on_black(pil)
+        if self.read_by == paragraph_core.READ_BY_LINES:
+            assert self.transform.match is not None
+            lines = paragraph_core.split_lines(self.transform.match(page))
+            return [self._tensor(paragraph_core.to_array(self.line_transform(line))) for line in lines]
+        return self._tensor(paragraph_core.to_array(self.transform(page)))
+
+    def _tensor(self, array: Any) -> Any:
         if self.backend == "onnx":
             return array
         import torch
@@ -137,10 +156,25 @@ class ParagraphTextRecognizer:
         return predictions
 
     def predict_tensors(self, tensors: Sequence[Any]) -> list[Prediction]:
-        """Read images already preprocessed (`preprocess`), as one batch."""
+        """Read images already preprocessed (`preprocess`), as one batch (reading by lines: every line of
+        every page in one batch, each page's lines joined again)."""
+        if self.read_by != paragraph_core.READ_BY_LINES:
+            return [self._prediction(text, log_prob) for text, log_prob in zip(*self._decode(tensors))]
+        pages = [list(item) if isinstance(item, (list, tuple)) else [item] for item in tensors]
+        texts, log_probs = self._decode([line for page in pages for line in page])
+        predictions, start = [], 0
+        for page in pages:
+            end = start + len(page)
+            # A page's probability is its lines' product: each line's <E> counts where a page has "\n".
+            predictions.append(self._prediction("\n".join(texts[start:end]), sum(log_probs[start:end])))
+            start = end
+        return predictions
+
+    def _decode(self, tensors: Sequence[Any]) -> tuple[list[str], list[float]]:
+        """The texts of preprocessed images, read as one batch, and each text's log-probability."""
         if self.backend == "onnx":
             onnx_tokens, onnx_log_probs = self.onnx_model.predict(paragraph_core.pad_arrays(list(tensors)), guard_lines=self.guard_lines)
-            return self._predictions(onnx_tokens, onnx_log_probs.tolist())
+            return convert_labels_to_strings(onnx_tokens, self.mapping), onnx_log_probs.tolist()
         import torch
 
         from text_recognizer.stems.paragraph import pad_batch
@@ -158,12 +192,12 @@ class ParagraphTextRecognizer:
         finally:
             if torch.get_num_threads() != default_threads:
                 torch.set_num_threads(default_threads)
-        return self._predictions(tokens.cpu(), log_probs.tolist())
+        return convert_labels_to_strings(tokens.cpu(), self.mapping), log_probs.tolist()
 
-    def _predictions(self, tokens: Any, log_probs: list[float]) -> list[Prediction]:
-        texts = convert_labels_to_strings(tokens, self.mapping)
+    @staticmethod
+    def _prediction(text: str, log_prob: float) -> Prediction:
         # +1: the <E> token is part of what the model decided
-        return [Prediction(text, math.exp(log_prob / (len(text) + 1))) for text, log_prob in zip(texts, log_probs)]
+        return Prediction(text, math.exp(log_prob / (len(text) + 1)))
 
     def predict(self, image: ImageSource) -> str:
         return self.predict_batch([image])[0].text
@@ -178,9 +212,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--beam_width", type=int, default=1, help="1 = greedy decoding")
     parser.add_argument("--json", action="store_true", help="print one JSON object per file, with a confidence")
     parser.add_argument("--backend", choices=BACKENDS, default="torch", help="onnx: the graphs of training/export_model.py")
+    parser.add_argument("--read_by", choices=paragraph_core.READ_BY, default=None,
+                        help="read each page whole or one line at a time (default: as the model was trained)")
     args = parser.parse_args(argv)
     try:
-        recognizer = ParagraphTextRecognizer(args.model_path, beam_width=args.beam_width, backend=args.backend)
+        recognizer = ParagraphTextRecognizer(args.model_path, beam_width=args.beam_width, backend=args.backend,
+                                             read_by=args.read_by)
     except (FileNotFoundError, ValueError, OSError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1

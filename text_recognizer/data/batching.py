@@ -28,7 +28,7 @@ import numpy as np
 import torch
 from torch.utils.data import ConcatDataset, DataLoader, Dataset, DistributedSampler, Subset
 
-from text_recognizer.stems.paragraph import TARGET_LINE_PITCH, pad_batch
+from text_recognizer.stems.paragraph import READ_BY_LINES, READ_BY_PAGE, TARGET_LINE_PITCH, pad_batch
 from text_recognizer.util import non_negative_int, str2bool
 
 BUCKET_BATCHES = 32  # batches sorted together: similar sizes without a fixed order of sizes
@@ -78,6 +78,12 @@ class Curriculum:
             if start <= epoch:
                 lines = (floor, cap)
         return lines
+
+    @property
+    def read_by(self) -> str:
+        """"lines" when no epoch allows a sample of more than one line: a model trained so has never seen a
+        page, and the recognizer and validation read pages to it one line at a time; otherwise "page"."""
+        return READ_BY_LINES if self.steps and all(cap == 1 for _, _, cap in self.steps) else READ_BY_PAGE
 
     def __repr__(self) -> str:
         def lines(floor: int, cap: int | None) -> str:
@@ -274,7 +280,7 @@ class ContentSizedLoaders:
     def config(self) -> dict[str, Any]:
         """The data config, plus how images were batched (the recognizer preprocesses the same way)."""
         return {**super().config(), "fixed_canvas": self.batching.fixed_canvas,  # type: ignore[misc]
-                "line_pitch": self.line_pitch}
+                "line_pitch": self.line_pitch, "read_by": self.batching.curriculum.read_by}
 
     @property
     def line_pitch(self) -> float:

@@ -1,0 +1,124 @@
+"""Models trained on single lines read pages one line at a time: the recognizer (both backends), the data
+config's read_by, and checkpoints written before that key existed."""
+import numpy as np
+import pytest
+from PIL import Image
+from test_line_guard import looping_model
+
+from text_recognizer.data.batching import Curriculum
+from text_recognizer.line_guard import MIN_CHAR_WIDTH
+from text_recognizer.metadata import iam_paragraphs as metadata
+from text_recognizer.model_file import as_model_file, save_model_file
+from text_recognizer.paragraph_text_recognizer import ParagraphTextRecognizer
+from text_recognizer.stems.paragraph_core import (
+    CORE_TO_PITCH,
+    LINE_BOX_PITCHES,
+    READ_BY_LINES,
+    READ_BY_PAGE,
+    TARGET_LINE_PITCH,
+)
+
+LOOPING_ARGS = {"tf_dim": 32, "tf_fc_dim": 32, "tf_layers": 1, "tf_nhead": 2}
+WIDTHS = [100, 200, 50]
+BAR = round(TARGET_LINE_PITCH / CORE_TO_PITCH)  # a bar as tall as a line's core: pages of one or two measure the target pitch
+
+
+def page_of_bars(widths=WIDTHS) -> Image.Image:
+    """Dark bars on light paper, one per line, at the pitch the recognizer reads at."""
+    pitch = round(TARGET_LINE_PITCH)
+    array = np.full((pitch * (len(widths) + 1), max(widths) + 60), 235, dtype=np.uint8)
+    for line, width in enumerate(widths):
+        top = pitch // 2 + line * pitch
+        array[top : top + BAR, 30 : 30 + width] = 20
+    return Image.fromarray(array)
+
+
+def save_looping_model(path, **data_config):
+    model = looping_model(input_dims=metadata.DIMS, **data_config)
+    config = {**model.data_config, "input_dims": list(metadata.DIMS), "output_dims": [60, 1]}
+    save_model_file({"model_class": "ResnetTransformer", "data_config": config, "model_config": LOOPING_ARGS,
+                     "state_dict": model.state_dict()}, path, half=False)
+    return path
+
+
+@pytest.fixture(scope="module")
+def line_model(tmp_path_factory):
+    return save_looping_model(tmp_path_factory.mktemp("line_model") / "model.pt", read_by=READ_BY_LINES)
+
+
+def expected_lengths(widths=WIDTHS):
+    return [int(np.ceil(width / MIN_CHAR_WIDTH)) for width in widths]
+
+
+def test_a_line_model_reads_each_line_and_joins_them_with_newlines(line_model):
+    recognizer = ParagraphTextRecognizer(line_model)
+    assert recognizer.read_by == READ_BY_LINES
+    lines = recognizer.preprocess(page_of_bars())
+    box = round(LINE_BOX_PITCHES * TARGET_LINE_PITCH)
+    assert [tuple(line.shape) for line in lines] == [(1, box, width) for width in WIDTHS]  # each line's ink, boxed
+    prediction = recognizer.predict_batch([page_of_bars()])[0]
+    # the looping model never ends a line itself: the guard ends each at its ink's length
+    assert [len(text) for text in prediction.text.split("\n")] == expected_lengths()
+    assert 0 < prediction.confidence <= 1
+
+
+def test_the_lines_of_a_batch_of_pages_are_read_together_and_given_back_per_page(line_model):
+    recognizer = ParagraphTextRecognizer(line_model)
+    widths = [WIDTHS, [148], [148, 118], [60, 70, 80, 90]]  # one or two lines: rescaled by 48 / 47.6
+    batch = recognizer.predict_batch([page_of_bars(page) for page in widths], batch_size=3)
+    # every page keeps its own lines, in order, each as long as the guard allows
+    assert [[len(text) for text in p.text.split("\n")] for p in batch] == [expected_lengths(page) for page in widths]
+    assert all(0 < p.confidence <= 1 for p in batch)
+
+
+def test_read_by_overrides_the_models_setting_and_is_checked(line_model, tmp_path):
+    as_page = ParagraphTextRecognizer(line_model, read_by=READ_BY_PAGE)
+    assert tuple(as_page.preprocess(page_of_bars()).shape)[0] == 1  # one image, not a list of lines
+    assert "\n" not in as_page.predict(page_of_bars())  # the looping model never writes a newline itself
+    page_model = save_looping_model(tmp_path / "page.pt")
+    assert ParagraphTextRecognizer(page_model).read_by == READ_BY_PAGE  # what models without the key always did
+    assert ParagraphTextRecognizer(page_model, read_by=READ_BY_LINES).predict(page_of_bars()).count("\n") == 2
+    with pytest.raises(ValueError, match="read_by must be one of"):
+        ParagraphTextRecognizer(line_model, read_by="words")
+
+
+def test_a_blank_page_is_read_as_one_image(line_model):
+    blank = Image.new("L", (300, 200), 235)
+    lines = ParagraphTextRecognizer(line_model).preprocess(blank)
+    assert len(lines) == 1 and float(lines[0].max()) < 0.5
+
+
+@pytest.mark.slow
+def test_the_onnx_backend_reads_by_lines_as_the_torch_one(line_model):
+    from training.export_model import export
+
+    export(line_model)
+    onnx = ParagraphTextRecognizer(line_model, backend="onnx")
+    assert onnx.read_by == READ_BY_LINES
+    pages = [page_of_bars(), page_of_bars([150])]
+    expected = ParagraphTextRecognizer(line_model).predict_batch(pages)
+    got = onnx.predict_batch(pages)
+    assert [p.text for p in got] == [p.text for p in expected]
+    assert [p.confidence for p in got] == pytest.approx([p.confidence for p in expected], abs=1e-3)
+
+
+@pytest.mark.parametrize("curriculum, read_by", [
+    ("0:1", READ_BY_LINES), ("0:1,3:1", READ_BY_LINES), ("0:1,2:3", READ_BY_PAGE),
+    ("0:all", READ_BY_PAGE), ("", READ_BY_PAGE), ("0:1-3", READ_BY_PAGE),
+])
+def test_only_a_curriculum_of_single_lines_throughout_makes_a_line_model(curriculum, read_by):
+    assert Curriculum.parse(curriculum).read_by == read_by
+
+
+def test_a_checkpoint_written_before_read_by_existed_gets_it_from_its_curriculum(tmp_path):
+    model = looping_model()
+    config = {**model.data_config, "input_dims": list(model.data_config["input_dims"])}
+    state = {f"model.{name}": tensor for name, tensor in model.state_dict().items()}
+    for curriculum, read_by in (("0:1", READ_BY_LINES), ("0:1,2:all", READ_BY_PAGE)):
+        checkpoint = {"state_dict": state, "hyper_parameters": {
+            "model_class": "ResnetTransformer", "data_config": config,
+            "args": {**LOOPING_ARGS, "curriculum": curriculum}}}
+        assert as_model_file(checkpoint, tmp_path / "old.ckpt")["data_config"]["read_by"] == read_by
+    written_with_key = {**checkpoint, "hyper_parameters": {**checkpoint["hyper_parameters"],
+                                                           "data_config": {**config, "read_by": READ_BY_LINES}}}
+    assert as_model_file(written_with_key, tmp_path / "new.ckpt")["data_config"]["read_by"] == READ_BY_LINES
