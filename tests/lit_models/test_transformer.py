@@ -274,3 +274,43 @@ def test_weights_trained_at_another_line_pitch_are_refused(tmp_path):
     torch.save(older, tmp_path / "older.ckpt")  # written before --line_pitch: read at 48
     with pytest.raises(TrainerFlagError, match="add --line_pitch=48"):
         load_initial_weights(ours, str(tmp_path / "older.ckpt"), argparse.Namespace(model_class="ResnetTransformer"))
+
+
+def test_a_line_model_is_validated_one_line_at_a_time_in_the_recognizers_boxes(monkeypatch):
+    """read_by="lines": validation cuts each page into its lines (line_boxes, boxes beyond the page filled
+    with black), reads them as one batch and scores each page's lines joined by newlines."""
+    from text_recognizer.stems.paragraph_core import (
+        LINE_BOX_PITCHES,
+        READ_BY_LINES,
+        TARGET_LINE_PITCH,
+        line_boxes,
+    )
+
+    torch.manual_seed(0)
+    config = {**CONFIG, "input_dims": (1, 192, 160), "output_dims": (20, 1), "read_by": READ_BY_LINES}
+    args = argparse.Namespace(**ARGS)
+    lit = TransformerLitModel(ResnetTransformer(config, args), args).eval()
+    pitch = int(TARGET_LINE_PITCH)
+    pages = torch.zeros(2, 1, 192, 160)
+    for line in range(3):  # page 0: three lines of bars, the first near the top edge; page 1: blank
+        pages[0, :, 4 + line * pitch : 4 + line * pitch + 14, 10 : 150 - 30 * line] = 1.0
+    assert line_boxes(pages[0, 0].numpy())[0][0] < 0  # the first box reaches above the page
+    seen = []
+
+    def predict(lines):
+        seen.append(lines.clone())
+        return torch.tensor(lit.vocabulary.encode(["ab"] * len(lines), 6))
+
+    monkeypatch.setattr(lit.model, "predict", predict)
+    logged = []
+    monkeypatch.setattr(lit, "log_cer", lambda stage, decoded, y: logged.append(lit.vocabulary.decode(decoded)))
+    monkeypatch.setattr(lit, "log", lambda *a, **k: None)
+    y = torch.tensor(lit.vocabulary.encode(["ab\nab\nab", ""], 20))
+    with torch.no_grad():
+        lit.validation_step((pages, y), 1)
+    (batch,) = seen
+    assert batch.shape[0] == 4  # three lines and the blank page, read whole
+    assert abs(batch.shape[2] - max(192, LINE_BOX_PITCHES * pitch)) <= 1  # padded to the tallest: the blank page
+    first = batch[0, 0]
+    assert first[:2].max() == 0 and first.max() == 1  # black above the page, the bar's ink inside
+    assert logged == [["ab\nab\nab", "ab"]]

@@ -7,6 +7,9 @@ column of the encoder's features (max over the rows) and is trained with CTC on 
 single-line samples, so the encoder learns letters before the decoder has learnt where to look.
 The head is training's only: the model file holds no trace of it. It needs a ResnetTransformer
 with --horizontal_stride=8 (a column or more per character).
+A model trained on single lines only (its data config's read_by is "lines") is validated and tested
+as the recognizer reads it: each page one line at a time (`read_by_lines`); its val_loss stays the
+teacher-forced loss of the whole page.
 Logged: train_loss (with --ctc_weight: train_ctc_loss too); val_loss, val_cer, val_cer_standard; test_loss,
 test_cer, test_cer_standard (the two CERs: image_to_text.py). With a W&B logger, a few validation images are logged with predicted and true
 text once per validation epoch.
@@ -26,6 +29,7 @@ from text_recognizer.lit_models.image_to_text import ImageToTextLitModel
 from text_recognizer.lit_models.util import ctc_targets
 from text_recognizer.metadata.shared import END_TOKEN, PADDING_TOKEN, START_TOKEN
 from text_recognizer.models.image_to_text_transformer import ImageToTextTransformer
+from text_recognizer.stems.paragraph import READ_BY_LINES, line_boxes, pad_batch
 from text_recognizer.util import positive_int
 from text_recognizer.vocabulary import trim_padding
 
@@ -150,12 +154,34 @@ class TransformerLitModel(ImageToTextLitModel):
             return loss
 
         # Decoding may run as long as an untrimmed label: the true lengths must not cap the predictions.
-        decoded = self.model.decoder.generate(memory, max_length=full_length)  # (B, full_length)
+        if self.data_config.get("read_by") == READ_BY_LINES:
+            decoded = self.read_by_lines(x, full_length)
+        else:
+            decoded = self.model.decoder.generate(memory, max_length=full_length)  # (B, full_length)
         assert isinstance(decoded, torch.Tensor)  # without return_log_probs, only the tokens
         self.log_cer(stage, decoded, y)
         if stage == "val" and batch_idx == 0:
             self._log_samples(x, decoded, y)
         return loss
+
+    def read_by_lines(self, x: torch.Tensor, length: int) -> torch.Tensor:
+        """(B, length) tokens of each page read one line at a time, as the recognizer reads for a model
+        trained on lines only: the lines cut by line_boxes (a page without ink is read whole), read as
+        one batch with the line guard, and each page's texts joined by newlines."""
+        lines, counts = [], []
+        for image in x:
+            height = image.shape[1]
+            boxes = line_boxes(image[0].float().cpu().numpy()) or [(0, height, 0, image.shape[2])]
+            for top, bottom, left, right in boxes:  # a box reaching beyond the page is filled with black
+                line = image[:, max(top, 0) : min(bottom, height), left:right]
+                lines.append(torch.nn.functional.pad(line, (0, 0, max(-top, 0), max(bottom - height, 0))))
+            counts.append(len(boxes))
+        tokens = self.model.predict(pad_batch(lines))  # type: ignore[operator]
+        texts, pages, start = self.vocabulary.decode(tokens), [], 0
+        for count in counts:
+            pages.append("\n".join(texts[start : start + count])[: length - 2])  # <S> and <E> must fit
+            start += count
+        return torch.tensor(self.vocabulary.encode(pages, length), dtype=torch.long, device=x.device)
 
     def line_ctc_loss(self, features: torch.Tensor, y: torch.Tensor) -> torch.Tensor | None:
         """CTC loss of the head on (B, dim, h, w) features for the samples of one line; None when there are none.
