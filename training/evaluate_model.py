@@ -6,7 +6,8 @@ Goes through ParagraphTextRecognizer (the cached crops are passed as files, so p
 matching and decoding are the production path), so the figures are what users get. Training and test
 side by side show the gap between the writers the model trained on and the writers it never saw.
 `--scales=0.75,1,2` reads every image at those scales too; `--line_guard=both` reads each with and without
-the decoding's line-length guard (text_recognizer/line_guard.py), to show what it does.
+the decoding's line-length guard (text_recognizer/line_guard.py), to show what it does. For a model that
+reads one line at a time, it also counts the pages cut into as many lines as their labels have.
 """
 from __future__ import annotations
 
@@ -23,7 +24,7 @@ def evaluate(recognizer, filenames: list[str], truths: list[str], scale: float =
     from PIL import Image
 
     from text_recognizer.lit_models.metrics import character_error_rate, reference_cer
-    from text_recognizer.stems.paragraph import rescale
+    from text_recognizer.stems.paragraph import READ_BY_LINES, rescale
 
     images = []
     for filename in filenames:
@@ -33,12 +34,17 @@ def evaluate(recognizer, filenames: list[str], truths: list[str], scale: float =
     started = time.perf_counter()
     texts = [prediction.text for prediction in recognizer.predict_batch(images)]
     seconds = time.perf_counter() - started
-    return {
+    figures = {
         "paragraphs": len(texts),
         "cer_standard": character_error_rate(texts, truths),
         "cer_reference": reference_cer(texts, truths),
         "seconds_per_paragraph": seconds / max(1, len(texts)),
     }
+    if recognizer.read_by == READ_BY_LINES:  # how often the page was cut into the lines its label has
+        figures["lines_as_labelled"] = sum(
+            len(recognizer.preprocess(image)) == truth.count("\n") + 1 for image, truth in zip(images, truths)
+        )
+    return figures
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -89,7 +95,9 @@ def main(argv: list[str] | None = None) -> int:
                 else:
                     print(f"{split:5} x{scale:<4g} {figures['paragraphs']:4d} paragraphs{'' if guard else ' (no line guard)'}: "
                           f"standard CER {figures['cer_standard']:.3f}, reference CER {figures['cer_reference']:.3f} "
-                          f"({figures['seconds_per_paragraph']:.2f} s a paragraph)", flush=True)
+                          f"({figures['seconds_per_paragraph']:.2f} s a paragraph)"
+                          + (f"; {figures['lines_as_labelled']} cut into as many lines as labelled"
+                             if "lines_as_labelled" in figures else ""), flush=True)
     return 0
 
 

@@ -28,5 +28,9 @@ def test_prints_both_cers_per_split_and_scale(tiny_iam_dirs, monkeypatch, tmp_pa
     assert main([*flags, f"--model_path={path}", "--splits=test", "--limit=2", "--line_guard=both", "--json"]) == 0
     rows = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")]
     assert [row["line_guard"] for row in rows] == [True, False]
+    assert "lines_as_labelled" not in rows[0]  # a page model: no cutting into lines
+    assert main([*flags, f"--model_path={path}", "--splits=test", "--limit=2", "--read_by=lines", "--json"]) == 0
+    (row,) = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")]
+    assert row["lines_as_labelled"] == row["paragraphs"]  # the tiny source's pages split as labelled (test_line_split)
     assert main([*flags, f"--model_path={tmp_path / 'none.pt'}"]) == 1
     assert "no paragraph model" in capsys.readouterr().err
