@@ -13,6 +13,8 @@ from text_recognizer.paragraph_text_recognizer import ParagraphTextRecognizer
 from text_recognizer.stems.paragraph_core import (
     CORE_TO_PITCH,
     LINE_BOX_PITCHES,
+    LINE_DECODING_ATTENTION,
+    LINE_DECODING_CTC,
     READ_BY_LINES,
     READ_BY_PAGE,
     TARGET_LINE_PITCH,
@@ -99,6 +101,70 @@ def test_the_onnx_backend_reads_by_lines_as_the_torch_one(line_model):
     expected = ParagraphTextRecognizer(line_model).predict_batch(pages)
     got = onnx.predict_batch(pages)
     assert [p.text for p in got] == [p.text for p in expected]
+    assert [p.confidence for p in got] == pytest.approx([p.confidence for p in expected], abs=1e-3)
+
+
+def save_ctc_line_model(path, letter="a"):
+    """A line model (/8) whose CTC head writes `letter` on every frame: a line reads as that one letter,
+    repeats collapsing; its attention decoder loops as the looping model's does."""
+    import argparse
+
+    import torch
+
+    from text_recognizer.models import ResnetTransformer
+
+    args = {**LOOPING_ARGS, "horizontal_stride": 8}
+    config = {"input_dims": metadata.DIMS, "output_dims": (60, 1), "mapping": metadata.MAPPING, "read_by": READ_BY_LINES}
+    torch.manual_seed(0)
+    model = ResnetTransformer(config, argparse.Namespace(**args))
+    head = model.add_ctc_head(frames_per_column=2)
+    with torch.no_grad():
+        blank = metadata.MAPPING.index("<B>")
+        model.decoder.fc.bias[[model.decoder.end_token, model.decoder.newline_token, model.decoder.padding_token,
+                               model.decoder.start_token, blank]] = -50.0
+        head.weight.zero_()
+        head.bias.fill_(-10.0)
+        head.bias.view(2, -1)[:, metadata.MAPPING.index(letter)] = 10.0  # both frames of every column
+    save_model_file({"model_class": "ResnetTransformer", "data_config": {**config, "input_dims": list(metadata.DIMS)},
+                     "model_config": args, "state_dict": model.state_dict()}, path, half=False)
+    return path
+
+
+def test_a_line_model_with_a_ctc_head_decodes_its_lines_by_it_unless_told(tmp_path):
+    path = save_ctc_line_model(tmp_path / "ctc.pt")
+    recognizer = ParagraphTextRecognizer(path)
+    assert recognizer.line_decoding == LINE_DECODING_CTC
+    prediction = recognizer.predict_batch([page_of_bars()])[0]
+    assert prediction.text == "a\na\na" and prediction.confidence == pytest.approx(1.0, abs=1e-3)
+    by_attention = ParagraphTextRecognizer(path, line_decoding=LINE_DECODING_ATTENTION).predict(page_of_bars())
+    assert [len(text) for text in by_attention.split("\n")] == expected_lengths()  # the looping decoder, guarded
+    as_page = ParagraphTextRecognizer(path, read_by=READ_BY_PAGE)  # a page has no left-to-right order for CTC
+    assert "\n" not in as_page.predict(page_of_bars())
+    with pytest.raises(ValueError, match="best path"):
+        ParagraphTextRecognizer(path, beam_width=4)
+    with pytest.raises(ValueError, match="line_decoding must be one of"):
+        ParagraphTextRecognizer(path, line_decoding="beam")
+
+
+def test_a_model_without_a_ctc_head_is_read_by_attention_and_refuses_ctc(line_model):
+    assert ParagraphTextRecognizer(line_model).line_decoding == LINE_DECODING_ATTENTION
+    with pytest.raises(ValueError, match="has no line CTC head"):
+        ParagraphTextRecognizer(line_model, line_decoding=LINE_DECODING_CTC)
+
+
+@pytest.mark.slow
+def test_the_onnx_backend_decodes_lines_by_the_exported_ctc_head_as_torch_does(tmp_path):
+    from training.export_model import export
+
+    path = save_ctc_line_model(tmp_path / "ctc.pt", letter="e")
+    json_path = export(path)
+    assert (json_path.parent / "line_ctc.onnx").is_file()
+    onnx = ParagraphTextRecognizer(path, backend="onnx")
+    assert onnx.line_decoding == LINE_DECODING_CTC
+    pages = [page_of_bars(), page_of_bars([150])]
+    expected = ParagraphTextRecognizer(path).predict_batch(pages)
+    got = onnx.predict_batch(pages)
+    assert [p.text for p in got] == [p.text for p in expected] == ["e\ne\ne", "e"]
     assert [p.confidence for p in got] == pytest.approx([p.confidence for p in expected], abs=1e-3)
 
 

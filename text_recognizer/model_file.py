@@ -71,7 +71,7 @@ def as_model_file(content: Any, path: str | Path) -> dict[str, Any]:
             raise ValueError(f"{path} was not written by run_experiment (hyper-parameters lack {sorted(missing)})")
         state_dict = {
             name[len(LIGHTNING_MODEL_PREFIX) :]: tensor
-            for name, tensor in content["state_dict"].items()
+            for name, tensor in upgrade_lightning_state_dict(dict(content["state_dict"])).items()
             if name.startswith(LIGHTNING_MODEL_PREFIX)
         }
         data_config = dict(hparams["data_config"])
@@ -87,6 +87,17 @@ def as_model_file(content: Any, path: str | Path) -> dict[str, Any]:
             "state_dict": state_dict,
         }
     raise ValueError(f"{path} is neither a model.pt nor a Lightning checkpoint (keys: {sorted(content)[:8]})")
+
+
+CTC_HEAD_PREFIX = "ctc_head."  # the line CTC head's weights in a model's state_dict
+
+
+def upgrade_lightning_state_dict(state_dict: dict[str, Any]) -> dict[str, Any]:
+    """A LightningModule's state_dict in today's layout, in place: the line CTC head of runs written before
+    it moved into the model (ctc_head.*, beside the model) goes into it (model.ctc_head.*)."""
+    for name in [name for name in state_dict if name.startswith(CTC_HEAD_PREFIX)]:
+        state_dict[LIGHTNING_MODEL_PREFIX + name] = state_dict.pop(name)
+    return state_dict
 
 
 def first_mismatch(expected: Mapping[str, torch.Tensor], given: Mapping[str, torch.Tensor]) -> str | None:
@@ -133,6 +144,9 @@ def build_model(content: dict[str, Any], source: str | Path = "the model file") 
     if not all(isinstance(tensor, torch.Tensor) for tensor in content["state_dict"].values()):
         raise ValueError(f"{source}: its state_dict holds values other than tensors: it is not a model file")
     state_dict = {key: t.float() if t.is_floating_point() else t for key, t in content["state_dict"].items()}
+    head = state_dict.get(CTC_HEAD_PREFIX + "weight")
+    if head is not None and hasattr(model, "add_ctc_head"):  # the line CTC head, its shape in its weights
+        model.add_ctc_head(head.shape[0] // len(data_config["mapping"]))
     mismatch = first_mismatch(model.state_dict(), state_dict)
     if mismatch is not None:  # missing, unexpected or misshapen weights: name the first
         raise ValueError(f"{source}: its weights do not fit a {name} built from its settings (first mismatched tensor: "

@@ -17,11 +17,13 @@ import numpy as np
 from text_recognizer.line_guard import line_length_limits, min_char_width
 from text_recognizer.metadata.iam_paragraphs import NEW_LINE_TOKEN
 from text_recognizer.util import compute_sha256
+from text_recognizer.vocabulary import Vocabulary
 
 FORMAT_VERSION = 2  # 2: the model's own settings under "model_config" (1: the run's flags under "args")
 CONFIG_FILENAME = "onnx_model.json"
 ENCODER_FILENAME = "encoder.onnx"
 DECODER_STEP_FILENAME = "decoder_step.onnx"
+LINE_CTC_FILENAME = "line_ctc.onnx"  # a model with a line CTC head: image -> its log-probabilities
 
 
 def _session(path: Path, threads: int | None) -> Any:
@@ -71,6 +73,8 @@ class OnnxTextModel:
         # full 682-token decode at batch 1 took 835 ms on both cores against 985 ms on one.
         self.encoder = _session(folder / self.config["encoder"], threads)
         self.decoder_step = _session(folder / self.config["decoder_step"], threads)
+        line_ctc = self.config.get("line_ctc")  # exports before the key: no head
+        self.line_ctc = _session(folder / line_ctc, threads) if line_ctc else None
         self.mapping: list[str] = self.config["mapping"]
         self.newline_token = self.mapping.index(NEW_LINE_TOKEN) if NEW_LINE_TOKEN in self.mapping else -1  # -1: none
         self.data_config: dict[str, Any] = self.config["data_config"]
@@ -97,6 +101,18 @@ class OnnxTextModel:
         guard_lines: no line grows longer than the image's ink can hold (line_guard.py), as in the torch backend."""
         limits = line_length_limits(x, min_char_width(self.data_config)) if guard_lines else None
         return self.decode(self.encode(x), max_length, line_limits=limits)
+
+    def line_ctc_log_probs(self, x: np.ndarray) -> np.ndarray:
+        """(B, 1, H, W) line images -> (B, frames, C) log-probabilities of the line CTC head."""
+        assert self.line_ctc is not None, "this export has no line CTC head"
+        return self.line_ctc.run(None, {"image": np.ascontiguousarray(x, dtype=np.float32)})[0]
+
+    def predict_ctc(self, x: np.ndarray, max_length: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """ResnetTransformer.predict_ctc: lines read by the CTC head's best path, laid out as `predict`'s."""
+        log_probs = self.line_ctc_log_probs(x)
+        best = log_probs.argmax(axis=-1)
+        best_log_probs = np.take_along_axis(log_probs, best[..., None], axis=-1)[..., 0]
+        return Vocabulary(self.mapping).ctc_best_path(best, best_log_probs, max_length or self.config["max_output_length"])
 
     def decode(
         self, memory: list[np.ndarray], max_length: int | None = None, min_length: int = 0, line_limits: np.ndarray | None = None

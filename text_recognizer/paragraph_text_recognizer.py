@@ -60,7 +60,9 @@ class ParagraphTextRecognizer:
     A model trained on single lines only (its data config's read_by is "lines") is given each page
     one line at a time: the page is cut at the emptiest rows between its lines (paragraph_core.
     line_boxes), the lines of a batch of pages are read as one batch, and each page's text is its
-    lines' texts joined by newlines. `read_by` overrides the model's setting."""
+    lines' texts joined by newlines. `read_by` overrides the model's setting. Such lines are decoded by
+    the model's line CTC head where it has one (one pass per line, nothing to loop), else by its
+    attention decoder; `line_decoding` chooses ("ctc" or "attention")."""
 
     def __init__(
         self,
@@ -71,6 +73,7 @@ class ParagraphTextRecognizer:
         guard_lines: bool = True,
         threads: int | None = None,
         read_by: str | None = None,
+        line_decoding: str | None = None,
     ) -> None:
         """`threads`: CPU threads of the model's operations (None: the libraries' default, one per core).
         Fewer pay when other work shares the cores: a server's request handling, another worker."""
@@ -79,6 +82,9 @@ class ParagraphTextRecognizer:
             raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
         if read_by is not None and read_by not in paragraph_core.READ_BY:
             raise ValueError(f"read_by must be one of {paragraph_core.READ_BY} (or None: the model's), got {read_by!r}")
+        if line_decoding is not None and line_decoding not in paragraph_core.LINE_DECODINGS:
+            raise ValueError(f"line_decoding must be one of {paragraph_core.LINE_DECODINGS} (or None: the model's), "
+                             f"got {line_decoding!r}")
         if threads is not None and threads < 1:
             raise ValueError(f"threads must be at least 1 (or None: the default), got {threads}")
         self.threads = threads
@@ -110,6 +116,18 @@ class ParagraphTextRecognizer:
         # Reading by lines, the page is brought to the model's pitch whole and only its lines are fitted
         # to the model's largest input: a page wider than that keeps its pitch.
         self.line_transform = paragraph_core.EvaluationTransform(fixed_canvas=fixed_canvas, line_pitch=paragraph_core.TARGET_LINE_PITCH)
+        has_ctc_head = (self.onnx_model.line_ctc is not None if backend == "onnx"
+                        else getattr(self.model, "ctc_head", None) is not None)
+        if line_decoding == paragraph_core.LINE_DECODING_CTC and not has_ctc_head:
+            raise ValueError(f"{path} has no line CTC head (it was trained without --ctc_weight, or exported before "
+                             "the head was): use line_decoding='attention'")
+        default = paragraph_core.LINE_DECODING_CTC if has_ctc_head else paragraph_core.LINE_DECODING_ATTENTION
+        self.line_decoding: str = line_decoding or default
+        # Where lines go to the CTC head: reading by lines, and only lines (a page has no left-to-right order).
+        self.ctc = self.read_by == paragraph_core.READ_BY_LINES and self.line_decoding == paragraph_core.LINE_DECODING_CTC
+        if self.ctc and beam_width != 1:
+            raise ValueError("lines read by the CTC head take its best path (beam_width=1); use "
+                             "line_decoding='attention' for beam search")
 
     def _load_torch_model(self, path: Path, device: str | None) -> None:
         import torch
@@ -173,7 +191,9 @@ class ParagraphTextRecognizer:
     def _decode(self, tensors: Sequence[Any]) -> tuple[list[str], list[float]]:
         """The texts of preprocessed images, read as one batch, and each text's log-probability."""
         if self.backend == "onnx":
-            onnx_tokens, onnx_log_probs = self.onnx_model.predict(paragraph_core.pad_arrays(list(tensors)), guard_lines=self.guard_lines)
+            batch = paragraph_core.pad_arrays(list(tensors))
+            onnx_tokens, onnx_log_probs = (self.onnx_model.predict_ctc(batch) if self.ctc
+                                           else self.onnx_model.predict(batch, guard_lines=self.guard_lines))
             return convert_labels_to_strings(onnx_tokens, self.mapping), onnx_log_probs.tolist()
         import torch
 
@@ -186,9 +206,12 @@ class ParagraphTextRecognizer:
         try:
             with torch.inference_mode():
                 x = pad_batch(list(tensors)).to(self.device)
-                tokens, log_probs = self.model.predict(
-                    x, beam_width=self.beam_width, return_log_probs=True, guard_lines=self.guard_lines
-                )
+                if self.ctc:
+                    tokens, log_probs = self.model.predict_ctc(x)  # type: ignore[attr-defined]
+                else:
+                    tokens, log_probs = self.model.predict(
+                        x, beam_width=self.beam_width, return_log_probs=True, guard_lines=self.guard_lines
+                    )
         finally:
             if torch.get_num_threads() != default_threads:
                 torch.set_num_threads(default_threads)
@@ -214,10 +237,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--backend", choices=BACKENDS, default="torch", help="onnx: the graphs of training/export_model.py")
     parser.add_argument("--read_by", choices=paragraph_core.READ_BY, default=None,
                         help="read each page whole or one line at a time (default: as the model was trained)")
+    parser.add_argument("--line_decoding", choices=paragraph_core.LINE_DECODINGS, default=None,
+                        help="decode lines read one at a time by the model's CTC head or its attention decoder "
+                        "(default: the CTC head where the model has one)")
     args = parser.parse_args(argv)
     try:
         recognizer = ParagraphTextRecognizer(args.model_path, beam_width=args.beam_width, backend=args.backend,
-                                             read_by=args.read_by)
+                                             read_by=args.read_by, line_decoding=args.line_decoding)
     except (FileNotFoundError, ValueError, OSError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1

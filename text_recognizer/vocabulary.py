@@ -61,6 +61,36 @@ class Vocabulary:
             strings.append("".join(chars))
         return strings
 
+    def ctc_best_path(self, best: Any, best_log_probs: Any, length: int) -> tuple[Any, Any]:
+        """A CTC head's best path -> tokens as decoding lays them out, and each text's log-probability.
+
+        `best` and `best_log_probs` are (B, T) arrays: each frame's likeliest token and its log-probability.
+        Repeats collapse, blanks go, the line's outer spaces too; the text is cut to fit `length` tokens
+        (<S> and <E> with it). The log-probability sums the frames that wrote a kept character.
+
+        >>> vocabulary = Vocabulary(["<B>", "<S>", "<E>", "<P>", "a", "b", " "])
+        >>> tokens, log_probs = vocabulary.ctc_best_path([[6, 4, 4, 0, 4, 5, 5, 0]], [[-1.0] * 8], 6)
+        >>> vocabulary.decode(tokens), log_probs.tolist()
+        (['aab'], [-3.0])
+        """
+        import numpy as np
+
+        assert self.blank is not None and self.start is not None and self.end is not None and self.padding is not None
+        best, best_log_probs = np.asarray(best), np.asarray(best_log_probs, dtype=np.float64)
+        space = self.index.get(" ")
+        tokens = np.full((best.shape[0], length), self.padding, dtype=np.int64)
+        totals = np.zeros(best.shape[0])
+        for row, (path, path_log_probs) in enumerate(zip(best, best_log_probs)):
+            starts = np.flatnonzero((path != self.blank) & np.concatenate(([True], path[1:] != path[:-1])))
+            while starts.size and path[starts[0]] == space:  # a line's outer spaces are not its text
+                starts = starts[1:]
+            while starts.size and path[starts[-1]] == space:
+                starts = starts[:-1]
+            starts = starts[: length - 2]
+            tokens[row, 0], tokens[row, 1 : starts.size + 1], tokens[row, starts.size + 1] = self.start, path[starts], self.end
+            totals[row] = path_log_probs[starts].sum()
+        return tokens, totals
+
     def encode(self, strings: Sequence[str], length: int) -> list[list[int]]:
         """Each string as <S> chars <E>, padded with <P> to `length` tokens; clear errors for what does not fit."""
         if self.start is None or self.end is None or self.padding is None:

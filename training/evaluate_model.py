@@ -51,7 +51,7 @@ def main(argv: list[str] | None = None) -> int:
     from text_recognizer.data.iam_paragraphs import IAMParagraphs
     from text_recognizer.paragraph_text_recognizer import ParagraphTextRecognizer
     from text_recognizer.run_files import DEFAULT_MODEL_PATH
-    from text_recognizer.stems.paragraph_core import READ_BY
+    from text_recognizer.stems.paragraph_core import LINE_DECODINGS, READ_BY
     from text_recognizer.util import DataUnavailableError
     from text_recognizer.vocabulary import convert_labels_to_strings
 
@@ -65,6 +65,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="decode with the line-length guard (as the recognizer does), without it, or both")
     parser.add_argument("--read_by", choices=READ_BY, default=None,
                         help="read each page whole or one line at a time (default: as the model was trained)")
+    parser.add_argument("--line_decoding", choices=LINE_DECODINGS, default=None,
+                        help="lines read one at a time: by the model's CTC head or its attention decoder (default: "
+                        "the CTC head where the model has one)")
     parser.add_argument("--json", action="store_true", help="print one JSON object per split and scale")
     args = parser.parse_args(argv)
     splits = [split.strip() for split in args.splits.split(",") if split.strip()]
@@ -78,7 +81,8 @@ def main(argv: list[str] | None = None) -> int:
         data.prepare_data()
         data.setup()
         guards = {"on": [True], "off": [False], "both": [True, False]}[args.line_guard]
-        recognizers = {guard: ParagraphTextRecognizer(args.model_path, guard_lines=guard, read_by=args.read_by) for guard in guards}
+        recognizers = {guard: ParagraphTextRecognizer(args.model_path, guard_lines=guard, read_by=args.read_by,
+                                                        line_decoding=args.line_decoding) for guard in guards}
     except (DataUnavailableError, FileNotFoundError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1

@@ -59,6 +59,17 @@ class EncoderGraph(nn.Module):
         return tuple(outputs)
 
 
+class LineCtcGraph(nn.Module):
+    """line image -> the line CTC head's log-probabilities (B, frames, C), for models that have one."""
+
+    def __init__(self, model: ResnetTransformer) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, image: torch.Tensor) -> torch.Tensor:
+        return torch.log_softmax(self.model.ctc_logits(self.model.feature_map(image)), dim=-1)
+
+
 class DecoderStepGraph(nn.Module):
     """One greedy step: the newest token and the cache -> next-token logits and the grown cache.
 
@@ -133,6 +144,7 @@ def _config(content: dict[str, Any], model: ResnetTransformer, model_path: Path)
         "head_dim": decoder.dim // decoder.nhead,
         "encoder": onnx_model.ENCODER_FILENAME,
         "decoder_step": onnx_model.DECODER_STEP_FILENAME,
+        "line_ctc": onnx_model.LINE_CTC_FILENAME if model.ctc_head is not None else None,
         # The preprocessing is ParagraphStem(augment=False, match_scale=True): these are its settings,
         # recorded for other clients of the graphs (the ONNX backend runs the same Python code).
         "preprocessing": {
@@ -151,7 +163,8 @@ def decoder_mapping(content: dict[str, Any]) -> list[str]:
 
 
 def export(model_path: str | Path, output_dir: str | Path | None = None, check: bool = True) -> Path:
-    """Write encoder.onnx, decoder_step.onnx and onnx_model.json; returns the JSON's path."""
+    """Write encoder.onnx, decoder_step.onnx (and line_ctc.onnx for a model with a line CTC head) and
+    onnx_model.json; returns the JSON's path."""
     model_path = Path(model_path)
     content = read_checkpoint(model_path)
     model = build_model(content, source=model_path)
@@ -193,7 +206,18 @@ def export(model_path: str | Path, output_dir: str | Path | None = None, check: 
             dynamic_shapes=(step_shapes[0], tuple(step_shapes[1:])),  # forward(token, *cache)
         )
     assert encoder_program is not None and step_program is not None
-    for program, name in ((encoder_program, config["encoder"]), (step_program, config["decoder_step"])):
+    programs = [(encoder_program, config["encoder"]), (step_program, config["decoder_step"])]
+    if config["line_ctc"]:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            ctc_program = torch.onnx.export(
+                LineCtcGraph(model).eval(), (image,), input_names=["image"], output_names=["log_probs"],
+                opset_version=OPSET, dynamo=True, external_data=False, verbose=False,
+                dynamic_shapes={"image": {0: batch, 2: paragraph_core.SIZE_MULTIPLE * rows, 3: paragraph_core.SIZE_MULTIPLE * columns}},
+            )
+        assert ctc_program is not None
+        programs.append((ctc_program, config["line_ctc"]))
+    for program, name in programs:
         with atomic_path(output / name) as temp:
             program.save(str(temp))
     json_path = output / onnx_model.CONFIG_FILENAME
@@ -226,6 +250,10 @@ def check_export(model: ResnetTransformer, json_path: Path, tolerance: float = 1
     for t in range(tokens.shape[1]):
         logits, past = graphs.step(tokens[:, t].numpy(), past, got_kv)
         worst = max(worst, float(np.abs(logits - expected_logits[:, t].numpy()).max()))
+    if graphs.line_ctc is not None:
+        with torch.inference_mode():
+            expected_ctc = LineCtcGraph(model)(image).numpy()
+        worst = max(worst, float(np.abs(graphs.line_ctc_log_probs(image.numpy()) - expected_ctc).max()))
     if not math.isfinite(worst) or worst > tolerance:
         raise RuntimeError(f"the exported graphs differ from the torch model by {worst:.2e} (> {tolerance})")
     return worst
@@ -241,7 +269,10 @@ def main(argv: list[str] | None = None) -> int:
     except (FileNotFoundError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
-    print(f"wrote {json_path.parent / onnx_model.ENCODER_FILENAME}, {json_path.parent / onnx_model.DECODER_STEP_FILENAME}, {json_path}")
+    graphs = [onnx_model.ENCODER_FILENAME, onnx_model.DECODER_STEP_FILENAME]
+    if json.loads(json_path.read_text()).get("line_ctc"):
+        graphs.append(onnx_model.LINE_CTC_FILENAME)
+    print(f"wrote {', '.join(str(json_path.parent / name) for name in graphs)}, {json_path}")
     return 0
 
 

@@ -16,7 +16,13 @@ from typing import Any
 import torch
 from torch import nn
 
-from text_recognizer.model_file import as_model_file, first_mismatch
+from text_recognizer.model_file import (
+    CTC_HEAD_PREFIX,
+    LIGHTNING_MODEL_PREFIX,
+    as_model_file,
+    first_mismatch,
+    upgrade_lightning_state_dict,
+)
 from text_recognizer.stems.paragraph_core import TARGET_LINE_PITCH
 from training.trainer_flags import TrainerFlagError
 
@@ -49,7 +55,7 @@ def load_initial_weights(lit_model: nn.Module, path: str, args: argparse.Namespa
         state_dict = {k: t.float() if t.is_floating_point() else t for k, t in settings["state_dict"].items()}
         file_args = dict(settings["model_config"] or {})
     else:  # a run's .ckpt: the whole LightningModule
-        target, state_dict = lit_model, content["state_dict"]
+        target, state_dict = lit_model, upgrade_lightning_state_dict(dict(content["state_dict"]))
         settings = dict(content.get("hyper_parameters") or {})
         file_args = dict(settings.get("args") or {})
     file_mapping = list((settings.get("data_config") or {}).get("mapping") or [])
@@ -69,7 +75,13 @@ def load_initial_weights(lit_model: nn.Module, path: str, args: argparse.Namespa
             f"{where} was trained on handwriting at a line pitch of {float(file_pitch):g} px, but this run rescales "
             f"it to {float(our_pitch):g}: add --line_pitch={float(file_pitch):g}"
         )
-    mismatch = first_mismatch(target.state_dict(), state_dict)
+    # The line CTC head is a training aid of --ctc_weight: a run with one starts it fresh where the file has
+    # none, and a run without one leaves the file's aside.
+    ours = target.state_dict()
+    head = (LIGHTNING_MODEL_PREFIX if target is lit_model else "") + CTC_HEAD_PREFIX
+    state_dict = {name: tensor for name, tensor in state_dict.items() if not name.startswith(head) or name in ours}
+    state_dict.update({name: tensor for name, tensor in ours.items() if name.startswith(head) and name not in state_dict})
+    mismatch = first_mismatch(ours, state_dict)
     if mismatch is not None:
         differ = _differing_flags(file_args, args, model_flag_names(lit_model.model))  # type: ignore[arg-type]
         raise TrainerFlagError(

@@ -199,7 +199,7 @@ def test_dropout_ramps_from_zero_to_the_models_rates():
 
 
 @pytest.mark.slow
-def test_auxiliary_ctc_trains_a_head_on_single_lines_only_and_stays_out_of_the_model_file(tmp_path):
+def test_auxiliary_ctc_trains_a_head_on_single_lines_only_that_the_model_file_keeps(tmp_path):
     lit = make_lit(horizontal_stride=8, ctc_weight=0.5)
     x, y = next(iter(loader()))  # "ab", "a\nb", "hello", "": three single lines and one paragraph
     features = lit.model.feature_map(x)
@@ -215,16 +215,45 @@ def test_auxiliary_ctc_trains_a_head_on_single_lines_only_and_stays_out_of_the_m
     # the CTC term alone trains the head and reaches the encoder
     lit.ctc_loss_fn.forward = original
     ctc.backward()
-    assert lit.ctc_head.weight.grad.abs().sum() > 0 and lit.model.resnet[0].weight.grad.abs().sum() > 0
+    assert lit.model.ctc_head.weight.grad.abs().sum() > 0 and lit.model.resnet[0].weight.grad.abs().sum() > 0
     assert lit.model.decoder.embedding.weight.grad is None
     paragraphs_only = convert_strings_to_labels(["a\nb"] * 4, MAPPING, CONFIG["output_dims"][0])
     assert lit.line_ctc_loss(features, paragraphs_only) is None
-    # the head is training's: the model file holds the ResnetTransformer only
+    # the head is the model's: a checkpoint's model (and so its model file) reads lines by it too
     trained = trainer(tmp_path)
     trained.fit(lit, loader(), loader())
     trained.save_checkpoint(tmp_path / "ctc.ckpt")
     model = load_model(tmp_path / "ctc.ckpt")
-    assert not [name for name in model.state_dict() if "ctc" in name]
+    assert torch.equal(model.ctc_head.weight, lit.model.ctc_head.weight)
+    tokens, log_probs = model.predict_ctc(x)
+    assert tokens.shape == (4, CONFIG["output_dims"][0]) and (tokens[:, 0] == MAPPING.index("<S>")).all()
+    assert (log_probs <= 0).all()
+
+
+def test_checkpoints_written_before_the_ctc_head_moved_into_the_model_still_load_and_resume(tmp_path):
+    """Runs of earlier versions kept the head beside the model (ctc_head.*): the model file, a resumed
+    run and --load_checkpoint find it in the model (model.ctc_head.*)."""
+    from text_recognizer.model_file import upgrade_lightning_state_dict
+
+    lit = make_lit(horizontal_stride=8, ctc_weight=0.5)
+    trained = trainer(tmp_path)
+    trained.fit(lit, loader(), loader())
+    trained.save_checkpoint(tmp_path / "new.ckpt")
+    checkpoint = torch.load(tmp_path / "new.ckpt", weights_only=False)
+    checkpoint["state_dict"] = {  # the earlier layout: the head beside the model
+        name.removeprefix("model.") if name.startswith("model.ctc_head.") else name: tensor
+        for name, tensor in checkpoint["state_dict"].items()
+    }
+    legacy = {name for name in checkpoint["state_dict"] if name.startswith("ctc_head.")}
+    assert legacy == {"ctc_head.weight", "ctc_head.bias"} and "model.ctc_head.weight" not in checkpoint["state_dict"]
+    torch.save(checkpoint, tmp_path / "legacy.ckpt")
+    model = load_model(tmp_path / "legacy.ckpt")
+    assert torch.equal(model.ctc_head.weight, lit.model.ctc_head.weight)
+    resumed = make_lit(horizontal_stride=8, ctc_weight=0.5)
+    resumed.on_load_checkpoint(checkpoint)  # what Lightning calls before loading the state_dict
+    resumed.load_state_dict(checkpoint["state_dict"])
+    assert torch.equal(resumed.model.ctc_head.weight, lit.model.ctc_head.weight)
+    assert upgrade_lightning_state_dict({"model.a": 1}) == {"model.a": 1}
 
 
 def test_auxiliary_ctc_needs_a_resnet_transformer():
@@ -247,7 +276,7 @@ def test_ctc_frames_per_column_give_lines_longer_than_the_columns_an_alignment()
         lit = make_lit(horizontal_stride=8, ctc_weight=0.5, ctc_frames_per_column=frames)
         features = lit.model.feature_map(x)
         assert features.shape[3] == 8
-        assert lit.ctc_head.out_features == frames * len(MAPPING)
+        assert lit.model.ctc_head.out_features == frames * len(MAPPING)
         losses[frames] = lit.line_ctc_loss(features, y)
     assert float(losses[1].detach()) == 0  # zero_infinity: no alignment of 11 characters to 8 frames
     assert 0 < float(losses[2].detach()) < float("inf")

@@ -5,11 +5,11 @@ The model is an ImageToTextTransformer: `encode(x)`, `decode(memory, y)` -> (B, 
 --ctc_weight adds an auxiliary CTC loss (joint CTC-attention training): a linear head reads each
 column of the encoder's features (max over the rows) and is trained with CTC on the batch's
 single-line samples, so the encoder learns letters before the decoder has learnt where to look.
-The head is training's only: the model file holds no trace of it. It needs a ResnetTransformer
-with --horizontal_stride=8 (a column or more per character).
+The head is the model's (ResnetTransformer.add_ctc_head), so the model file keeps it. It needs a
+ResnetTransformer with --horizontal_stride=8 (a column or more per character).
 A model trained on single lines only (its data config's read_by is "lines") is validated and tested
-as the recognizer reads it: each page one line at a time (`read_by_lines`); its val_loss stays the
-teacher-forced loss of the whole page.
+as the recognizer reads it: each page one line at a time (`read_by_lines`), by the CTC head where the
+model has one (`line_decoding`); its val_loss stays the teacher-forced loss of the whole page.
 Logged: train_loss (with --ctc_weight: train_ctc_loss too); val_loss, val_cer, val_cer_standard; test_loss,
 test_cer, test_cer_standard (the two CERs: image_to_text.py). With a W&B logger, a few validation images are logged with predicted and true
 text once per validation epoch.
@@ -28,7 +28,12 @@ from text_recognizer.lit_models.base import BaseLitModel
 from text_recognizer.lit_models.image_to_text import ImageToTextLitModel
 from text_recognizer.lit_models.util import ctc_targets
 from text_recognizer.metadata.shared import END_TOKEN, PADDING_TOKEN, START_TOKEN
-from text_recognizer.models.image_to_text_transformer import ImageToTextTransformer
+from text_recognizer.model_file import upgrade_lightning_state_dict
+from text_recognizer.models.image_to_text_transformer import (
+    LINE_DECODING_CTC,
+    ImageToTextTransformer,
+    line_decoding,
+)
 from text_recognizer.stems.paragraph import READ_BY_LINES, line_boxes, pad_batch
 from text_recognizer.util import positive_int
 from text_recognizer.vocabulary import trim_padding
@@ -75,7 +80,7 @@ class TransformerLitModel(ImageToTextLitModel):
             self.ctc_frames = self.args.get("ctc_frames_per_column", CTC_FRAMES_PER_COLUMN)
             if self.ctc_frames < 1:
                 raise ValueError(f"--ctc_frames_per_column must be 1 or more, got {self.ctc_frames}")
-            self.ctc_head = nn.Linear(self.model.decoder.dim, self.ctc_frames * len(self.mapping))
+            self.model.add_ctc_head(self.ctc_frames)  # type: ignore[operator]
             if self.vocabulary.blank is None:
                 raise ValueError("--ctc_weight needs <B> (the CTC blank) in the data's mapping")
             self.ctc_loss_fn = nn.CTCLoss(blank=self.vocabulary.blank, zero_infinity=True)
@@ -176,12 +181,19 @@ class TransformerLitModel(ImageToTextLitModel):
                 line = image[:, max(top, 0) : min(bottom, height), left:right]
                 lines.append(torch.nn.functional.pad(line, (0, 0, max(-top, 0), max(bottom - height, 0))))
             counts.append(len(boxes))
-        tokens = self.model.predict(pad_batch(lines))  # type: ignore[operator]
+        batch = pad_batch(lines)
+        if line_decoding(self.model) == LINE_DECODING_CTC:
+            tokens, _ = self.model.predict_ctc(batch)  # type: ignore[operator]
+        else:
+            tokens = self.model.predict(batch)  # type: ignore[operator]
         texts, pages, start = self.vocabulary.decode(tokens), [], 0
         for count in counts:
             pages.append("\n".join(texts[start : start + count])[: length - 2])  # <S> and <E> must fit
             start += count
         return torch.tensor(self.vocabulary.encode(pages, length), dtype=torch.long, device=x.device)
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        upgrade_lightning_state_dict(checkpoint["state_dict"])  # resuming a run written before the head moved
 
     def line_ctc_loss(self, features: torch.Tensor, y: torch.Tensor) -> torch.Tensor | None:
         """CTC loss of the head on (B, dim, h, w) features for the samples of one line; None when there are none.
@@ -192,8 +204,7 @@ class TransformerLitModel(ImageToTextLitModel):
             lines = (y != self.vocabulary.newline).all(dim=1)
         if not lines.any():
             return None
-        columns = features[lines].amax(dim=2).transpose(1, 2)  # (b, w, dim): the strongest row of each column
-        frames = self.ctc_head(columns).reshape(columns.shape[0], -1, len(self.mapping))  # (b, w * frames, C)
+        frames = self.model.ctc_logits(features[lines])  # type: ignore[operator]  # (b, w * frames, C)
         log_probs = torch.log_softmax(frames.float(), dim=-1).transpose(0, 1)  # (w * frames, b, C)
         targets, target_lengths = ctc_targets(y[lines], [self.start_index], [self.end_index, self.padding_index])
         input_lengths = torch.full((log_probs.shape[1],), log_probs.shape[0], dtype=torch.long, device=y.device)

@@ -12,6 +12,12 @@ from torch import nn
 
 from text_recognizer.line_guard import line_length_limits, min_char_width
 from text_recognizer.models.transformer_decoder import TransformerTextDecoder
+from text_recognizer.stems.paragraph_core import LINE_DECODING_ATTENTION, LINE_DECODING_CTC
+
+
+def line_decoding(model: nn.Module) -> str:
+    """How a model that reads by lines decodes them: its CTC head where it has one (paragraph_core)."""
+    return LINE_DECODING_CTC if getattr(model, "ctc_head", None) is not None else LINE_DECODING_ATTENTION
 
 
 class ImageToTextTransformer(nn.Module):

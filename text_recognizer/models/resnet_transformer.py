@@ -9,6 +9,10 @@ row by row into 360 memory tokens. Decoder: TransformerTextDecoder (transformer_
 (stride (2, 1), as DAN's encoder does). At /32 a 44-character line of 46x492 px gets 16 columns,
 fewer than one per character; at /8 it gets 62, enough for a CTC head (--ctc_weight in the
 Lightning module) and for attention to tell neighbouring letters apart, for 1.5x the encoder's time.
+
+The line CTC head (`add_ctc_head`, made by --ctc_weight) reads each feature column (max over the
+rows): trained on single lines, it is a second way to read a line (`predict_ctc`), one pass with no
+loop to lose its place in. Its weights travel in the model file; a model without them has none.
 """
 from __future__ import annotations
 
@@ -25,6 +29,7 @@ from text_recognizer.models.config import setting
 from text_recognizer.models.image_to_text_transformer import ImageToTextTransformer
 from text_recognizer.models.transformer_decoder import TransformerDecoderConfig, TransformerTextDecoder
 from text_recognizer.models.transformer_util import PositionalEncodingImage
+from text_recognizer.vocabulary import Vocabulary
 
 RESNET_DIM = 512  # channels of resnet18's last stage
 RESNET_DOWNSAMPLINGS = 5  # stem conv, max-pool and three strided stages each halve (rounding up): stride 32
@@ -94,7 +99,34 @@ class ResnetTransformer(ImageToTextTransformer):
         self.enc_pos_encoder = PositionalEncodingImage(
             dim, resnet_output_size(height), resnet_output_size(width, stride)
         )
+        self.ctc_head: nn.Linear | None = None
         self.init_weights()
+
+    def add_ctc_head(self, frames_per_column: int = 1) -> nn.Linear:
+        """The line CTC head: `frames_per_column` predictions over the mapping per feature column."""
+        if self.config.horizontal_stride != 8:
+            raise ValueError(f"a CTC head needs --horizontal_stride=8 (a column or more per character), not "
+                             f"{self.config.horizontal_stride}")
+        self.ctc_head = nn.Linear(self.decoder.dim, frames_per_column * len(self.data_config["mapping"]))
+        return self.ctc_head
+
+    def ctc_logits(self, features: torch.Tensor) -> torch.Tensor:
+        """(B, tf_dim, h, w) features -> (B, w * frames_per_column, C) CTC logits, left to right."""
+        assert self.ctc_head is not None, "the model has no CTC head (add_ctc_head)"
+        columns = features.amax(dim=2).transpose(1, 2)  # (B, w, dim): the strongest row of each column
+        return self.ctc_head(columns).reshape(columns.shape[0], -1, len(self.data_config["mapping"]))
+
+    def predict_ctc(self, x: torch.Tensor, max_length: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """Line images -> (B, max_length) tokens laid out as `predict`'s (<S>, the line, <E>, <P>...) by
+        the CTC head's best path, and each text's log-probability: the sum over the frames that wrote a
+        character of that character's log-probability."""
+        with torch.inference_mode():
+            log_probs = torch.log_softmax(self.ctc_logits(self.feature_map(x)).float(), dim=-1)
+        best_log_probs, best = log_probs.max(dim=-1)
+        tokens, totals = Vocabulary(self.data_config["mapping"]).ctc_best_path(
+            best.cpu().numpy(), best_log_probs.cpu().numpy(), max_length or self.data_config["output_dims"][0]
+        )
+        return torch.from_numpy(tokens).to(x.device), torch.from_numpy(totals).to(x.device)
 
     def init_weights(self) -> None:
         # The reference's init. It makes the memory's scale about sqrt(2 * 512 / tf_dim) times the
