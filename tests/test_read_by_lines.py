@@ -12,9 +12,9 @@ from text_recognizer.model_file import as_model_file, save_model_file
 from text_recognizer.paragraph_text_recognizer import ParagraphTextRecognizer
 from text_recognizer.stems.paragraph_core import (
     CORE_TO_PITCH,
-    LINE_BOX_PITCHES,
     LINE_DECODING_ATTENTION,
     LINE_DECODING_CTC,
+    LINE_MARGIN_PITCHES,
     READ_BY_LINES,
     READ_BY_PAGE,
     TARGET_LINE_PITCH,
@@ -49,15 +49,18 @@ def line_model(tmp_path_factory):
 
 
 def expected_lengths(widths=WIDTHS):
-    return [int(np.ceil(width / MIN_CHAR_WIDTH)) for width in widths]
+    """What the guard lets a looping model write on each line: the columns up to the ink's end over 5
+    (a line's box has the margin on its left)."""
+    margin = round(LINE_MARGIN_PITCHES * TARGET_LINE_PITCH)
+    return [int(np.ceil((margin + width) / MIN_CHAR_WIDTH)) for width in widths]
 
 
 def test_a_line_model_reads_each_line_and_joins_them_with_newlines(line_model):
     recognizer = ParagraphTextRecognizer(line_model)
     assert recognizer.read_by == READ_BY_LINES
     lines = recognizer.preprocess(page_of_bars())
-    box = round(LINE_BOX_PITCHES * TARGET_LINE_PITCH)
-    assert [tuple(line.shape) for line in lines] == [(1, box, width) for width in WIDTHS]  # each line's ink, boxed
+    margin = round(LINE_MARGIN_PITCHES * TARGET_LINE_PITCH)
+    assert [tuple(line.shape) for line in lines] == [(1, BAR + 2 * margin, width + 2 * margin) for width in WIDTHS]
     prediction = recognizer.predict_batch([page_of_bars()])[0]
     # the looping model never ends a line itself: the guard ends each at its ink's length
     assert [len(text) for text in prediction.text.split("\n")] == expected_lengths()

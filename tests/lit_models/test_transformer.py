@@ -307,9 +307,9 @@ def test_weights_trained_at_another_line_pitch_are_refused(tmp_path):
 
 def test_a_line_model_is_validated_one_line_at_a_time_in_the_recognizers_boxes(monkeypatch):
     """read_by="lines": validation cuts each page into its lines (line_boxes, boxes beyond the page filled
-    with black), reads them as one batch and scores each page's lines joined by newlines."""
+    with black), reads them as one batch (by the attention decoder: this model has no CTC head) and
+    scores each page's lines joined by newlines."""
     from text_recognizer.stems.paragraph_core import (
-        LINE_BOX_PITCHES,
         READ_BY_LINES,
         TARGET_LINE_PITCH,
         line_boxes,
@@ -339,7 +339,9 @@ def test_a_line_model_is_validated_one_line_at_a_time_in_the_recognizers_boxes(m
         lit.validation_step((pages, y), 1)
     (batch,) = seen
     assert batch.shape[0] == 4  # three lines and the blank page, read whole
-    assert abs(batch.shape[2] - max(192, LINE_BOX_PITCHES * pitch)) <= 1  # padded to the tallest: the blank page
-    first = batch[0, 0]
-    assert first[:2].max() == 0 and first.max() == 1  # black above the page, the bar's ink inside
+    assert batch.shape[2] == 192  # padded to the tallest: the blank page
+    top, bottom, left, right = line_boxes(pages[0, 0].numpy())[0]
+    first = batch[0, 0, : bottom - top, : right - left]
+    assert first[: -top].max() == 0 and first[-top:].max() == 1  # black above the page, the bar's ink inside
+    assert torch.equal(first[-top:], pages[0, 0, : bottom, left:right])
     assert logged == [["ab\nab\nab", "ab"]]

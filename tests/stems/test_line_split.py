@@ -4,7 +4,12 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from text_recognizer.stems.paragraph_core import LINE_BOX_PITCHES, MatchTrainingScale, line_boxes, split_lines
+from text_recognizer.stems.paragraph_core import (
+    LINE_MARGIN_PITCHES,
+    MatchTrainingScale,
+    line_boxes,
+    split_lines,
+)
 
 
 def page_of_lines(pitch: int, widths: list[int], ink: int = 255, descenders: bool = False) -> np.ndarray:
@@ -33,11 +38,10 @@ def test_every_line_is_found_top_to_bottom_and_boxed_to_its_ink(pitch):
     core = pitch * 2 // 5
     for line, (top, bottom, left, right) in enumerate(boxes):
         line_top = pitch // 2 + line * pitch
-        # LINE_BOX_PITCHES tall about the bars' middle (pitch measured to a pixel), as the training crops are
-        assert abs((bottom - top) - LINE_BOX_PITCHES * pitch) <= 1.5
-        assert abs((top + bottom) - (2 * line_top + core)) <= 1
+        margin = round(LINE_MARGIN_PITCHES * pitch)  # the pitch is measured to the pixel here
+        assert (top, bottom) == (line_top - margin, line_top + core + margin)  # the bars' rows and the margin
         columns = np.flatnonzero(page[line_top : line_top + core].any(axis=0))
-        assert (left, right) == (10, columns[-1] + 1)
+        assert (left, right) == (10 - margin, columns[-1] + 1 + margin)
     assert boxes[-1][3] < 150  # the short last line is kept, as short as it is
 
 
@@ -70,10 +74,13 @@ def test_split_lines_crops_the_pil_page_and_works_at_the_recognizers_scale():
     page = Image.fromarray(page_of_lines(30, [300, 250, 280]))
     lines = split_lines(MatchTrainingScale()(page))  # the recognizer's order: the page at 48 px, then cut
     assert len(lines) == 3
-    assert all(abs(line.height - LINE_BOX_PITCHES * 48) <= 2 for line in lines)  # a line's box at pitch 48
+    assert all(abs(line.height - (0.4 + 2 * LINE_MARGIN_PITCHES) * 48) <= 2 for line in lines)  # at pitch 48
     assert lines[1].width < lines[0].width
-    first = np.asarray(split_lines(page)[0])
-    assert first[:3].max() == 0 and first[-3:].max() == 0  # the first line's box reaches above the page: black there
+    top_line = np.zeros((20, 100), dtype=np.uint8)
+    top_line[1:12, 30:70] = 255  # one line touching the top of the page
+    (box,) = line_boxes(top_line)
+    crop = np.asarray(split_lines(Image.fromarray(top_line))[0])
+    assert box[0] < 0 and crop.shape[0] == box[1] - box[0] and crop[: -box[0]].max() == 0  # black beyond the page
 
 
 def test_the_offline_sources_paragraphs_split_into_their_labelled_lines(tiny_iam_args):

@@ -175,11 +175,12 @@ class TransformerLitModel(ImageToTextLitModel):
         one batch with the line guard, and each page's texts joined by newlines."""
         lines, counts = [], []
         for image in x:
-            height = image.shape[1]
-            boxes = line_boxes(image[0].float().cpu().numpy()) or [(0, height, 0, image.shape[2])]
+            height, width = image.shape[1:]
+            boxes = line_boxes(image[0].float().cpu().numpy()) or [(0, height, 0, width)]
             for top, bottom, left, right in boxes:  # a box reaching beyond the page is filled with black
-                line = image[:, max(top, 0) : min(bottom, height), left:right]
-                lines.append(torch.nn.functional.pad(line, (0, 0, max(-top, 0), max(bottom - height, 0))))
+                line = image[:, max(top, 0) : min(bottom, height), max(left, 0) : min(right, width)]
+                beyond = (max(-left, 0), max(right - width, 0), max(-top, 0), max(bottom - height, 0))
+                lines.append(torch.nn.functional.pad(line, beyond))
             counts.append(len(boxes))
         batch = pad_batch(lines)
         if line_decoding(self.model) == LINE_DECODING_CTC:
