@@ -26,7 +26,7 @@ UNSEEN_FORMS = {"iam_source": "rendered", "iam_rendered_forms": 36, "iam_rendere
 NUM_PARAGRAPHS = 6
 # The bar a model must pass to be shipped at all (issue 11: "as soon as a model reads at all, standard
 # CER under 0.30"). Whoever ships a better model sets MEASURED_CER and tightens the threshold to it.
-MEASURED_CER = None  # mean standard CER of the shipped model on these paragraphs, when measured
+MEASURED_CER = 0.264  # mean standard CER of the shipped model on these 4 paragraphs at 1x (0.243-0.264 at 0.75x-3x)
 CER_THRESHOLD = 0.30
 SCALES = (0.75, 1.0, 1.5, 2.0, 3.0)
 SCALE_TOLERANCE = 0.03  # mean CER at every scale within this of each other (issue 11)
