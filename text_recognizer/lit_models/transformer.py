@@ -162,8 +162,9 @@ class TransformerLitModel(ImageToTextLitModel):
         if self.data_config.get("read_by") == READ_BY_LINES:
             decoded = self.read_by_lines(x, full_length)
         else:
-            decoded = self.model.decoder.generate(memory, max_length=full_length)  # (B, full_length)
-        assert isinstance(decoded, torch.Tensor)  # without return_log_probs, only the tokens
+            generated = self.model.decoder.generate(memory, max_length=full_length)  # (B, full_length)
+            assert isinstance(generated, torch.Tensor)  # without return_log_probs, only the tokens
+            decoded = generated
         self.log_cer(stage, decoded, y)
         if stage == "val" and batch_idx == 0:
             self._log_samples(x, decoded, y)
