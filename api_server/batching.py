@@ -16,6 +16,13 @@ from typing import Any
 from text_recognizer.stems.paragraph_core import padded_size
 
 
+def batch_size_of(image: Any) -> tuple[int, int]:
+    """The padded (H, W) a preprocessed image is read at: a page, or the lines of a page read by lines
+    (a list of images, padded together)."""
+    parts = image if isinstance(image, (list, tuple)) else [image]
+    return padded_size([tuple(part.shape[-2:]) for part in parts])
+
+
 class Overloaded(RuntimeError):
     """Too many requests in flight."""
 
@@ -69,7 +76,7 @@ class Batcher:
                     break
             groups: dict[tuple[int, int], list[tuple[Any, asyncio.Future[Any]]]] = {}
             for item in batch:
-                groups.setdefault(padded_size([tuple(item[0].shape[-2:])]), []).append(item)
+                groups.setdefault(batch_size_of(item[0]), []).append(item)
             for group in groups.values():
                 await self._run_group(loop, group)
 
