@@ -114,7 +114,8 @@ class ParagraphTextRecognizer:
         self.transform = paragraph_core.EvaluationTransform(fixed_canvas=fixed_canvas, match_scale=True, line_pitch=line_pitch)
         self.read_by: str = read_by or str(self.data_config.get("read_by", paragraph_core.READ_BY_PAGE))
         # Reading by lines, the page is brought to the model's pitch whole and only its lines are fitted
-        # to the model's largest input: a page wider than that keeps its pitch.
+        # to the model's largest input: a page wider than that keeps its pitch. The line transform is at
+        # the native pitch because the page already is at the model's: it must not rescale a second time.
         self.line_transform = paragraph_core.EvaluationTransform(fixed_canvas=fixed_canvas, line_pitch=paragraph_core.TARGET_LINE_PITCH)
         has_ctc_head = (self.onnx_model.line_ctc is not None if backend == "onnx"
                         else getattr(self.model, "ctc_head", None) is not None)
