@@ -47,7 +47,8 @@ def find_config(model_path: str | Path) -> Path:
     raise FileNotFoundError(
         f"no exported ONNX model at {candidates[0]}: export it with "
         f"`python training/export_model.py --model_path {path}` (writes {ENCODER_FILENAME}, "
-        f"{DECODER_STEP_FILENAME} and {CONFIG_FILENAME} beside the model), or use backend='torch'"
+        f"{DECODER_STEP_FILENAME}, {LINE_CTC_FILENAME} for a model with a line CTC head, and {CONFIG_FILENAME} beside the "
+        "model), or use backend='torch'"
     )
 
 
