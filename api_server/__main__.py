@@ -13,7 +13,7 @@ from pathlib import Path
 
 ENV_PREFIX = "TEXT_RECOGNIZER_"
 SETTING_FLAGS = {"model_path": Path, "backend": str, "max_in_flight": int, "max_batch": int, "allow_json": bool, "allow_urls": bool,
-                 "threads": int}
+                 "threads": int, "line_decoding": str}
 
 
 def app_from_environment():  # uvicorn's factory: one call per worker process
@@ -30,6 +30,7 @@ def app_from_environment():  # uvicorn's factory: one call per worker process
 def main(argv: list[str] | None = None) -> int:
     from api_server.app import Settings
     from text_recognizer.paragraph_text_recognizer import BACKENDS
+    from text_recognizer.stems.paragraph_core import LINE_DECODINGS
 
     defaults = Settings()
     parser = argparse.ArgumentParser(description="Serve the paragraph recognizer: REST API and web page.")
@@ -42,6 +43,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=defaults.threads,
                         help="the model's CPU threads in each worker (0: 1 for torch, one per core for onnx, as measured "
                         "best); workers x threads at most the cores")
+    parser.add_argument("--line_decoding", choices=LINE_DECODINGS, default=defaults.line_decoding or None,
+                        help="a line model's: joint (the default where it has a line CTC head, the most accurate), "
+                        "ctc (about 3x faster), attention")
     parser.add_argument("--max_in_flight", type=int, default=defaults.max_in_flight, help="more requests than this get 503")
     parser.add_argument("--max_batch", type=int, default=defaults.max_batch, help="requests read together")
     parser.add_argument("--allow_json", action="store_true", help="accept JSON bodies with base64 images")
@@ -53,7 +57,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: no model at {args.model_path}: train and select one (see the README), or pass --model_path", file=sys.stderr)
         return 1
     for name in SETTING_FLAGS:
-        os.environ[ENV_PREFIX + name.upper()] = str(getattr(args, name))
+        value = getattr(args, name)
+        os.environ[ENV_PREFIX + name.upper()] = "" if value is None else str(value)
     import uvicorn
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")

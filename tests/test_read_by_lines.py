@@ -14,6 +14,7 @@ from text_recognizer.stems.paragraph_core import (
     CORE_TO_PITCH,
     LINE_DECODING_ATTENTION,
     LINE_DECODING_CTC,
+    LINE_DECODING_JOINT,
     LINE_MARGIN_PITCHES,
     READ_BY_LINES,
     READ_BY_PAGE,
@@ -133,18 +134,19 @@ def save_ctc_line_model(path, letter="a"):
     return path
 
 
-def test_a_line_model_with_a_ctc_head_decodes_its_lines_by_it_unless_told(tmp_path):
+def test_a_line_model_with_a_ctc_head_decodes_its_lines_jointly_unless_told(tmp_path):
     path = save_ctc_line_model(tmp_path / "ctc.pt")
-    recognizer = ParagraphTextRecognizer(path)
-    assert recognizer.line_decoding == LINE_DECODING_CTC
+    assert ParagraphTextRecognizer(path).line_decoding == LINE_DECODING_JOINT  # tests/test_joint_decoding.py
+    assert ParagraphTextRecognizer(path, beam_width=4).line_decoding == LINE_DECODING_ATTENTION  # beam search: the decoder's
+    recognizer = ParagraphTextRecognizer(path, line_decoding=LINE_DECODING_CTC)
     prediction = recognizer.predict_batch([page_of_bars()])[0]
     assert prediction.text == "a\na\na" and prediction.confidence == pytest.approx(1.0, abs=1e-3)
     by_attention = ParagraphTextRecognizer(path, line_decoding=LINE_DECODING_ATTENTION).predict(page_of_bars())
     assert [len(text) for text in by_attention.split("\n")] == expected_lengths()  # the looping decoder, guarded
     as_page = ParagraphTextRecognizer(path, read_by=READ_BY_PAGE)  # a page has no left-to-right order for CTC
     assert "\n" not in as_page.predict(page_of_bars())
-    with pytest.raises(ValueError, match="best path"):
-        ParagraphTextRecognizer(path, beam_width=4)
+    with pytest.raises(ValueError, match="reads greedily"):
+        ParagraphTextRecognizer(path, beam_width=4, line_decoding=LINE_DECODING_CTC)
     with pytest.raises(ValueError, match="line_decoding must be one of"):
         ParagraphTextRecognizer(path, line_decoding="beam")
 
@@ -162,10 +164,9 @@ def test_the_onnx_backend_decodes_lines_by_the_exported_ctc_head_as_torch_does(t
     path = save_ctc_line_model(tmp_path / "ctc.pt", letter="e")
     json_path = export(path)
     assert (json_path.parent / "line_ctc.onnx").is_file()
-    onnx = ParagraphTextRecognizer(path, backend="onnx")
-    assert onnx.line_decoding == LINE_DECODING_CTC
+    onnx = ParagraphTextRecognizer(path, backend="onnx", line_decoding=LINE_DECODING_CTC)
     pages = [page_of_bars(), page_of_bars([150])]
-    expected = ParagraphTextRecognizer(path).predict_batch(pages)
+    expected = ParagraphTextRecognizer(path, line_decoding=LINE_DECODING_CTC).predict_batch(pages)
     got = onnx.predict_batch(pages)
     assert [p.text for p in got] == [p.text for p in expected] == ["e\ne\ne", "e"]
     assert [p.confidence for p in got] == pytest.approx([p.confidence for p in expected], abs=1e-3)

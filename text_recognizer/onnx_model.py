@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from text_recognizer.joint_decoding import JOINT_CTC_WEIGHT, ctc_log_likelihoods, joint_choice
 from text_recognizer.line_guard import line_length_limits, min_char_width
 from text_recognizer.metadata.iam_paragraphs import NEW_LINE_TOKEN
 from text_recognizer.util import compute_sha256
@@ -114,6 +115,43 @@ class OnnxTextModel:
         best = log_probs.argmax(axis=-1)
         best_log_probs = np.take_along_axis(log_probs, best[..., None], axis=-1)[..., 0]
         return Vocabulary(self.mapping).ctc_best_path(best, best_log_probs, max_length or self.config["max_output_length"])
+
+    def predict_joint(
+        self, x: np.ndarray, max_length: int | None = None, guard_lines: bool = True, ctc_weight: float = JOINT_CTC_WEIGHT
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """ResnetTransformer.predict_joint: of the CTC best path and the attention decoder's greedy text, the
+        one both models together find likelier (joint_decoding.py)."""
+        max_length = max_length or self.config["max_output_length"]
+        memory = self.encode(x)
+        limits = line_length_limits(x, min_char_width(self.data_config)) if guard_lines else None
+        attention_tokens, _ = self.decode(memory, max_length, line_limits=limits)
+        log_probs = self.line_ctc_log_probs(x)  # the line graph runs the ResNet again: the encoder's memory is projected
+        vocabulary = Vocabulary(self.mapping)
+        ctc_tokens, _ = vocabulary.ctc_best_path(log_probs.argmax(axis=-1), log_probs.max(axis=-1), max_length)
+        candidates = [ctc_tokens, attention_tokens]
+        assert vocabulary.blank is not None
+        return joint_choice(
+            candidates,
+            [ctc_log_likelihoods(log_probs, vocabulary.texts(candidate), vocabulary.blank) for candidate in candidates],
+            [self.sequence_log_likelihood(memory, candidate) for candidate in candidates],
+            ctc_weight,
+        )
+
+    def sequence_log_likelihood(self, memory: list[np.ndarray], tokens: np.ndarray) -> np.ndarray:
+        """(B, L) texts laid out as `decode` writes them -> (B,) each one's log-probability, <E> included:
+        the decoder stepped through the given tokens (teacher forcing, one step at a time)."""
+        padding = self.config["padding_token"]
+        totals = np.zeros(tokens.shape[0], dtype=np.float64)
+        past = self.empty_cache(tokens.shape[0])
+        for t in range(tokens.shape[1] - 1):
+            targets = tokens[:, t + 1]
+            if (targets == padding).all():
+                break
+            logits, past = self.step(tokens[:, t], past, memory)
+            shifted = logits - logits.max(axis=-1, keepdims=True)
+            chosen = shifted[np.arange(len(targets)), targets] - np.log(np.exp(shifted).sum(axis=-1))
+            totals += np.where(targets == padding, 0.0, chosen)
+        return totals
 
     def decode(
         self, memory: list[np.ndarray], max_length: int | None = None, min_length: int = 0, line_limits: np.ndarray | None = None

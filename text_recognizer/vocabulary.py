@@ -47,19 +47,27 @@ class Vocabulary:
 
     def decode(self, labels: Any) -> list[str]:
         """Token rows (a tensor, an array or nested sequences) -> text: stop at <E> or <P>, drop <S> and <B>."""
+        return ["".join(self.mapping[token] for token in row) for row in self.texts(labels)]
+
+    def texts(self, labels: Any) -> list[list[int]]:
+        """Token rows -> each row's text as tokens, the characters `decode` writes.
+
+        >>> Vocabulary(["<B>", "<S>", "<E>", "<P>", "a", "b"]).texts([[1, 4, 5, 2, 4], [4, 3, 3]])
+        [[4, 5], [4]]
+        """
         rows = labels.tolist() if hasattr(labels, "tolist") else labels
         stop = {self.end, self.padding} - {None}
         skip = {self.start, self.blank} - {None}
-        strings = []
+        texts = []
         for row in rows:
-            chars = []
+            text = []
             for token in row:
                 if token in stop:
                     break
                 if token not in skip:
-                    chars.append(self.mapping[token])
-            strings.append("".join(chars))
-        return strings
+                    text.append(token)
+            texts.append(text)
+        return texts
 
     def ctc_best_path(self, best: Any, best_log_probs: Any, length: int) -> tuple[Any, Any]:
         """A CTC head's best path -> tokens as decoding lays them out, and each text's log-probability.

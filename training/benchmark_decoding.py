@@ -23,6 +23,15 @@ per batch of the encoder and of a full --serving_length-token greedy decode with
 onnx-cached and the naive decoder, tokens/s, and each decoder's ratio to one teacher-forced pass
 against the target of at most SERVING_TARGET_RATIO x. The rows at default threads are what
 ParagraphTextRecognizer does with either backend.
+
+    python training/benchmark_decoding.py --model_path M --pages PNG...   # a trained model reading real pages
+
+--model_path reads the pages as ParagraphTextRecognizer does (backend torch and onnx, the graphs exported
+to a temporary folder; a line model by its CTC head, its attention decoder and both jointly), at the default
+threads, wall clock, and prints per page: the end-to-end read (preprocessing excluded), the encoder,
+the greedy decode alone, one teacher-forced pass over the tokens it wrote (torch), and their ratio
+against the same target. A line model's decode runs all the page's lines as one batch, so its steps
+are a line's length, not the page's.
 """
 from __future__ import annotations
 
@@ -81,8 +90,12 @@ def naive_seconds(model: ResnetTransformer, memory: torch.Tensor, length: int, s
     return total + costs[-1], True
 
 
-def teacher_forced_seconds(model: ResnetTransformer, memory: torch.Tensor, length: int, repeats: int) -> float:
-    tokens = torch.randint(4, model.decoder.num_classes, (memory.shape[0], length))
+def teacher_forced_seconds(
+    model: ResnetTransformer, memory: torch.Tensor, length: int, repeats: int, tokens: torch.Tensor | None = None
+) -> float:
+    """One teacher-forced pass over `tokens` (default: random ones, `length` of them per text)."""
+    if tokens is None:
+        tokens = torch.randint(4, model.decoder.num_classes, (memory.shape[0], length))
 
     def run() -> None:
         with torch.inference_mode():
@@ -183,6 +196,82 @@ def serving_table(model: ResnetTransformer, args: argparse.Namespace) -> None:
     print(f"target: decode/tf <= {SERVING_TARGET_RATIO:g}x (issue 13); the reference's lab-7 decoder was about 80x at batch 1")
 
 
+def reading_table(args: argparse.Namespace) -> None:
+    """A trained model reading real pages, the recognizer's way: per page, wall clock, default threads."""
+    import tempfile
+
+    from text_recognizer.paragraph_text_recognizer import ParagraphTextRecognizer
+    from text_recognizer.stems.paragraph import pad_batch
+    from text_recognizer.stems.paragraph_core import (
+        LINE_DECODING_ATTENTION,
+        LINE_DECODING_CTC,
+        LINE_DECODING_JOINT,
+        pad_arrays,
+    )
+    from training.export_model import export
+
+    global clock
+    clock = CLOCKS["wall"]
+    pages = args.pages[: args.max_pages]
+    folder = Path(tempfile.mkdtemp(prefix="benchmark_onnx_"))
+    print(f"Exporting {args.model_path} to {folder} ...", flush=True)
+    export(args.model_path, output_dir=folder)
+    reader = ParagraphTextRecognizer(args.model_path)
+    model = reader.model
+    if not isinstance(model, ResnetTransformer):
+        raise SystemExit(f"error: {args.model_path} holds a {type(model).__name__}: this table times a ResnetTransformer")
+    decodings = [LINE_DECODING_CTC, LINE_DECODING_ATTENTION, LINE_DECODING_JOINT] if reader.ctc_decoding else [None]
+    print(f"\nReading {len(pages)} pages ({reader.read_by}), wall clock, default threads (torch {torch.get_num_threads()}), "
+          "ms per page (mean); teacher-forced: one torch pass over the tokens the decode wrote")
+    header = (f"{'backend':<7} {'decoding':<9} {'lines':>5} {'chars':>5} {'read':>6} {'encoder':>7} {'decode':>6} "
+              f"{'teacher-forced':>14} {'decode/tf':>9} {'target':>7}")
+    print(header)
+    print("-" * len(header))
+    for backend in ("torch", "onnx"):
+        for line_decoding in decodings:
+            path = args.model_path if backend == "torch" else folder
+            reader = ParagraphTextRecognizer(path, backend=backend, line_decoding=line_decoding)
+            sums = {"lines": 0.0, "chars": 0.0, "read": 0.0, "encoder": 0.0, "decode": 0.0, "tf": 0.0}
+            for page in pages:
+                item = reader.preprocess(page)
+                lines = list(item) if isinstance(item, list) else [item]
+                reader.predict_tensors([item])  # warm-up at this page's sizes
+                sums["read"] += timed(lambda item=item, r=reader: r.predict_tensors([item]), args.repeats)
+                sums["lines"] += len(lines)
+                sums["chars"] += len(reader.predict_tensors([item])[0].text)
+                if reader.ctc_decoding:  # the decode alone is timed for the attention decoder
+                    continue
+                x = pad_batch([torch.as_tensor(line) for line in lines])
+                with torch.inference_mode():
+                    memory = model.encode(x)
+                    tokens, _ = decoding.greedy_decode(model.decoder, memory, model.data_config["output_dims"][0])
+                written = int((tokens != model.decoder.padding_token).sum(dim=1).max())
+                floor = teacher_forced_seconds(model, memory, written, args.repeats, tokens[:, :written])
+                if backend == "torch":
+                    encoder = timed(lambda x=x: model.encode(x), args.repeats)
+                    decode = timed(lambda m=memory, n=written: decoding.greedy_decode(model.decoder, m, n), args.repeats)
+                else:
+                    batch = pad_arrays(lines)
+                    graphs = reader.onnx_model
+                    onnx_memory = graphs.encode(batch)
+                    encoder = timed(lambda b=batch, g=graphs: g.encode(b), args.repeats)
+                    decode = timed(lambda m=onnx_memory, g=graphs, n=written: g.decode(m, n), args.repeats)
+                sums["encoder"] += encoder
+                sums["decode"] += decode
+                sums["tf"] += floor
+            mean = {key: value / len(pages) for key, value in sums.items()}
+            ms = {key: f"{mean[key] * 1e3:.0f}" for key in ("read", "encoder", "decode", "tf")}
+            if reader.ctc_decoding:  # ctc: one pass per line, nothing to loop; joint: the read says it
+                ms.update(encoder="-", decode="-", tf="-")
+                ratio, met = "-", "-"
+            else:
+                ratio = f"{mean['decode'] / mean['tf']:.1f}x"
+                met = "met" if mean["decode"] / mean["tf"] <= SERVING_TARGET_RATIO else "missed"
+            print(f"{backend:<7} {line_decoding or 'greedy':<9} {mean['lines']:5.1f} {mean['chars']:5.0f} {ms['read']:>6} "
+                  f"{ms['encoder']:>7} {ms['decode']:>6} {ms['tf']:>14} {ratio:>9} {met:>7}", flush=True)
+    print(f"target: decode/tf <= {SERVING_TARGET_RATIO:g}x (issue 13)")
+
+
 def training_table(model: ResnetTransformer, args: argparse.Namespace) -> None:
     print(f"\nTraining step (forward + backward + Adam), batch {args.train_batch}, 576x640 (s per step, {args.clock} clock)")
     print(f"  {'label tokens':<12} {'precision':<14} {'time':>6}")
@@ -235,7 +324,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--serving_threads", type=int, nargs="+", default=[0, 1], help="thread settings of --serving (0: the defaults)"
     )
+    parser.add_argument("--model_path", default=None, help="a trained model.pt: read --pages with it (see above)")
+    parser.add_argument("--pages", nargs="*", default=[], help="page images for --model_path")
+    parser.add_argument("--max_pages", type=int, default=8, help="the first this many of --pages")
     args = parser.parse_args(argv)
+    if args.model_path is not None:
+        if not args.pages:
+            parser.error("--model_path needs --pages: page images to read, such as the offline source's "
+                         "data/processed/iam_paragraphs/iam_rendered_*/test/*.png")
+        reading_table(args)
+        return 0
     if args.naive_lengths is None:
         args.naive_lengths = args.lengths
     if args.quick:

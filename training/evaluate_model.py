@@ -66,8 +66,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--read_by", choices=READ_BY, default=None,
                         help="read each page whole or one line at a time (default: as the model was trained)")
     parser.add_argument("--line_decoding", choices=LINE_DECODINGS, default=None,
-                        help="lines read one at a time: by the model's CTC head or its attention decoder (default: "
-                        "the CTC head where the model has one)")
+                        help="lines read one at a time: by the model's CTC head and its attention decoder jointly, "
+                        "by either alone (default: joint where the model has a line CTC head, else attention)")
     parser.add_argument("--json", action="store_true", help="print one JSON object per split and scale")
     args = parser.parse_args(argv)
     splits = [split.strip() for split in args.splits.split(",") if split.strip()]

@@ -25,6 +25,9 @@ import torch
 import torchvision
 from torch import nn
 
+from text_recognizer.joint_decoding import JOINT_CTC_WEIGHT, ctc_log_likelihoods, joint_choice
+from text_recognizer.line_guard import line_length_limits, min_char_width
+from text_recognizer.models import decoding
 from text_recognizer.models.config import setting
 from text_recognizer.models.image_to_text_transformer import ImageToTextTransformer
 from text_recognizer.models.transformer_decoder import TransformerDecoderConfig, TransformerTextDecoder
@@ -127,6 +130,34 @@ class ResnetTransformer(ImageToTextTransformer):
             best.cpu().numpy(), best_log_probs.cpu().numpy(), max_length or self.data_config["output_dims"][0]
         )
         return torch.from_numpy(tokens).to(x.device), torch.from_numpy(totals).to(x.device)
+
+    def predict_joint(
+        self, x: torch.Tensor, max_length: int | None = None, guard_lines: bool = True, ctc_weight: float = JOINT_CTC_WEIGHT
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Line images -> (B, max_length) tokens laid out as `predict`'s and each text's joint score: of the
+        CTC head's best path and the attention decoder's greedy text, the one that both models together
+        find likelier (joint_decoding.py; the ResNet runs once for both)."""
+        max_length = max_length or self.data_config["output_dims"][0]
+        with torch.inference_mode():
+            features = self.feature_map(x)
+            ctc_log_probs = torch.log_softmax(self.ctc_logits(features).float(), dim=-1).cpu().numpy()
+            memory = self.memory(features)
+        limits = line_length_limits(x.detach().float().cpu().numpy(), min_char_width(self.data_config)) if guard_lines else None
+        attention_tokens, _ = decoding.greedy_decode(
+            self.decoder, memory, max_length, line_limits=None if limits is None else torch.from_numpy(limits).to(x.device)
+        )
+        vocabulary = Vocabulary(self.data_config["mapping"])
+        assert vocabulary.blank is not None, "a CTC head's mapping has the blank <B>"
+        ctc_tokens, _ = vocabulary.ctc_best_path(ctc_log_probs.argmax(-1), ctc_log_probs.max(-1), max_length)
+        candidates = [torch.from_numpy(ctc_tokens).to(x.device), attention_tokens]
+        tokens, scores = joint_choice(
+            [candidate.cpu().numpy() for candidate in candidates],
+            [ctc_log_likelihoods(ctc_log_probs, vocabulary.texts(candidate.cpu().numpy()), vocabulary.blank)
+             for candidate in candidates],
+            [self.decoder.sequence_log_likelihood(memory, candidate).cpu().numpy() for candidate in candidates],
+            ctc_weight,
+        )
+        return torch.from_numpy(tokens).to(x.device), torch.from_numpy(scores).to(x.device)
 
     def init_weights(self) -> None:
         # The reference's init. It makes the memory's scale about sqrt(2 * 512 / tf_dim) times the

@@ -98,6 +98,15 @@ class TransformerTextDecoder(nn.Module):
         )  # (B, Sy, dim)
         return self.fc(output)  # (B, Sy, C); nn.TransformerDecoder applied its own final norm
 
+    def sequence_log_likelihood(self, memory: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
+        """(B, L) texts laid out as `generate` writes them (<S>, text, <E>, <P>...) -> (B,) the log-probability
+        of each, <E> included: the figure `generate` returns for its own texts, for any text."""
+        with torch.inference_mode():
+            log_probs = torch.log_softmax(self.sequence_logits(memory, tokens[:, :-1]).float(), dim=-1)
+        targets = tokens[:, 1:]
+        chosen = log_probs.gather(-1, targets.unsqueeze(-1)).squeeze(-1)
+        return (chosen * (targets != self.padding_token)).sum(dim=1)
+
     def forward(self, memory: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         """(B, M, dim) memory, (B, Sy) tokens -> (B, C, Sy) logits, the layout F.cross_entropy wants."""
         return self.sequence_logits(memory, y).permute(0, 2, 1)

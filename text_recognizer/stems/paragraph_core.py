@@ -117,10 +117,11 @@ def estimate_line_pitch(image: Image.Image) -> float | None:
 # out by `line_boxes` (models trained on single lines only: --curriculum=0:1).
 READ_BY_PAGE, READ_BY_LINES = "page", "lines"
 READ_BY = (READ_BY_PAGE, READ_BY_LINES)
-# How such a model's lines are decoded: by its line CTC head where it has one (one pass, nothing to
-# loop; measured in the README), else by the attention decoder.
-LINE_DECODING_CTC, LINE_DECODING_ATTENTION = "ctc", "attention"
-LINE_DECODINGS = (LINE_DECODING_CTC, LINE_DECODING_ATTENTION)
+# How such a model's lines are decoded: by its line CTC head (one pass, nothing to loop), by the
+# attention decoder, or jointly (both read, both score, the likelier text stays: joint_decoding.py).
+LINE_DECODING_CTC, LINE_DECODING_ATTENTION, LINE_DECODING_JOINT = "ctc", "attention", "joint"
+LINE_DECODINGS = (LINE_DECODING_CTC, LINE_DECODING_ATTENTION, LINE_DECODING_JOINT)
+LINE_DECODINGS_WITH_CTC = (LINE_DECODING_CTC, LINE_DECODING_JOINT)  # those that need the line CTC head
 
 # Line splitting. A cut is the emptiest row, smoothed over a
 # quarter pitch, between these fractions of a pitch below the previous cut (the first: below the
