@@ -130,10 +130,13 @@ class OnnxTextModel:
         ctc_tokens, _ = vocabulary.ctc_best_path(log_probs.argmax(axis=-1), log_probs.max(axis=-1), max_length)
         candidates = [ctc_tokens, attention_tokens]
         assert vocabulary.blank is not None
+        # Both candidates scored by the decoder in one pass of twice the batch.
+        attention_scores = np.split(self.sequence_log_likelihood([np.concatenate([m, m]) for m in memory],
+                                                                 np.concatenate(candidates)), 2)
         return joint_choice(
             candidates,
             [ctc_log_likelihoods(log_probs, vocabulary.texts(candidate), vocabulary.blank) for candidate in candidates],
-            [self.sequence_log_likelihood(memory, candidate) for candidate in candidates],
+            attention_scores,
             ctc_weight,
         )
 

@@ -12,7 +12,7 @@ Lightning module) and for attention to tell neighbouring letters apart, for 1.5x
 
 The line CTC head (`add_ctc_head`, made by --ctc_weight) reads each feature column (max over the
 rows): trained on single lines, it is a second way to read a line (`predict_ctc`), one pass with no
-loop to lose its place in. Its weights travel in the model file; a model without them has none.
+loop to lose its place in; `predict_joint` reads each line both ways and keeps the likelier text. Its weights travel in the model file; a model without them has none.
 """
 from __future__ import annotations
 
@@ -21,6 +21,7 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import torch
 import torchvision
 from torch import nn
@@ -149,12 +150,14 @@ class ResnetTransformer(ImageToTextTransformer):
         vocabulary = Vocabulary(self.data_config["mapping"])
         assert vocabulary.blank is not None, "a CTC head's mapping has the blank <B>"
         ctc_tokens, _ = vocabulary.ctc_best_path(ctc_log_probs.argmax(-1), ctc_log_probs.max(-1), max_length)
-        candidates = [torch.from_numpy(ctc_tokens).to(x.device), attention_tokens]
+        candidates = [ctc_tokens, attention_tokens.cpu().numpy()]
+        # Both candidates scored by the decoder in one teacher-forced pass of twice the batch.
+        both = torch.from_numpy(np.concatenate(candidates)).to(x.device)
+        attention_scores = self.decoder.sequence_log_likelihood(torch.cat([memory, memory]), both).cpu().numpy()
         tokens, scores = joint_choice(
-            [candidate.cpu().numpy() for candidate in candidates],
-            [ctc_log_likelihoods(ctc_log_probs, vocabulary.texts(candidate.cpu().numpy()), vocabulary.blank)
-             for candidate in candidates],
-            [self.decoder.sequence_log_likelihood(memory, candidate).cpu().numpy() for candidate in candidates],
+            candidates,
+            [ctc_log_likelihoods(ctc_log_probs, vocabulary.texts(candidate), vocabulary.blank) for candidate in candidates],
+            np.split(attention_scores, 2),
             ctc_weight,
         )
         return torch.from_numpy(tokens).to(x.device), torch.from_numpy(scores).to(x.device)
