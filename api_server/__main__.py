@@ -45,7 +45,7 @@ def main(argv: list[str] | None = None) -> int:
                         "best); workers x threads at most the cores")
     parser.add_argument("--line_decoding", choices=LINE_DECODINGS, default=defaults.line_decoding or None,
                         help="a line model's: joint (the default where it has a line CTC head, the most accurate), "
-                        "ctc (about 6x faster), attention")
+                        "ctc (about 2.5x faster), attention")
     parser.add_argument("--max_in_flight", type=int, default=defaults.max_in_flight, help="more requests than this get 503")
     parser.add_argument("--max_batch", type=int, default=defaults.max_batch, help="requests read together")
     parser.add_argument("--allow_json", action="store_true", help="accept JSON bodies with base64 images")

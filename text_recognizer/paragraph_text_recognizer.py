@@ -63,7 +63,7 @@ class ParagraphTextRecognizer:
     lines' texts joined by newlines. `read_by` overrides the model's setting. Where the model has a line
     CTC head, each line is read by it and by the attention decoder, and the text both models together
     find likelier stays ("joint", text_recognizer/joint_decoding.py); else by the attention decoder.
-    `line_decoding` chooses: "joint", "ctc" (the head alone: one pass per line, about 6x faster) or
+    `line_decoding` chooses: "joint", "ctc" (the head alone: one pass per line, about 2.5x faster) or
     "attention"."""
 
     def __init__(
@@ -125,7 +125,7 @@ class ParagraphTextRecognizer:
             raise ValueError(f"{path} has no line CTC head (it was trained without --ctc_weight, or exported before "
                              f"the head was), which line_decoding={line_decoding!r} needs: use line_decoding='attention'")
         # Joint reading is the most accurate (on the offline source's unseen writers, standard CER 0.094
-        # against 0.117 by CTC alone; README) and about 6x slower than CTC; beam search is the decoder's.
+        # against 0.117 by CTC alone; README) and about 2.5x slower than CTC; beam search is the decoder's.
         default = (paragraph_core.LINE_DECODING_JOINT if has_ctc_head and beam_width == 1
                    else paragraph_core.LINE_DECODING_ATTENTION)
         self.line_decoding: str = line_decoding or default

@@ -33,7 +33,7 @@ from text_recognizer.models.config import setting
 from text_recognizer.models.image_to_text_transformer import ImageToTextTransformer
 from text_recognizer.models.transformer_decoder import TransformerDecoderConfig, TransformerTextDecoder
 from text_recognizer.models.transformer_util import PositionalEncodingImage
-from text_recognizer.vocabulary import Vocabulary
+from text_recognizer.vocabulary import Vocabulary, trim_padding
 
 RESNET_DIM = 512  # channels of resnet18's last stage
 RESNET_DOWNSAMPLINGS = 5  # stem conv, max-pool and three strided stages each halve (rounding up): stride 32
@@ -151,8 +151,9 @@ class ResnetTransformer(ImageToTextTransformer):
         assert vocabulary.blank is not None, "a CTC head's mapping has the blank <B>"
         ctc_tokens, _ = vocabulary.ctc_best_path(ctc_log_probs.argmax(-1), ctc_log_probs.max(-1), max_length)
         candidates = [ctc_tokens, attention_tokens.cpu().numpy()]
-        # Both candidates scored by the decoder in one teacher-forced pass of twice the batch.
-        both = torch.from_numpy(np.concatenate(candidates)).to(x.device)
+        # Both candidates scored by the decoder in one teacher-forced pass of twice the batch, cut to the
+        # longest text (a pass over all max_length positions took 4x the whole attention read).
+        both = torch.from_numpy(trim_padding(np.concatenate(candidates), self.decoder.padding_token)).to(x.device)
         attention_scores = self.decoder.sequence_log_likelihood(torch.cat([memory, memory]), both).cpu().numpy()
         tokens, scores = joint_choice(
             candidates,
