@@ -111,10 +111,10 @@ class OnnxTextModel:
 
     def predict_ctc(self, x: np.ndarray, max_length: int | None = None) -> tuple[np.ndarray, np.ndarray]:
         """ResnetTransformer.predict_ctc: lines read by the CTC head's best path, laid out as `predict`'s."""
-        log_probs = self.line_ctc_log_probs(x)
-        best = log_probs.argmax(axis=-1)
-        best_log_probs = np.take_along_axis(log_probs, best[..., None], axis=-1)[..., 0]
-        return Vocabulary(self.mapping).ctc_best_path(best, best_log_probs, max_length or self.config["max_output_length"])
+        return self._ctc_best_path(self.line_ctc_log_probs(x), max_length or self.config["max_output_length"])
+
+    def _ctc_best_path(self, log_probs: np.ndarray, max_length: int) -> tuple[np.ndarray, np.ndarray]:
+        return Vocabulary(self.mapping).ctc_best_path(log_probs.argmax(axis=-1), log_probs.max(axis=-1), max_length)
 
     def predict_joint(
         self, x: np.ndarray, max_length: int | None = None, guard_lines: bool = True, ctc_weight: float = JOINT_CTC_WEIGHT
@@ -127,7 +127,7 @@ class OnnxTextModel:
         attention_tokens, _ = self.decode(memory, max_length, line_limits=limits)
         log_probs = self.line_ctc_log_probs(x)  # the line graph runs the ResNet again: the encoder's memory is projected
         vocabulary = Vocabulary(self.mapping)
-        ctc_tokens, _ = vocabulary.ctc_best_path(log_probs.argmax(axis=-1), log_probs.max(axis=-1), max_length)
+        ctc_tokens, _ = self._ctc_best_path(log_probs, max_length)
         candidates = [ctc_tokens, attention_tokens]
         assert vocabulary.blank is not None
         # Both candidates scored by the decoder in one pass of twice the batch.

@@ -235,10 +235,10 @@ def reading_table(args: argparse.Namespace) -> None:
             for page in pages:
                 item = reader.preprocess(page)
                 lines = list(item) if isinstance(item, list) else [item]
-                reader.predict_tensors([item])  # warm-up at this page's sizes
+                prediction = reader.predict_tensors([item])[0]  # also the warm-up at this page's sizes
                 sums["read"] += timed(lambda item=item, r=reader: r.predict_tensors([item]), args.repeats)
                 sums["lines"] += len(lines)
-                sums["chars"] += len(reader.predict_tensors([item])[0].text)
+                sums["chars"] += len(prediction.text)
                 if reader.ctc_decoding:  # the decode alone is timed for the attention decoder
                     continue
                 x = pad_batch([torch.as_tensor(line) for line in lines])

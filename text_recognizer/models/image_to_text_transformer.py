@@ -51,10 +51,12 @@ class ImageToTextTransformer(nn.Module):
         With return_log_probs, also each text's total log-probability (B,), a confidence. With
         guard_lines, no line grows longer than the image's ink can hold (line_guard.py): a decoder
         that loops stops there instead of at max_length."""
-        limits = None
-        if guard_lines:
-            images = x.detach().float().cpu().numpy()
-            limits = torch.from_numpy(line_length_limits(images, min_char_width(self.data_config))).to(x.device)
+        limits = self.line_limits(x) if guard_lines else None
         with torch.inference_mode():
             memory = self.encode(x)
         return self.decoder.generate(memory, max_length, beam_width, return_log_probs, line_limits=limits)
+
+    def line_limits(self, x: torch.Tensor) -> torch.Tensor:
+        """(B,) the most characters a line of each image's ink can hold (line_guard.py)."""
+        images = x.detach().float().cpu().numpy()
+        return torch.from_numpy(line_length_limits(images, min_char_width(self.data_config))).to(x.device)

@@ -27,7 +27,6 @@ import torchvision
 from torch import nn
 
 from text_recognizer.joint_decoding import JOINT_CTC_WEIGHT, ctc_log_likelihoods, joint_choice
-from text_recognizer.line_guard import line_length_limits, min_char_width
 from text_recognizer.models import decoding
 from text_recognizer.models.config import setting
 from text_recognizer.models.image_to_text_transformer import ImageToTextTransformer
@@ -125,12 +124,16 @@ class ResnetTransformer(ImageToTextTransformer):
         the CTC head's best path, and each text's log-probability: the sum over the frames that wrote a
         character of that character's log-probability."""
         with torch.inference_mode():
-            log_probs = torch.log_softmax(self.ctc_logits(self.feature_map(x)).float(), dim=-1)
-        best_log_probs, best = log_probs.max(dim=-1)
-        tokens, totals = Vocabulary(self.data_config["mapping"]).ctc_best_path(
-            best.cpu().numpy(), best_log_probs.cpu().numpy(), max_length or self.data_config["output_dims"][0]
-        )
+            log_probs = self.ctc_log_probs(self.feature_map(x))
+        tokens, totals = self._ctc_best_path(log_probs, max_length or self.data_config["output_dims"][0])
         return torch.from_numpy(tokens).to(x.device), torch.from_numpy(totals).to(x.device)
+
+    def ctc_log_probs(self, features: torch.Tensor) -> np.ndarray:
+        """(B, tf_dim, h, w) features -> (B, frames, C) float32 log-probabilities of the CTC head."""
+        return torch.log_softmax(self.ctc_logits(features).float(), dim=-1).cpu().numpy()
+
+    def _ctc_best_path(self, log_probs: np.ndarray, max_length: int) -> tuple[np.ndarray, np.ndarray]:
+        return Vocabulary(self.data_config["mapping"]).ctc_best_path(log_probs.argmax(-1), log_probs.max(-1), max_length)
 
     def predict_joint(
         self, x: torch.Tensor, max_length: int | None = None, guard_lines: bool = True, ctc_weight: float = JOINT_CTC_WEIGHT
@@ -141,15 +144,13 @@ class ResnetTransformer(ImageToTextTransformer):
         max_length = max_length or self.data_config["output_dims"][0]
         with torch.inference_mode():
             features = self.feature_map(x)
-            ctc_log_probs = torch.log_softmax(self.ctc_logits(features).float(), dim=-1).cpu().numpy()
+            ctc_log_probs = self.ctc_log_probs(features)
             memory = self.memory(features)
-        limits = line_length_limits(x.detach().float().cpu().numpy(), min_char_width(self.data_config)) if guard_lines else None
-        attention_tokens, _ = decoding.greedy_decode(
-            self.decoder, memory, max_length, line_limits=None if limits is None else torch.from_numpy(limits).to(x.device)
-        )
+        limits = self.line_limits(x) if guard_lines else None
+        attention_tokens, _ = decoding.greedy_decode(self.decoder, memory, max_length, line_limits=limits)
         vocabulary = Vocabulary(self.data_config["mapping"])
         assert vocabulary.blank is not None, "a CTC head's mapping has the blank <B>"
-        ctc_tokens, _ = vocabulary.ctc_best_path(ctc_log_probs.argmax(-1), ctc_log_probs.max(-1), max_length)
+        ctc_tokens, _ = self._ctc_best_path(ctc_log_probs, max_length)
         candidates = [ctc_tokens, attention_tokens.cpu().numpy()]
         # Both candidates scored by the decoder in one teacher-forced pass of twice the batch, cut to the
         # longest text (a pass over all max_length positions took 4x the whole attention read).
