@@ -124,8 +124,8 @@ class ParagraphTextRecognizer:
         if line_decoding in paragraph_core.LINE_DECODINGS_WITH_CTC and not has_ctc_head:
             raise ValueError(f"{path} has no line CTC head (it was trained without --ctc_weight, or exported before "
                              f"the head was), which line_decoding={line_decoding!r} needs: use line_decoding='attention'")
-        # Joint reading is the most accurate (on the offline source's unseen writers, standard CER 0.094
-        # against 0.117 by CTC alone; README) and about 2.5x slower than CTC; beam search is the decoder's.
+        # Joint reading is the most accurate (on the offline source's unseen writers, standard CER 0.088
+        # against 0.109 by CTC alone; README) and about 2.5x slower than CTC; beam search is the decoder's.
         default = (paragraph_core.LINE_DECODING_JOINT if has_ctc_head and beam_width == 1
                    else paragraph_core.LINE_DECODING_ATTENTION)
         self.line_decoding: str = line_decoding or default
