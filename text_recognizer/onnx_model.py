@@ -20,11 +20,12 @@ from text_recognizer.metadata.iam_paragraphs import NEW_LINE_TOKEN
 from text_recognizer.util import compute_sha256
 from text_recognizer.vocabulary import Vocabulary
 
-FORMAT_VERSION = 2  # 2: the model's own settings under "model_config" (1: the run's flags under "args")
+FORMAT_VERSION = 3  # 3: a step that copies no cache (2: the cache grown by the step; 1: the run's flags under "args")
 CONFIG_FILENAME = "onnx_model.json"
 ENCODER_FILENAME = "encoder.onnx"
 DECODER_STEP_FILENAME = "decoder_step.onnx"
-LINE_CTC_FILENAME = "line_ctc.onnx"  # a model with a line CTC head: image -> its log-probabilities
+CTC_OUTPUT = "ctc_log_probs"  # the encoder's last output for a model with a line CTC head
+FIRST_CACHE_SLOTS = 64  # the decoder cache's first capacity; it doubles when full (a step attends over every slot)
 
 
 def _session(path: Path, threads: int | None) -> Any:
@@ -48,7 +49,7 @@ def find_config(model_path: str | Path) -> Path:
     raise FileNotFoundError(
         f"no exported ONNX model at {candidates[0]}: export it with "
         f"`python training/export_model.py --model_path {path}` (writes {ENCODER_FILENAME}, "
-        f"{DECODER_STEP_FILENAME}, {LINE_CTC_FILENAME} for a model with a line CTC head, and {CONFIG_FILENAME} beside the "
+        f"{DECODER_STEP_FILENAME} and {CONFIG_FILENAME} beside the "
         "model), or use backend='torch'"
     )
 
@@ -72,30 +73,33 @@ class OnnxTextModel:
                 f"export): re-export with `python training/export_model.py --model_path {source}`"
             )
         # onnxruntime's default threads (one per core) for the decoder step too: on an idle 2-core machine a
-        # full 682-token decode at batch 1 took 835 ms on both cores against 985 ms on one.
+        # full 682-token decode at batch 1 took 243 ms on both cores against 321 ms on one (README).
         self.encoder = _session(folder / self.config["encoder"], threads)
         self.decoder_step = _session(folder / self.config["decoder_step"], threads)
-        line_ctc = self.config.get("line_ctc")  # exports before the key: no head
-        self.line_ctc = _session(folder / line_ctc, threads) if line_ctc else None
+        self.has_ctc_head = bool(self.config.get("ctc_output"))
         self.mapping: list[str] = self.config["mapping"]
         self.newline_token = self.mapping.index(NEW_LINE_TOKEN) if NEW_LINE_TOKEN in self.mapping else -1  # -1: none
         self.data_config: dict[str, Any] = self.config["data_config"]
         self.layers, self.heads, self.head_dim = self.config["num_layers"], self.config["heads"], self.config["head_dim"]
-        self.past_names = [f"past_{kind}_{i}" for i in range(self.layers) for kind in ("key", "value")]
+        self.cache_names = [f"cache_{kind}_{i}" for i in range(self.layers) for kind in ("key", "value")]
         self.memory_names = [f"memory_{kind}_{i}" for i in range(self.layers) for kind in ("key", "value")]
 
     def encode(self, image: np.ndarray) -> list[np.ndarray]:
-        """(B, 1, H, W) float32, H and W multiples of 32 -> memory keys/values, (B, h, M, dh) per layer."""
-        return self.encoder.run(None, {"image": np.ascontiguousarray(image, dtype=np.float32)})
+        """(B, 1, H, W) float32, H and W multiples of 32 -> memory keys (B, h, dh, M) and values (B, h, M, dh) per layer."""
+        return self.encode_with_ctc(image)[0]
 
-    def empty_cache(self, batch: int) -> list[np.ndarray]:
-        return [np.zeros((batch, self.heads, 0, self.head_dim), dtype=np.float32) for _ in self.past_names]
+    def encode_with_ctc(self, image: np.ndarray) -> tuple[list[np.ndarray], np.ndarray | None]:
+        """`encode`'s memory, and the line CTC head's (B, frames, C) log-probabilities (None without a head)."""
+        outputs = self.encoder.run(None, {"image": np.ascontiguousarray(image, dtype=np.float32)})
+        return outputs[: 2 * self.layers], (outputs[-1] if self.has_ctc_head else None)
 
-    def step(self, token: np.ndarray, past: list[np.ndarray], memory: list[np.ndarray]) -> tuple[np.ndarray, list[np.ndarray]]:
-        """(B,) tokens at position len(past) -> (B, C) logits for the next position, and the grown cache."""
-        feeds = {"token": token.astype(np.int64), **dict(zip(self.past_names, past)), **dict(zip(self.memory_names, memory))}
-        logits, *present = self.decoder_step.run(None, feeds)
-        return logits, present
+    def start(self, memory: list[np.ndarray], max_length: int, capacity: int = FIRST_CACHE_SLOTS) -> DecoderCache:
+        """The state of a decode of up to max_length tokens (<S> included) over this memory, its cache first
+        `capacity` slots long."""
+        if max_length > self.config["max_output_length"]:
+            raise ValueError(f"max_length {max_length} is more than the {self.config['max_output_length']} positions the "
+                             "decoder was trained for")
+        return DecoderCache(self, memory, max_length, capacity)
 
     def predict(self, x: np.ndarray, max_length: int | None = None, guard_lines: bool = True) -> tuple[np.ndarray, np.ndarray]:
         """(B, 1, H, W) images -> (B, max_length) tokens (<S> first, <P> after <E>) and (B,) log-probabilities.
@@ -106,8 +110,9 @@ class OnnxTextModel:
 
     def line_ctc_log_probs(self, x: np.ndarray) -> np.ndarray:
         """(B, 1, H, W) line images -> (B, frames, C) log-probabilities of the line CTC head."""
-        assert self.line_ctc is not None, "this export has no line CTC head"
-        return self.line_ctc.run(None, {"image": np.ascontiguousarray(x, dtype=np.float32)})[0]
+        log_probs = self.encode_with_ctc(x)[1]
+        assert log_probs is not None, "this export has no line CTC head"
+        return log_probs
 
     def predict_ctc(self, x: np.ndarray, max_length: int | None = None) -> tuple[np.ndarray, np.ndarray]:
         """ResnetTransformer.predict_ctc: lines read by the CTC head's best path, laid out as `predict`'s."""
@@ -122,10 +127,10 @@ class OnnxTextModel:
         """ResnetTransformer.predict_joint: of the CTC best path and the attention decoder's greedy text, the
         one both models together find likelier (joint_decoding.py)."""
         max_length = max_length or self.config["max_output_length"]
-        memory = self.encode(x)
+        memory, log_probs = self.encode_with_ctc(x)  # one ResNet pass for both
+        assert log_probs is not None, "this export has no line CTC head"
         limits = line_length_limits(x, min_char_width(self.data_config)) if guard_lines else None
         attention_tokens, _ = self.decode(memory, max_length, line_limits=limits)
-        log_probs = self.line_ctc_log_probs(x)  # the line graph runs the ResNet again: the encoder's memory is projected
         vocabulary = Vocabulary(self.mapping)
         ctc_tokens, _ = self._ctc_best_path(log_probs, max_length)
         candidates = [ctc_tokens, attention_tokens]
@@ -145,12 +150,12 @@ class OnnxTextModel:
         the decoder stepped through the given tokens (teacher forcing, one step at a time)."""
         padding = self.config["padding_token"]
         totals = np.zeros(tokens.shape[0], dtype=np.float64)
-        past = self.empty_cache(tokens.shape[0])
+        cache = self.start(memory, tokens.shape[1])
         for t in range(tokens.shape[1] - 1):
             targets = tokens[:, t + 1]
             if (targets == padding).all():
                 break
-            logits, past = self.step(tokens[:, t], past, memory)
+            logits = cache.step(tokens[:, t])
             shifted = logits - logits.max(axis=-1, keepdims=True)
             chosen = shifted[np.arange(len(targets)), targets] - np.log(np.exp(shifted).sum(axis=-1))
             totals += np.where(targets == padding, 0.0, chosen)
@@ -170,11 +175,11 @@ class OnnxTextModel:
         tokens[:, 0] = start
         log_probs = np.zeros(batch, dtype=np.float32)
         finished = np.zeros(batch, dtype=bool)
-        past = self.empty_cache(batch)
+        cache = self.start(memory, max_length)
         rows = np.arange(batch)
         line_lengths = np.zeros(batch, dtype=np.int64)
         for t in range(max_length - 1):
-            logits, past = self.step(tokens[:, t], past, memory)
+            logits = cache.step(tokens[:, t])
             if t + 1 < min_length - 1:
                 logits[:, [end, padding]] = -np.inf
             if line_limits is not None:
@@ -193,6 +198,52 @@ class OnnxTextModel:
             if finished.all():
                 break
         return tokens, log_probs
+
+
+class DecoderCache:
+    """The keys and values of the tokens decoded so far, in slots the step graph reads in place: keys
+    (B, h, dh, capacity) and values (B, h, capacity, dh) per layer, and a mask over the unfilled slots.
+    A step's graph returns the newest token's own key and value, written here into its slot."""
+
+    def __init__(self, model: OnnxTextModel, memory: list[np.ndarray], max_length: int, capacity: int) -> None:
+        self.model, self.max_length = model, max_length
+        self.batch, self.length = memory[0].shape[0], 0
+        self.feeds: dict[str, np.ndarray] = dict(zip(model.memory_names, memory))
+        self.capacity = 0
+        self._grow(max(1, min(capacity, max_length)))
+
+    def _grow(self, capacity: int) -> None:
+        heads, head_dim, old = self.model.heads, self.model.head_dim, self.capacity
+        for name in self.model.cache_names:
+            keys = name.startswith("cache_key")
+            grown = np.zeros((self.batch, heads, head_dim, capacity) if keys else (self.batch, heads, capacity, head_dim),
+                             dtype=np.float32)
+            if old:
+                if keys:
+                    grown[..., :old] = self.feeds[name]
+                else:
+                    grown[:, :, :old] = self.feeds[name]
+            self.feeds[name] = grown
+        mask = np.full(capacity, -np.inf, dtype=np.float32)
+        mask[:old] = 0
+        self.feeds["cache_mask"], self.capacity = mask, capacity
+
+    def step(self, token: np.ndarray) -> np.ndarray:
+        """(B,) tokens at the next position -> (B, C) logits for the one after; the cache grows by one."""
+        t = self.length
+        if t >= self.max_length:
+            raise ValueError(f"the decode was started for {self.max_length} tokens")
+        if t == self.capacity:
+            self._grow(min(2 * self.capacity, self.max_length))
+        self.feeds["token"] = token.astype(np.int64)
+        self.feeds["position"] = np.array([t], dtype=np.int64)
+        logits, *news = self.model.decoder_step.run(None, self.feeds)
+        for i in range(self.model.layers):
+            self.feeds[f"cache_key_{i}"][..., t : t + 1] = news[2 * i]  # (B, h, dh, 1)
+            self.feeds[f"cache_value_{i}"][:, :, t : t + 1] = news[2 * i + 1]  # (B, h, 1, dh)
+        self.feeds["cache_mask"][t] = 0
+        self.length = t + 1
+        return logits
 
 
 def default_threads() -> int:

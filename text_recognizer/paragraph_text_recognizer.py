@@ -119,7 +119,7 @@ class ParagraphTextRecognizer:
         # to the model's largest input: a page wider than that keeps its pitch. The line transform is at
         # the native pitch because the page already is at the model's: it must not rescale a second time.
         self.line_transform = paragraph_core.EvaluationTransform(fixed_canvas=fixed_canvas, line_pitch=paragraph_core.TARGET_LINE_PITCH)
-        has_ctc_head = (self.onnx_model.line_ctc is not None if backend == "onnx"
+        has_ctc_head = (self.onnx_model.has_ctc_head if backend == "onnx"
                         else getattr(self.model, "ctc_head", None) is not None)
         if line_decoding in paragraph_core.LINE_DECODINGS_WITH_CTC and not has_ctc_head:
             raise ValueError(f"{path} has no line CTC head (it was trained without --ctc_weight, or exported before "
