@@ -15,16 +15,19 @@ import argparse
 import csv
 import json
 import math
+import re
 import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from text_recognizer.metadata.shared import PROJECT_DIRNAME
 from text_recognizer.model_file import read_checkpoint, save_model_file
 from text_recognizer.run_files import (
     ARTIFACTS_DIR,
     CONFIG_FILE,
+    CSV_LOGGER_NAME,
     DEFAULT_LOG_DIR,
     METRICS_FILE,
     MODEL_FILE,
@@ -90,14 +93,37 @@ def read_run_configs(log_dir: Path) -> dict[Path, dict[str, Any]]:
     return configs
 
 
+def _stages_of_model_file(source: str, command: str) -> tuple[list[tuple[str, str]], str] | None:
+    """A stage that started from a model file (a model.pt of save_best_model, not a run folder): the
+    stages that made that model, from the run_command.txt beside it (read now, before the artifacts are
+    replaced: after, the file would name the new weights), and `command` starting from the last of them.
+    That stage is given a --log_dir of its own, so that pasted into a fresh clone it trains into a run
+    folder the next command can name. None when no run_command.txt says how the file was made."""
+    path = Path(source)
+    if not path.is_absolute() and not path.exists():
+        path = PROJECT_DIRNAME / path  # commands name the project's files relative to its root
+    commands_file = path.parent / RUN_COMMAND_FILE
+    if not commands_file.is_file():
+        return None
+    earlier = [line.strip() for line in commands_file.read_text().splitlines() if line.strip() and not line.startswith("#")]
+    if not earlier:
+        return None
+    stage_log_dir = f"training/logs/stage{len(earlier)}"
+    run_folder = f"{stage_log_dir}/{CSV_LOGGER_NAME}/version_0"  # the first run under a fresh log dir
+    last = re.sub(r"\s--log_dir[= ]\S+", "", earlier[-1]) + f" --log_dir={stage_log_dir}"
+    stages = [(f"an earlier run, says {commands_file.name} beside {source}", line) for line in earlier[:-1]]
+    return [*stages, (run_folder, last)], command.replace(str(source), run_folder)
+
+
 def run_commands(run_dir: Path) -> str:
     """The commands that reproduce a run. A run that started from another local run's checkpoint
     (--load_checkpoint) is a later stage: the earlier stages' commands come first, one per line, each
     later one naming its predecessor by run folder (which --load_checkpoint takes), so that the text
-    can be pasted into a shell."""
-    stages: list[tuple[Path, str]] = []
+    can be pasted into a shell. A stage that started from a model file takes the stages that made it
+    from the run_command.txt beside it (`_stages_of_model_file`)."""
+    stages: list[tuple[Path | str, str]] = []
     run: Path | None = Path(run_dir)
-    while run is not None and run.resolve() not in {seen.resolve() for seen, _ in stages}:  # a cycle ends it
+    while run is not None and run.resolve() not in {seen.resolve() for seen, _ in stages if isinstance(seen, Path)}:  # a cycle ends it
         command_file = run / RUN_COMMAND_FILE
         command = command_file.read_text().strip() if command_file.is_file() else ""
         try:
@@ -107,14 +133,18 @@ def run_commands(run_dir: Path) -> str:
         parent = run_dir_of(source) if source else None
         if parent is not None:  # name the predecessor by its folder, not by its best epoch's file name
             command = command.replace(str(source), str(parent))
+        elif source and (from_file := _stages_of_model_file(str(source), command)) is not None:
+            earlier, command = from_file
+            stages[:0] = [*earlier, (run, command)]
+            break
         stages.insert(0, (run, command))
         run = parent
     if len(stages) == 1:
         return stages[0][1]
     lines = []
-    for number, (run, command) in enumerate(stages, 1):
+    for number, (where, command) in enumerate(stages, 1):
         origin = "" if number == 1 else f", from stage {number - 1}'s best checkpoint"
-        lines += [f"# stage {number} of {len(stages)}{origin} (trained in {run})", command]
+        lines += [f"# stage {number} of {len(stages)}{origin} (trained in {where})", command]
     return "\n".join(lines)
 
 

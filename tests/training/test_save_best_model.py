@@ -206,6 +206,31 @@ def test_a_second_stage_ships_with_both_commands_naming_its_first_stage_by_run_f
     ]
 
 
+def test_a_stage_started_from_the_shipped_model_names_the_stages_that_made_it_not_the_replaced_file(tmp_path, monkeypatch):
+    """Fine-tuning the shipped model.pt and shipping the result replaces that file: the new run_command.txt
+    must not start from it (it would name the new weights), but from the stages that made it."""
+    monkeypatch.chdir(tmp_path)
+    assert main(["--local", str(plant_run("logs", "version_0", 0.9).parent.parent.parent),
+                 "--trained_data_class=FakeImageData", "--artifacts_dir=a"]) == 0
+    shipped = Path("a/paragraph_text_recognizer/model.pt")
+    (shipped.parent / "run_command.txt").write_text(
+        "# stage 1 of 2 (trained in logs/csv/version_0)\npython training/run_experiment.py --lr=5e-4\n"
+        "# stage 2 of 2, from stage 1's best checkpoint (trained in logs/csv/version_1)\n"
+        "python training/run_experiment.py --lr=2e-4 --log_dir=x --load_checkpoint=logs/csv/version_0\n")
+    tuned = plant_run("tuning", "version_0", 0.1).parent
+    (tuned / "config.json").write_text(json.dumps({"data_class": "FakeImageData", "load_checkpoint": str(shipped)}))
+    (tuned / "run_command.txt").write_text(f"python training/run_experiment.py --load_checkpoint={shipped} --lr=1e-4\n")
+    assert main(["--local", "tuning", "--trained_data_class=FakeImageData", "--artifacts_dir=a"]) == 0
+    assert (shipped.parent / "run_command.txt").read_text().splitlines() == [
+        f"# stage 1 of 3 (trained in an earlier run, says run_command.txt beside {shipped})",
+        "python training/run_experiment.py --lr=5e-4",
+        "# stage 2 of 3, from stage 1's best checkpoint (trained in training/logs/stage2/csv/version_0)",
+        "python training/run_experiment.py --lr=2e-4 --load_checkpoint=logs/csv/version_0 --log_dir=training/logs/stage2",
+        "# stage 3 of 3, from stage 2's best checkpoint (trained in tuning/csv/version_0)",
+        "python training/run_experiment.py --load_checkpoint=training/logs/stage2/csv/version_0 --lr=1e-4",
+    ]
+
+
 def test_a_second_stage_started_from_a_run_folder_loads_that_runs_best_epoch(local_runs, tmp_path):
     _, results = local_runs
     stage_1 = results[1]
