@@ -1,6 +1,7 @@
 """Plot validation CER (both metrics) against training minutes and samples seen, for one or more runs.
 
     python training/plot_learning_curve.py training/logs/csv/version_0 --label "new recipe" --output curve.png
+    python training/plot_learning_curve.py training/logs/stage2/csv/version_0 --ymax 0.2   # a later stage, close up
 
 Each run is a run folder (or its metrics.csv) written by run_experiment.py, whose TrainingClock logs
 `time_min` and `samples_seen` with every validation. Several runs go on the same axes.
@@ -11,8 +12,10 @@ import argparse
 import csv
 import sys
 from pathlib import Path
+from typing import Any
 
 METRICS = ("val_cer", "val_cer_standard")
+DEFAULT_YMAX = 1.2  # from a fresh model (CER about 1) down
 X_AXES = (("time_min", "training minutes (wall clock, validation included)"), ("samples_seen", "training samples seen"))
 
 
@@ -35,7 +38,8 @@ def read_validation_rows(path: Path) -> list[dict[str, float]]:
     return rows
 
 
-def plot(runs: list[tuple[str, list[dict[str, float]]]], output: Path, title: str) -> None:
+def plot(runs: list[tuple[str, list[dict[str, float]]]], output: Path, title: str, ymax: float = DEFAULT_YMAX) -> Any:
+    """Both metrics of every run against minutes and samples, written to `output`; returns the figure."""
     import matplotlib
 
     matplotlib.use("Agg")  # files only: no display needed
@@ -50,13 +54,14 @@ def plot(runs: list[tuple[str, list[dict[str, float]]]], output: Path, title: st
                     axis.plot(*zip(*points), style, color=f"C{index}", markersize=3, label=f"{label}: {metric}")
         axis.set_xlabel(x_label)
         axis.grid(alpha=0.3)
-    axes[0].set_ylabel("validation CER (above 1.2: off the chart)")
-    axes[0].set_ylim(0, 1.2)
+    axes[0].set_ylabel(f"validation CER (above {ymax:g}: off the chart)")
+    axes[0].set_ylim(0, ymax)
     axes[1].legend(fontsize=8)
     figure.suptitle(title)
     figure.tight_layout()
     output.parent.mkdir(parents=True, exist_ok=True)
     figure.savefig(output, dpi=110)
+    return figure
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -65,7 +70,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--label", action="append", default=None, help="one legend label per run, in order")
     parser.add_argument("--output", type=Path, default=Path("learning_curve.png"), help="PNG to write")
     parser.add_argument("--title", default="Learning curves", help="title above the plots")
+    parser.add_argument("--ymax", type=float, default=DEFAULT_YMAX,
+                        help="top of the CER axis: a model that already reads (say 0.2) shows its curve, not a flat line")
     args = parser.parse_args(argv)
+    if not args.ymax > 0:
+        parser.error(f"--ymax must be above 0, got {args.ymax:g}")
     labels = args.label or [str(run) for run in args.runs]
     if len(labels) != len(args.runs):
         parser.error(f"{len(args.runs)} runs but {len(labels)} --label values")
@@ -74,7 +83,7 @@ def main(argv: list[str] | None = None) -> int:
     except (FileNotFoundError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
-    plot(runs, args.output, args.title)
+    plot(runs, args.output, args.title, args.ymax)
     print(f"wrote {args.output}")
     return 0
 

@@ -1,6 +1,8 @@
 """plot_learning_curve.py: validation CER against minutes and samples, for several runs, clear errors."""
 import csv
 
+import pytest
+
 from training.plot_learning_curve import main
 
 FIELDS = ["epoch", "step", "time_min", "samples_seen", "train_loss", "val_cer", "val_cer_standard", "val_loss"]
@@ -38,3 +40,24 @@ def test_runs_without_a_clock_or_validation_are_clear_errors(tmp_path, capsys):
     assert "no validation rows" in capsys.readouterr().err
     assert main([str(tmp_path / "missing"), "--output", str(tmp_path / "x.png")]) == 1
     assert not (tmp_path / "x.png").exists()
+
+
+def test_ymax_sets_the_top_of_the_cer_axis_so_a_later_stage_is_not_a_flat_line(tmp_path, capsys):
+    import matplotlib.pyplot as plt
+
+    from training.plot_learning_curve import plot, read_validation_rows
+
+    run = write_metrics(tmp_path / "stage2", [
+        {"epoch": 0, "step": 9, "time_min": 17, "samples_seen": 3200, "val_cer": 0.094, "val_cer_standard": 0.095},
+        {"epoch": 5, "step": 59, "time_min": 102, "samples_seen": 22400, "val_cer": 0.058, "val_cer_standard": 0.059},
+    ])
+    figure = plot([("stage 2", read_validation_rows(run))], tmp_path / "close.png", "stage 2", ymax=0.12)
+    assert figure.axes[0].get_ylim() == (0, 0.12)
+    plt.close(figure)
+    assert main([str(run), "--ymax", "0.12", "--output", str(tmp_path / "cli.png")]) == 0
+    assert (tmp_path / "cli.png").stat().st_size > 10_000
+    for bad in ("0", "-1"):
+        with pytest.raises(SystemExit) as stop:
+            main([str(run), "--ymax", bad, "--output", str(tmp_path / "bad.png")])
+        assert stop.value.code == 2 and "--ymax must be above 0" in capsys.readouterr().err
+    assert not (tmp_path / "bad.png").exists()
