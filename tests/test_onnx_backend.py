@@ -181,3 +181,19 @@ def test_a_stale_export_is_refused(model_path, tmp_path):
     save_small_model(folder / "model.pt", seed=1)  # the model file replaced, the graphs not re-exported
     with pytest.raises(ValueError, match="stale export"):
         ParagraphTextRecognizer(folder / "model.pt", backend="onnx")
+
+
+def test_an_older_export_format_and_a_decode_past_the_trained_positions_are_clear_errors(model_path, tmp_path):
+    import json
+    import shutil
+
+    graphs = onnx_model.OnnxTextModel(model_path)
+    memory = graphs.encode(np.zeros((1, 1, 64, 64), dtype=np.float32))
+    with pytest.raises(ValueError, match="positions the decoder was trained for"):
+        graphs.start(memory, graphs.config["max_output_length"] + 1)
+    folder = tmp_path / "format2"
+    shutil.copytree(model_path.parent, folder)
+    description = folder / onnx_model.CONFIG_FILENAME
+    description.write_text(json.dumps({**json.loads(description.read_text()), "format": 2}))  # a step that grew its cache
+    with pytest.raises(ValueError, match="re-export"):
+        onnx_model.OnnxTextModel(folder)
