@@ -22,7 +22,9 @@ one thread (the default here) it is the wall time of an idle machine.
 per batch of the encoder and of a full --serving_length-token greedy decode with torch-cached,
 onnx-cached and the naive decoder, tokens/s, and each decoder's ratio to one teacher-forced pass
 against the target of at most SERVING_TARGET_RATIO x. The rows at default threads are what
-ParagraphTextRecognizer does with either backend.
+ParagraphTextRecognizer does with either backend. At batch 1 a "floor" row follows: the time of the reads
+every decoding step must make (`step_floor_seconds`) times the steps, the least any decoder that emits one
+token at a time at this precision can take.
 
     python training/benchmark_decoding.py --model_path M --pages PNG...   # a trained model reading real pages
 
@@ -140,6 +142,31 @@ def decoding_table(model: ResnetTransformer, args: argparse.Namespace) -> None:
             )
 
 
+def step_floor_seconds(model: ResnetTransformer, memory: torch.Tensor, repeats: int) -> tuple[float, float]:
+    """What any token-at-a-time decoder must do per step at batch 1, and no more: one matrix-vector product
+    with every weight matrix of the decoder and one attention over each layer's memory keys and values.
+    Returns its time and the megabytes it reads (both are memory-bound at batch 1: a teacher-forced pass
+    reads them once for all its tokens)."""
+    layers = [decoding._Layer(layer) for layer in model.decoder.layers]  # type: ignore[arg-type]
+    weights = [weight for layer in layers for weight, _ in (layer.qkv, layer.self_out, layer.cross_q, layer.cross_out,
+                                                             layer.linear1, layer.linear2)] + [model.decoder.fc.weight]
+    with torch.inference_mode():
+        memory_kv = [layer.memory_keys_values(memory[:1])[:, 0] for layer in layers]  # (2, h, M, dh) each
+        vectors = {width: torch.rand(width) for width in {weight.shape[1] for weight in weights}}
+        query = torch.rand(memory_kv[0].shape[1], 1, memory_kv[0].shape[-1])
+
+        def step() -> None:
+            for weight in weights:
+                torch.mv(weight, vectors[weight.shape[1]])
+            for keys, values in memory_kv:
+                torch.matmul(torch.matmul(query, keys.transpose(1, 2)), values)
+
+        step()
+        seconds = timed(step, repeats)
+    megabytes = sum(tensor.numel() * tensor.element_size() for tensor in [*weights, *memory_kv]) / 2**20
+    return seconds, megabytes
+
+
 def serving_table(model: ResnetTransformer, args: argparse.Namespace) -> None:
     """torch-cached vs onnx-cached vs naive at a full output length, wall clock, per thread setting."""
     import tempfile
@@ -192,8 +219,16 @@ def serving_table(model: ResnetTransformer, args: argparse.Namespace) -> None:
                 met = "met" if ratio <= SERVING_TARGET_RATIO else "missed"
                 print(f"{label:>7} {batch:>5} {name:<13} {encoder * 1e3:8.0f} {seconds * 1e3:9.0f}{note:4} "
                       f"{batch * length / seconds:9.0f} {floor * 1e3:14.0f} {ratio:8.1f}x {met:>7}", flush=True)
+            if batch == 1:
+                step_seconds, megabytes = step_floor_seconds(model, memory, 10 * args.repeats)
+                reads = step_seconds * (length - 1)
+                print(f"{label:>7} {batch:>5} {'floor':<13} {'':8} {reads * 1e3:9.0f}    {'':9} {floor * 1e3:14.0f} "
+                      f"{reads / floor:8.1f}x  (a step's {megabytes:.1f} MB of weights and memory, read {length - 1} times)",
+                      flush=True)
     torch.set_num_threads(default_torch_threads)
-    print(f"target: decode/tf <= {SERVING_TARGET_RATIO:g}x (issue 13); the reference's lab-7 decoder was about 80x at batch 1")
+    print(f"target: decode/tf <= {SERVING_TARGET_RATIO:g}x (issue 13); the reference's lab-7 decoder was about 80x at batch 1;\n"
+          "floor: a matrix-vector product with each decoder weight and an attention over each layer's memory, per step:\n"
+          "no token-at-a-time decoder at this precision does less, so where it is above the target, the target is out of reach")
 
 
 def reading_table(args: argparse.Namespace) -> None:

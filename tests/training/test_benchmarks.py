@@ -39,6 +39,10 @@ def test_benchmark_decoding_serving_table_puts_torch_onnx_and_naive_side_by_side
     assert benchmark_decoding.main(argv) == 0
     rows = [line.split() for line in capsys.readouterr().out.splitlines() if line.split()[:1] == ["1"]]
     assert [(row[1], row[2]) for row in rows] == [
-        (batch, name) for batch in ("1", "4") for name in ("torch-cached", "onnx-cached", "naive")
+        *(("1", name) for name in ("torch-cached", "onnx-cached", "naive", "floor")),
+        *(("4", name) for name in ("torch-cached", "onnx-cached", "naive")),
     ]
-    assert all(row[-1] in ("met", "missed") and row[-2].endswith("x") for row in rows)
+    decoders = [row for row in rows if row[2] != "floor"]
+    assert all(row[-1] in ("met", "missed") and row[-2].endswith("x") for row in decoders)
+    floor = next(row for row in rows if row[2] == "floor")  # the reads every step makes, times the steps
+    assert float(floor[3]) > 0 and floor[5].endswith("x") and "MB" in " ".join(floor)
