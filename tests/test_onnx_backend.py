@@ -36,10 +36,10 @@ def assert_same_predictions(model_path, files):
         assert abs(got.confidence - expected.confidence) < CONFIDENCE_TOLERANCE, file
 
 
-def test_export_writes_two_graphs_and_a_description_beside_the_model(model_path):
+def test_export_writes_three_graphs_and_a_description_beside_the_model(model_path):
     folder = model_path.parent
     config = json.loads((folder / onnx_model.CONFIG_FILENAME).read_text())
-    assert (folder / config["encoder"]).is_file() and (folder / config["decoder_step"]).is_file()
+    assert all((folder / config[graph]).is_file() for graph in ("encoder", "decoder_step", "decoder_sequence"))
     assert config["mapping"][config["start_token"]] == "<S>" and config["num_layers"] == 2
     assert config["preprocessing"]["fixed_canvas"] is False and config["model_class"] == "ResnetTransformer"
     assert config["preprocessing"]["target_line_pitch"] == 48
@@ -197,3 +197,21 @@ def test_an_older_export_format_and_a_decode_past_the_trained_positions_are_clea
     description.write_text(json.dumps({**json.loads(description.read_text()), "format": 2}))  # a step that grew its cache
     with pytest.raises(ValueError, match="re-export"):
         onnx_model.OnnxTextModel(folder)
+
+
+def test_the_teacher_forced_graph_scores_texts_as_the_torch_decoder_does(model_path):
+    """Joint reading's scores: texts of different lengths, each ended by <E> and padded, in one pass."""
+    import torch
+
+    from text_recognizer.model_file import load_model
+
+    model = load_model(model_path)
+    graphs = onnx_model.OnnxTextModel(model_path)
+    start, end, pad = (graphs.config[name] for name in ("start_token", "end_token", "padding_token"))
+    tokens = np.array([[start, 5, 9, end, pad, pad, pad], [start, 5, 9, 11, 7, 30, end]], dtype=np.int64)
+    x = np.random.default_rng(2).random((2, 1, 64, 320), dtype=np.float32)
+    with torch.inference_mode():
+        expected = model.decoder.sequence_log_likelihood(model.encode(torch.from_numpy(x)), torch.from_numpy(tokens))
+    got = graphs.sequence_log_likelihood(graphs.encode(x), tokens)
+    assert got == pytest.approx(expected.numpy(), abs=1e-4)
+    assert got[0] == pytest.approx(graphs.sequence_log_likelihood(graphs.encode(x[:1]), tokens[:1, :4])[0], abs=1e-4)

@@ -24,6 +24,7 @@ FORMAT_VERSION = 3  # 3: a step that copies no cache (2: the cache grown by the 
 CONFIG_FILENAME = "onnx_model.json"
 ENCODER_FILENAME = "encoder.onnx"
 DECODER_STEP_FILENAME = "decoder_step.onnx"
+DECODER_SEQUENCE_FILENAME = "decoder_sequence.onnx"  # teacher forcing: scores whole texts in one pass
 CTC_OUTPUT = "ctc_log_probs"  # the encoder's last output for a model with a line CTC head
 FIRST_CACHE_SLOTS = 64  # the decoder cache's first capacity; it doubles when full (a step attends over every slot)
 
@@ -49,7 +50,7 @@ def find_config(model_path: str | Path) -> Path:
     raise FileNotFoundError(
         f"no exported ONNX model at {candidates[0]}: export it with "
         f"`python training/export_model.py --model_path {path}` (writes {ENCODER_FILENAME}, "
-        f"{DECODER_STEP_FILENAME} and {CONFIG_FILENAME} beside the "
+        f"{DECODER_STEP_FILENAME}, {DECODER_SEQUENCE_FILENAME} and {CONFIG_FILENAME} beside the "
         "model), or use backend='torch'"
     )
 
@@ -76,6 +77,7 @@ class OnnxTextModel:
         # full 682-token decode at batch 1 took 243 ms on both cores against 321 ms on one (README).
         self.encoder = _session(folder / self.config["encoder"], threads)
         self.decoder_step = _session(folder / self.config["decoder_step"], threads)
+        self.decoder_sequence = _session(folder / self.config["decoder_sequence"], threads)
         self.has_ctc_head = bool(self.config.get("ctc_output"))
         self.mapping: list[str] = self.config["mapping"]
         self.newline_token = self.mapping.index(NEW_LINE_TOKEN) if NEW_LINE_TOKEN in self.mapping else -1  # -1: none
@@ -147,19 +149,16 @@ class OnnxTextModel:
 
     def sequence_log_likelihood(self, memory: list[np.ndarray], tokens: np.ndarray) -> np.ndarray:
         """(B, L) texts laid out as `decode` writes them -> (B,) each one's log-probability, <E> included:
-        the decoder stepped through the given tokens (teacher forcing, one step at a time)."""
+        one teacher-forced pass (TransformerTextDecoder.sequence_log_likelihood)."""
         padding = self.config["padding_token"]
-        totals = np.zeros(tokens.shape[0], dtype=np.float64)
-        cache = self.start(memory, tokens.shape[1])
-        for t in range(tokens.shape[1] - 1):
-            targets = tokens[:, t + 1]
-            if (targets == padding).all():
-                break
-            logits = cache.step(tokens[:, t])
-            shifted = logits - logits.max(axis=-1, keepdims=True)
-            chosen = shifted[np.arange(len(targets)), targets] - np.log(np.exp(shifted).sum(axis=-1))
-            totals += np.where(targets == padding, 0.0, chosen)
-        return totals
+        written = int((tokens != padding).sum(axis=1).max())  # <S>, the text, <E>: the rest is padding
+        if written < 2:
+            return np.zeros(tokens.shape[0], dtype=np.float64)
+        inputs, targets = tokens[:, : written - 1], tokens[:, 1:written]
+        feeds = {"tokens": np.ascontiguousarray(inputs, dtype=np.int64), **dict(zip(self.memory_names, memory))}
+        log_probs = self.decoder_sequence.run(None, feeds)[0]  # (B, T, C)
+        chosen = np.take_along_axis(log_probs, targets[..., None], axis=-1)[..., 0].astype(np.float64)
+        return np.where(targets == padding, 0.0, chosen).sum(axis=1)
 
     def decode(
         self, memory: list[np.ndarray], max_length: int | None = None, min_length: int = 0, line_limits: np.ndarray | None = None

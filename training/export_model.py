@@ -13,6 +13,8 @@ writes, beside the model (or in --output_dir):
   the memory keys/values -> logits (B, classes) for the next position and new_key_i (B, heads, head_dim, 1)
   and new_value_i (B, heads, 1, head_dim), the token's own, which the caller writes into its cache slot. Feeding only the
   newest token keeps decoding linear in the output length, and a step copies nothing of the cache.
+- decoder_sequence.onnx: tokens (B, T) and the memory keys/values -> log_probs (B, T, classes), teacher
+  forced: joint reading scores whole candidate texts with it in one pass.
 - onnx_model.json: the mapping, the special tokens, the sizes and the preprocessing settings the
   ONNX backend of ParagraphTextRecognizer needs (it reads no torch file).
 
@@ -129,6 +131,30 @@ class _StepLayer:
         attended = torch.matmul(torch.softmax(torch.matmul(q, memory_key), dim=-1), memory_value)  # (B, h, 1, dh)
         return nn.functional.linear(attended.reshape(-1, self.layer.dim), *self.layer.cross_out)
 
+    def sequence(self, x: torch.Tensor, causal: torch.Tensor, memory_key: torch.Tensor, memory_value: torch.Tensor) -> torch.Tensor:
+        """The layer over all T positions of (B, T, d) at once, `causal` (T, T) added to the self-attention's scores."""
+        layer, batch, length = self.layer, x.shape[0], x.shape[1]
+        heads = (batch, length, layer.heads, layer.head_dim)
+
+        def self_attention(h: torch.Tensor) -> torch.Tensor:
+            q, key, value = (part.reshape(heads).transpose(1, 2) for part in nn.functional.linear(h, *self.qkv).split(layer.dim, dim=-1))
+            weights = torch.softmax(torch.matmul(q, key.transpose(2, 3)) + causal, dim=-1)  # (B, h, T, T)
+            attended = torch.matmul(weights, value).transpose(1, 2).reshape(batch, length, layer.dim)
+            return nn.functional.linear(attended, *layer.self_out)
+
+        def cross_attention(h: torch.Tensor) -> torch.Tensor:
+            q = nn.functional.linear(h, *self.cross_query).reshape(heads).transpose(1, 2)  # (B, h, T, dh)
+            attended = torch.matmul(torch.softmax(torch.matmul(q, memory_key), dim=-1), memory_value)
+            return nn.functional.linear(attended.transpose(1, 2).reshape(batch, length, layer.dim), *layer.cross_out)
+
+        if layer.norm_first:
+            x = x + self_attention(layer.norm(0, x))
+            x = x + cross_attention(layer.norm(1, x))
+            return x + layer.feed_forward(layer.norm(2, x))
+        x = layer.norm(0, x + self_attention(x))
+        x = layer.norm(1, x + cross_attention(x))
+        return layer.norm(2, x + layer.feed_forward(x))
+
     def __call__(self, x: torch.Tensor, cache_mask: torch.Tensor, cache_key: torch.Tensor, cache_value: torch.Tensor,
                  memory_key: torch.Tensor, memory_value: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         layer = self.layer
@@ -141,6 +167,25 @@ class _StepLayer:
         x = layer.norm(0, x + attended)
         x = layer.norm(1, x + self.cross_attention(x, memory_key, memory_value))
         return layer.norm(2, x + layer.feed_forward(x)), key, value
+
+
+class DecoderSequenceGraph(nn.Module):
+    """Teacher forcing: tokens (B, T) and the memory keys/values -> (B, T, classes) log-probabilities, position
+    i's of the token after it given tokens <= i (TransformerTextDecoder.sequence_logits' arithmetic). Joint
+    reading scores its candidate texts with it in one pass instead of stepping the decoder through them."""
+
+    def __init__(self, model: ResnetTransformer) -> None:
+        super().__init__()
+        step = DecoderStepGraph(model)
+        self.decoder, self.embedding, self.positions, self.layers = model.decoder, step.embedding, step.positions, step.layers
+
+    def forward(self, tokens: torch.Tensor, *memory: torch.Tensor) -> torch.Tensor:
+        length = tokens.shape[1]
+        x = self.embedding[tokens] + self.positions[:length]  # (B, T, d)
+        causal = torch.full((length, length), float("-inf")).triu(1)  # position i sees tokens <= i
+        for i, layer in enumerate(self.layers):
+            x = layer.sequence(x, causal, memory[2 * i], memory[2 * i + 1])
+        return torch.log_softmax(self.decoder.output_logits(x), dim=-1)
 
 
 def _names(prefix: str, count: int) -> list[str]:
@@ -169,6 +214,7 @@ def _config(content: dict[str, Any], model: ResnetTransformer, model_path: Path)
         "head_dim": decoder.dim // decoder.nhead,
         "encoder": onnx_model.ENCODER_FILENAME,
         "decoder_step": onnx_model.DECODER_STEP_FILENAME,
+        "decoder_sequence": onnx_model.DECODER_SEQUENCE_FILENAME,
         "ctc_output": onnx_model.CTC_OUTPUT if model.ctc_head is not None else None,
         # The preprocessing is ParagraphStem(augment=False, match_scale=True): these are its settings,
         # recorded for other clients of the graphs (the ONNX backend runs the same Python code).
@@ -188,7 +234,7 @@ def decoder_mapping(content: dict[str, Any]) -> list[str]:
 
 
 def export(model_path: str | Path, output_dir: str | Path | None = None, check: bool = True) -> Path:
-    """Write encoder.onnx, decoder_step.onnx and onnx_model.json; returns the JSON's path."""
+    """Write encoder.onnx, decoder_step.onnx, decoder_sequence.onnx and onnx_model.json; returns the JSON's path."""
     model_path = Path(model_path)
     content = read_checkpoint(model_path)
     model = build_model(content, source=model_path)
@@ -236,8 +282,18 @@ def export(model_path: str | Path, output_dir: str | Path | None = None, check: 
             # forward(token, position, cache_mask, *cache)
             dynamic_shapes=({0: batch}, None, {0: capacity}, tuple([key_shape, value_shape] * count + memory_shapes)),
         )
-    assert encoder_program is not None and step_program is not None
-    programs = [(encoder_program, config["encoder"]), (step_program, config["decoder_step"])]
+    length = torch.export.Dim("length", min=1, max=config["max_output_length"])
+    tokens = torch.randint(0, len(config["mapping"]), (EXAMPLE_BATCH, EXAMPLE_CAPACITY))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        sequence_program = torch.onnx.export(
+            DecoderSequenceGraph(model).eval(), (tokens, *memory_kv), opset_version=OPSET, dynamo=True,
+            external_data=False, verbose=False, input_names=["tokens", *_names("memory", count)], output_names=["log_probs"],
+            dynamic_shapes=({0: batch, 1: length}, tuple(memory_shapes)),  # forward(tokens, *memory)
+        )
+    assert encoder_program is not None and step_program is not None and sequence_program is not None
+    programs = [(encoder_program, config["encoder"]), (step_program, config["decoder_step"]),
+                (sequence_program, config["decoder_sequence"])]
     for program, name in programs:
         with atomic_path(output / name) as temp:
             program.save(str(temp))
@@ -272,6 +328,9 @@ def check_export(model: ResnetTransformer, json_path: Path, tolerance: float = 1
     for t in range(tokens.shape[1]):
         logits = cache.step(tokens[:, t].numpy())
         worst = max(worst, float(np.abs(logits - expected_logits[:, t].numpy()).max()))
+    with torch.inference_mode():
+        expected_totals = model.decoder.sequence_log_likelihood(memory, tokens).numpy()
+    worst = max(worst, float(np.abs(graphs.sequence_log_likelihood(got_kv, tokens.numpy()) - expected_totals).max()))
     if graphs.has_ctc_head:
         with torch.inference_mode():
             expected_ctc = torch.log_softmax(model.ctc_logits(model.feature_map(image)), dim=-1).numpy()
@@ -291,7 +350,7 @@ def main(argv: list[str] | None = None) -> int:
     except (FileNotFoundError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
-    graphs = [onnx_model.ENCODER_FILENAME, onnx_model.DECODER_STEP_FILENAME]
+    graphs = [onnx_model.ENCODER_FILENAME, onnx_model.DECODER_STEP_FILENAME, onnx_model.DECODER_SEQUENCE_FILENAME]
     print(f"wrote {', '.join(str(json_path.parent / name) for name in graphs)}, {json_path}")
     return 0
 
