@@ -77,6 +77,9 @@ class OnnxTextModel:
         # full 682-token decode at batch 1 took 243 ms on both cores against 321 ms on one (README).
         self.encoder = _session(folder / self.config["encoder"], threads)
         self.decoder_step = _session(folder / self.config["decoder_step"], threads)
+        if "decoder_sequence" not in self.config:
+            raise ValueError(f"{self.config_path} has no teacher-forced graph: re-export with "
+                             f"`python training/export_model.py --model_path {source}`")
         self.decoder_sequence = _session(folder / self.config["decoder_sequence"], threads)
         self.has_ctc_head = bool(self.config.get("ctc_output"))
         self.mapping: list[str] = self.config["mapping"]
