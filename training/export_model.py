@@ -73,13 +73,13 @@ class DecoderStepGraph(nn.Module):
     """One greedy step: the newest token, its position and the cache -> next-token logits and the token's
     own keys (B, h, dh, 1) and values (B, h, 1, dh), which the caller writes into the cache at that position.
 
-    The layer math is decoding._Layer.step's, rearranged so that a step never copies the cache and runs
-    few nodes (at batch 1 each costs about as much as its arithmetic): the cache has a fixed capacity
+    The layer math is decoding._Layer.step's, rearranged so that a step never copies the cache: the cache has a fixed capacity
     (the caller grows it, rarely) with a mask over its unfilled slots; the keys are kept transposed
     (B, h, dh, capacity), as the memory's are, so that both attentions are plain MatMuls; the newest token
     attends to itself through a score of its own; the attention scale is folded into the query weights.
     (Growing the cache by concatenation and transposing the keys at every step took 8 Transposes and 24
-    Concats of a 211-node step: 1.0 ms a step at batch 1, 2 threads; this one takes about 0.35.)"""
+    Concats of a 211-node step: 1.0 ms a step at batch 1, 2 threads. This one takes about 0.35 ms, near
+    what its reads of the weights and memory alone take: benchmark_decoding.py's "floor" row.)"""
 
     def __init__(self, model: ResnetTransformer) -> None:
         super().__init__()
@@ -102,9 +102,10 @@ class DecoderStepGraph(nn.Module):
 
 
 class _StepLayer:
-    """decoding._Layer.step on (B, d) rows against cache_key (B, h, dh, C), cache_value (B, h, C, dh), cache_mask
+    """One decoder layer for export. Called: decoding._Layer.step on (B, d) rows against cache_key (B, h, dh, C), cache_value (B, h, C, dh), cache_mask
     (C,) (0 where filled, -inf where not), memory_key (B, h, dh, M), memory_value (B, h, M, dh); returns the
-    layer's output and the token's own key (B, h, dh, 1) and value (B, h, 1, dh)."""
+    layer's output and the token's own key (B, h, dh, 1) and value (B, h, 1, dh). `sequence`: all positions at
+    once (the teacher-forced graph)."""
 
     def __init__(self, layer: decoding._Layer) -> None:
         self.layer, dim, heads, head_dim = layer, layer.dim, layer.heads, layer.head_dim
