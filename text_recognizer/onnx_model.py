@@ -211,24 +211,27 @@ class DecoderCache:
         self.model, self.max_length = model, max_length
         self.batch, self.length = memory[0].shape[0], 0
         self.feeds: dict[str, np.ndarray] = dict(zip(model.memory_names, memory))
+        for name in model.cache_names:  # no slots yet: keys (B, h, dh, 0), values (B, h, 0, dh)
+            shape = [self.batch, model.heads, model.head_dim, model.head_dim]
+            shape[self._slot_axis(name)] = 0
+            self.feeds[name] = np.zeros(shape, dtype=np.float32)
+        self.feeds["cache_mask"] = np.zeros(0, dtype=np.float32)
         self.capacity = 0
         self._grow(max(1, min(capacity, max_length)))
 
+    @staticmethod
+    def _slot_axis(name: str) -> int:
+        return 3 if name.startswith("cache_key") else 2  # keys are kept transposed
+
     def _grow(self, capacity: int) -> None:
-        heads, head_dim, old = self.model.heads, self.model.head_dim, self.capacity
+        """Room for `capacity` tokens, the filled slots kept (zeros after them, masked out)."""
+        more = capacity - self.capacity
         for name in self.model.cache_names:
-            keys = name.startswith("cache_key")
-            grown = np.zeros((self.batch, heads, head_dim, capacity) if keys else (self.batch, heads, capacity, head_dim),
-                             dtype=np.float32)
-            if old:
-                if keys:
-                    grown[..., :old] = self.feeds[name]
-                else:
-                    grown[:, :, :old] = self.feeds[name]
-            self.feeds[name] = grown
-        mask = np.full(capacity, -np.inf, dtype=np.float32)
-        mask[:old] = 0
-        self.feeds["cache_mask"], self.capacity = mask, capacity
+            widths = [(0, 0)] * 4
+            widths[self._slot_axis(name)] = (0, more)
+            self.feeds[name] = np.pad(self.feeds[name], widths)
+        self.feeds["cache_mask"] = np.pad(self.feeds["cache_mask"], (0, more), constant_values=-np.inf)
+        self.capacity = capacity
 
     def step(self, token: np.ndarray) -> np.ndarray:
         """(B,) tokens at the next position -> (B, C) logits for the one after; the cache grows by one."""

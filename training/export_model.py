@@ -148,26 +148,19 @@ class _StepLayer:
             attended = torch.matmul(torch.softmax(torch.matmul(q, memory_key), dim=-1), memory_value)
             return nn.functional.linear(attended.transpose(1, 2).reshape(batch, length, layer.dim), *layer.cross_out)
 
-        if layer.norm_first:
-            x = x + self_attention(layer.norm(0, x))
-            x = x + cross_attention(layer.norm(1, x))
-            return x + layer.feed_forward(layer.norm(2, x))
-        x = layer.norm(0, x + self_attention(x))
-        x = layer.norm(1, x + cross_attention(x))
-        return layer.norm(2, x + layer.feed_forward(x))
+        return layer.residual_blocks(x, self_attention, cross_attention)
 
     def __call__(self, x: torch.Tensor, cache_mask: torch.Tensor, cache_key: torch.Tensor, cache_value: torch.Tensor,
                  memory_key: torch.Tensor, memory_value: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        layer = self.layer
-        if layer.norm_first:
-            attended, key, value = self.self_attention(layer.norm(0, x), cache_mask, cache_key, cache_value)
-            x = x + attended
-            x = x + self.cross_attention(layer.norm(1, x), memory_key, memory_value)
-            return x + layer.feed_forward(layer.norm(2, x)), key, value
-        attended, key, value = self.self_attention(x, cache_mask, cache_key, cache_value)
-        x = layer.norm(0, x + attended)
-        x = layer.norm(1, x + self.cross_attention(x, memory_key, memory_value))
-        return layer.norm(2, x + layer.feed_forward(x)), key, value
+        own: list[torch.Tensor] = []  # the token's key and value, made inside the self-attention
+
+        def self_attention(h: torch.Tensor) -> torch.Tensor:
+            attended, key, value = self.self_attention(h, cache_mask, cache_key, cache_value)
+            own.extend((key, value))
+            return attended
+
+        x = self.layer.residual_blocks(x, self_attention, lambda h: self.cross_attention(h, memory_key, memory_value))
+        return x, own[0], own[1]
 
 
 class DecoderSequenceGraph(nn.Module):

@@ -15,7 +15,7 @@ a line holds its limit, the text ends there (<E>, at no cost to its log_prob), a
 """
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Protocol, cast
 
 import torch
@@ -105,15 +105,23 @@ class _Layer:
     def feed_forward(self, x: torch.Tensor) -> torch.Tensor:
         return F.linear(self.drop(self.activation(F.linear(x, *self.linear1))), *self.linear2)
 
+    def residual_blocks(
+        self, x: torch.Tensor, self_attention: Callable[[torch.Tensor], torch.Tensor],
+        cross_attention: Callable[[torch.Tensor], torch.Tensor],
+    ) -> torch.Tensor:
+        """The layer's three sublayers around its residual stream, pre- or post-norm as the layer was built,
+        with the two attentions given as functions of their input (the export's graphs attend their own way)."""
+        if self.norm_first:
+            x = x + self.drop(self_attention(self.norm(0, x)))
+            x = x + self.drop(cross_attention(self.norm(1, x)))
+            return x + self.drop(self.feed_forward(self.norm(2, x)))
+        x = self.norm(0, x + self.drop(self_attention(x)))
+        x = self.norm(1, x + self.drop(cross_attention(x)))
+        return self.norm(2, x + self.drop(self.feed_forward(x)))
+
     def step(self, x: torch.Tensor, kv_cache: torch.Tensor, memory_kv: torch.Tensor, t: int) -> torch.Tensor:
         """The layer applied to the newest token only: (B, 1, d) -> (B, 1, d)."""
-        if self.norm_first:
-            x = x + self.drop(self.self_attention(self.norm(0, x), kv_cache, t))
-            x = x + self.drop(self.cross_attention(self.norm(1, x), memory_kv))
-            return x + self.drop(self.feed_forward(self.norm(2, x)))
-        x = self.norm(0, x + self.drop(self.self_attention(x, kv_cache, t)))
-        x = self.norm(1, x + self.drop(self.cross_attention(x, memory_kv)))
-        return self.norm(2, x + self.drop(self.feed_forward(x)))
+        return self.residual_blocks(x, lambda h: self.self_attention(h, kv_cache, t), lambda h: self.cross_attention(h, memory_kv))
 
 
 class _Cache:

@@ -12,7 +12,8 @@ Lightning module) and for attention to tell neighbouring letters apart, for 1.5x
 
 The line CTC head (`add_ctc_head`, made by --ctc_weight) reads each feature column (max over the
 rows): trained on single lines, it is a second way to read a line (`predict_ctc`), one pass with no
-loop to lose its place in; `predict_joint` reads each line both ways and keeps the likelier text. Its weights travel in the model file; a model without them has none.
+loop to lose its place in; `predict_joint` reads each line both ways and keeps the likelier text. Its
+weights travel in the model file; a model without them has none.
 """
 from __future__ import annotations
 
