@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 from text_recognizer.metadata import iam_paragraphs as metadata
 from text_recognizer.run_files import DEFAULT_MODEL_PATH
 from text_recognizer.stems import paragraph_core
+from text_recognizer.stems.page_normalize import normalize_page
 from text_recognizer.util import ImageSource, read_image_pil
 from text_recognizer.vocabulary import convert_labels_to_strings
 
@@ -160,10 +161,11 @@ class ParagraphTextRecognizer:
         page's lines from top to bottom."""
         # The stem fits every page into its canvas (the default image_shape), so files far larger than that
         # are decoded at a fraction of their size: a 9000x9000 scan costs tens of MB, not gigabytes.
-        pil = read_image_pil(image, grayscale=True, fit_within=(metadata.IMAGE_WIDTH, metadata.IMAGE_HEIGHT))
+        pil = read_image_pil(image, fit_within=(metadata.IMAGE_WIDTH, metadata.IMAGE_HEIGHT))
         if pil.width == 0 or pil.height == 0:
             raise ValueError(f"{image if isinstance(image, (str, Path)) else 'the image'} has no pixels")
-        page = paragraph_core.white_ink_on_black(pil)
+        # Colour, light, the sheet, skew, rulings and polarity: a phone photo becomes a clean page first.
+        page = normalize_page(pil).image
         if self.read_by == paragraph_core.READ_BY_LINES:
             assert self.transform.match is not None
             lines = paragraph_core.split_lines(self.transform.match(page))

@@ -5,13 +5,16 @@
 Goes through ParagraphTextRecognizer (the cached crops are passed as files, so preprocessing, scale
 matching and decoding are the production path), so the figures are what users get. Training and test
 side by side show the gap between the writers the model trained on and the writers it never saw.
-`--scales=0.75,1,2` reads every image at those scales too; `--line_guard=both` reads each with and without
+`--scales=0.75,1,2` reads every image at those scales too; `--photos` reads each page also as a phone photo
+of it (text_recognizer/data/synthetic/photo_effects.py: paper, rulings, ink colour, light, a desk,
+perspective, focus, noise, JPEG; the same photo for the same page every time), clean and photo side by side; `--line_guard=both` reads each with and without
 the decoding's line-length guard (text_recognizer/line_guard.py), to show what it does. For a model that
 reads one line at a time, it also counts the pages cut into as many lines as their labels have.
 """
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import sys
 import time
@@ -20,9 +23,10 @@ SPLITS = "train,test"
 LIMIT = 100
 
 
-def evaluate(recognizer, filenames: list[str], truths: list[str], scale: float = 1.0) -> dict[str, float]:
+def evaluate(recognizer, filenames: list[str], truths: list[str], scale: float = 1.0, photos: bool = False) -> dict[str, float]:
     from PIL import Image
 
+    from text_recognizer.data.synthetic.photo_effects import photograph
     from text_recognizer.lit_models.metrics import character_error_rate, reference_cer
     from text_recognizer.stems.paragraph import READ_BY_LINES, rescale
 
@@ -30,7 +34,8 @@ def evaluate(recognizer, filenames: list[str], truths: list[str], scale: float =
     for filename in filenames:
         with Image.open(filename) as file:
             image = file.convert("L")
-        images.append(rescale(image, scale))
+        # a photo's seed is its page's place in the split: the same photos every run
+        images.append(photograph(rescale(image, scale), seed=len(images)) if photos else rescale(image, scale))
     started = time.perf_counter()
     texts = [prediction.text for prediction in recognizer.predict_batch(images)]
     seconds = time.perf_counter() - started
@@ -68,6 +73,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--line_decoding", choices=LINE_DECODINGS, default=None,
                         help="lines read one at a time: by the model's CTC head and its attention decoder jointly, "
                         "by either alone (default: joint where the model has a line CTC head, else attention)")
+    parser.add_argument("--photos", action="store_true",
+                        help="read every page also as a phone photo of it (deterministic), beside the clean page")
     parser.add_argument("--json", action="store_true", help="print one JSON object per split and scale")
     args = parser.parse_args(argv)
     splits = [split.strip() for split in args.splits.split(",") if split.strip()]
@@ -91,13 +98,14 @@ def main(argv: list[str] | None = None) -> int:
         count = len(dataset) if args.limit <= 0 else min(args.limit, len(dataset))
         truths = convert_labels_to_strings(dataset.labels[:count], data.mapping)
         for scale in scales:
-            for guard, recognizer in recognizers.items():
-                figures = {"split": split, "scale": scale, "line_guard": guard,
-                           **evaluate(recognizer, dataset.filenames[:count], truths, scale)}
+            for (guard, recognizer), photos in itertools.product(recognizers.items(), [False, True] if args.photos else [False]):
+                figures = {"split": split, "scale": scale, "line_guard": guard, "photos": photos,
+                           **evaluate(recognizer, dataset.filenames[:count], truths, scale, photos)}
                 if args.json:
                     print(json.dumps(figures))
                 else:
-                    print(f"{split:5} x{scale:<4g} {figures['paragraphs']:4d} paragraphs{'' if guard else ' (no line guard)'}: "
+                    print(f"{split:5} x{scale:<4g} {figures['paragraphs']:4d} {'photos' if photos else 'paragraphs'}"
+                          f"{'' if guard else ' (no line guard)'}: "
                           f"standard CER {figures['cer_standard']:.3f}, reference CER {figures['cer_reference']:.3f} "
                           f"({figures['seconds_per_paragraph']:.2f} s a paragraph)"
                           + (f"; {figures['lines_as_labelled']} cut into as many lines as labelled"
