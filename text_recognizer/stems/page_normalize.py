@@ -61,6 +61,9 @@ RULING_DARKNESS = 25  # levels below the paper: faint rulings count
 CROSSING_MARGIN = 40  # levels darker than the ruling's own typical value: ink crossing it
 
 INK_LEVEL = 230  # the 99.5th percentile of a flattened page's ink is brought to this (training pages: 180-250)
+# Levels above that floor the brightest half percent of a flattened page must reach, or it is blank: on
+# photos of blank sheets (ruled, squared, plain) 4-19, of written ones 40 (pale pencil) and more.
+MIN_INK_CONTRAST = 28
 NOISE_FLOOR = 12  # levels above the paper's median that are still paper (grain, JPEG, sensor noise)
 
 
@@ -191,8 +194,9 @@ def _ink_mask(gray: np.ndarray) -> np.ndarray:
 
 
 def estimate_skew(ink: np.ndarray, max_degrees: float = MAX_SKEW_DEGREES) -> float:
-    """Degrees to rotate the page counterclockwise (OpenCV's sense) so that its lines run level: the
-    angle whose row profile of the ink is sharpest (sum of squares), searched coarse then fine."""
+    """Degrees the page's lines are turned counterclockwise as displayed (OpenCV's sense; rotating by
+    minus this levels them): the angle whose row profile of the ink is sharpest (sum of squares),
+    searched coarse then fine."""
     ys, xs = np.nonzero(ink)
     if ys.size < 50:
         return 0.0
@@ -203,8 +207,8 @@ def estimate_skew(ink: np.ndarray, max_degrees: float = MAX_SKEW_DEGREES) -> flo
     ys = ys.astype(np.float64)
 
     def sharpness(degrees: float) -> float:
-        # a line tilted down to the right by `degrees` lies level after the rotation by +degrees
-        rows = ys - xs * math.tan(math.radians(degrees))
+        # a line turned counterclockwise by `degrees` rises to the right (y falls as x grows)
+        rows = ys + xs * math.tan(math.radians(degrees))
         counts = np.bincount((rows - rows.min()).astype(np.int64))
         return float(counts.astype(np.float64) @ counts)
 
@@ -213,7 +217,7 @@ def estimate_skew(ink: np.ndarray, max_degrees: float = MAX_SKEW_DEGREES) -> flo
 
 
 def _rotate(gray: np.ndarray, degrees: float) -> tuple[np.ndarray, np.ndarray]:
-    """The page rotated by `degrees` about its centre on a canvas that holds all of it, paper beyond;
+    """The page turned clockwise by `degrees` about its centre on a canvas that holds all of it, paper beyond;
     and the 3x3 matrix input -> output."""
     height, width = gray.shape
     matrix = cv2.getRotationMatrix2D((width / 2, height / 2), -degrees, 1.0)
@@ -274,6 +278,17 @@ def _drop_edge_marks(ink: np.ndarray) -> np.ndarray:
     return result
 
 
+def _stretch(ink: np.ndarray) -> np.ndarray:
+    """A flattened page's paper (its median and noise) to black, its ink's brightest to INK_LEVEL; all
+    black when nothing stands out of the paper's noise: a blank sheet reads as no text, not as noise.
+    (Writing on less than half a percent of the sheet, a word or two, counts as blank too.)"""
+    floor = float(np.median(ink)) + NOISE_FLOOR
+    contrast = float(np.percentile(ink, 99.5)) - floor
+    if contrast < MIN_INK_CONTRAST:
+        return np.zeros_like(ink)
+    return np.clip((ink.astype(np.float32) - floor) * (INK_LEVEL / contrast), 0, 255).astype(np.uint8)
+
+
 def normalize_page(image: Image.Image) -> NormalizedPage:
     """Any page image -> `NormalizedPage` (module docstring). Pure function of the pixels: the same
     page gives the same result, whatever is read beside it."""
@@ -315,8 +330,5 @@ def normalize_page(image: Image.Image) -> NormalizedPage:
     if corners is not None:
         ink = _drop_edge_marks(ink)
     if flattened:
-        floor = float(np.median(ink)) + NOISE_FLOOR
-        top = float(np.percentile(ink, 99.5))
-        gain = INK_LEVEL / max(top - floor, 1.0)
-        ink = np.clip((ink.astype(np.float32) - floor) * gain, 0, 255).astype(np.uint8)
+        ink = _stretch(ink)
     return NormalizedPage(Image.fromarray(np.ascontiguousarray(ink), mode="L"), to_input, steps)
