@@ -2,7 +2,7 @@
 
 POST /v1/recognize  an image as a multipart upload (field "image"); JSON {"image_base64": ...} or
                     {"url": ...} only when Settings.allow_json / allow_urls enable them.
-                    -> {"text", "confidence", "lines", "model", "elapsed_ms", "request_id"}
+                    -> {"text", "confidence", "lines", "warnings", "model", "elapsed_ms", "request_id"}
 GET  /healthz       {"status": "ok", ...}
 GET  /v1/model      what is loaded: class, backend, its model_config, data config, training run command
 GET  /              the web page (static/index.html)
@@ -37,7 +37,7 @@ from text_recognizer.metadata import iam_paragraphs as metadata
 from text_recognizer.paragraph_text_recognizer import ParagraphTextRecognizer
 from text_recognizer.run_files import DEFAULT_MODEL_PATH, RUN_COMMAND_FILE
 from text_recognizer.stems.paragraph_core import READ_BY_LINES
-from text_recognizer.util import decode_image, read_image_pil
+from text_recognizer.util import decode_image
 
 logger = logging.getLogger("api_server")
 STATIC_DIRNAME = Path(__file__).resolve().parent / "static"
@@ -204,7 +204,8 @@ def create_app(settings: Settings | None = None, recognizer: ParagraphTextRecogn
         body = {
             "text": prediction.text,
             "confidence": prediction.confidence,
-            "lines": prediction.text.split("\n"),
+            "lines": prediction.text.split("\n") if prediction.text else [],
+            "warnings": prediction.warnings,
             "model": {"class": model_info["class"], "backend": model_info["backend"], "source": model_info["source"]},
             "elapsed_ms": round((time.perf_counter() - started) * 1e3, 1),
             "request_id": rid,
@@ -306,6 +307,6 @@ def preprocess(recognizer: ParagraphTextRecognizer, data: bytes, name: str, sett
                                f"{settings.max_pixels}; scale it down")
     try:
         image = decode_image(data, name, fit_within=(metadata.IMAGE_WIDTH, metadata.IMAGE_HEIGHT))
-        return recognizer.preprocess(read_image_pil(image, grayscale=True))
+        return recognizer.preprocess(image)  # in colour: normalization reads ink of any colour on its paper
     except ValueError as error:  # truncated, corrupt, no pixels
         raise ClientError(422, str(error)[:500]) from None

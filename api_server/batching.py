@@ -20,6 +20,8 @@ def batch_size_of(image: Any) -> tuple[int, int]:
     """The padded (H, W) a preprocessed image is read at: a page, or the lines of a page read by lines
     (a list of images, padded together)."""
     parts = image if isinstance(image, (list, tuple)) else [image]
+    if not parts:  # a page with no lines (blank): read by no model call, grouped with any
+        return (0, 0)
     return padded_size([tuple(part.shape[-2:]) for part in parts])
 
 

@@ -11,7 +11,7 @@ from text_recognizer.data.batching import Curriculum
 from text_recognizer.line_guard import MIN_CHAR_WIDTH
 from text_recognizer.metadata import iam_paragraphs as metadata
 from text_recognizer.model_file import as_model_file, save_model_file
-from text_recognizer.paragraph_text_recognizer import ParagraphTextRecognizer
+from text_recognizer.paragraph_text_recognizer import NO_TEXT_FOUND, ParagraphTextRecognizer
 from text_recognizer.stems.paragraph_core import (
     CORE_TO_PITCH,
     LINE_DECODING_ATTENTION,
@@ -90,10 +90,14 @@ def test_read_by_overrides_the_models_setting_and_is_checked(line_model, tmp_pat
         ParagraphTextRecognizer(line_model, read_by="words")
 
 
-def test_a_blank_page_is_read_as_one_image(line_model):
+def test_a_blank_page_has_no_lines_and_says_no_text_was_found(line_model):
+    recognizer = ParagraphTextRecognizer(line_model)
     blank = Image.new("L", (300, 200), 235)
-    lines = ParagraphTextRecognizer(line_model).preprocess(blank)
-    assert len(lines) == 1 and float(lines[0].max()) < 0.5
+    assert recognizer.preprocess(blank) == []
+    # read beside a written page, which still reads as alone
+    predictions = recognizer.predict_batch([blank, page_of_bars(), np.zeros((200, 300), np.uint8)])
+    assert [(p.text, p.warnings) for p in predictions[::2]] == [("", [NO_TEXT_FOUND])] * 2
+    assert predictions[1].text == recognizer.predict(page_of_bars()) and predictions[1].warnings == []
 
 
 @pytest.mark.slow

@@ -15,9 +15,11 @@ import json
 import math
 import sys
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+
+import numpy as np
 
 from text_recognizer.metadata import iam_paragraphs as metadata
 from text_recognizer.run_files import DEFAULT_MODEL_PATH
@@ -33,10 +35,14 @@ BATCH_SIZE = 8
 BACKENDS = ("torch", "onnx")
 
 
+NO_TEXT_FOUND = "no text found"  # the page's warning when it holds no ink that could be writing
+
+
 @dataclass
 class Prediction:
     text: str
-    confidence: float  # geometric mean of the per-token probabilities of the decoded text, in (0, 1]
+    confidence: float  # geometric mean of the per-token probabilities of the decoded text, in (0, 1]; 0: no text
+    warnings: list[str] = field(default_factory=list)  # e.g. NO_TEXT_FOUND, with empty text
 
 
 @runtime_checkable
@@ -168,8 +174,11 @@ class ParagraphTextRecognizer:
         page = normalize_page(pil).image
         if self.read_by == paragraph_core.READ_BY_LINES:
             assert self.transform.match is not None
-            lines = paragraph_core.split_lines(self.transform.match(page))
-            return [self._tensor(paragraph_core.to_array(self.line_transform(line))) for line in lines]
+            page = self.transform.match(page)
+            # No lines on a blank page (or a photo of a wall): nothing is read and the page says no text was found.
+            boxes = paragraph_core.line_boxes(np.asarray(page))
+            return [self._tensor(paragraph_core.to_array(self.line_transform(page.crop((left, top, right, bottom)))))
+                    for top, bottom, left, right in boxes]
         return self._tensor(paragraph_core.to_array(self.transform(page)))
 
     def _tensor(self, array: Any) -> Any:
@@ -189,11 +198,16 @@ class ParagraphTextRecognizer:
         """Read images already preprocessed (`preprocess`), as one batch (reading by lines: every line of
         every page in one batch, each page's lines joined again)."""
         if self.read_by != paragraph_core.READ_BY_LINES:
-            return [self._prediction(text, log_prob) for text, log_prob in zip(*self._decode(tensors))]
+            return [self._prediction(text, log_prob) if float(tensor.max()) > 0 else self._no_text()
+                    for tensor, text, log_prob in zip(tensors, *self._decode(tensors))]
         pages = [list(item) if isinstance(item, (list, tuple)) else [item] for item in tensors]
-        texts, log_probs = self._decode([line for page in pages for line in page])
+        lines = [line for page in pages for line in page]
+        texts, log_probs = self._decode(lines) if lines else ([], [])
         predictions, start = [], 0
         for page in pages:
+            if not page:
+                predictions.append(self._no_text())
+                continue
             end = start + len(page)
             # A page's probability is its lines' product: each line's <E> counts where a page has "\n".
             predictions.append(self._prediction("\n".join(texts[start:end]), sum(log_probs[start:end])))
@@ -234,6 +248,10 @@ class ParagraphTextRecognizer:
             if torch.get_num_threads() != default_threads:
                 torch.set_num_threads(default_threads)
         return convert_labels_to_strings(tokens.cpu(), self.mapping), log_probs.tolist()
+
+    @staticmethod
+    def _no_text() -> Prediction:
+        return Prediction("", 0.0, [NO_TEXT_FOUND])
 
     @staticmethod
     def _prediction(text: str, log_prob: float) -> Prediction:

@@ -39,6 +39,7 @@ from text_recognizer.data.vocabulary_check import apply_unknown_chars
 from text_recognizer.metadata import handwriting_folder as metadata
 from text_recognizer.metadata import iam_lines, iam_paragraphs
 from text_recognizer.stems.line import IAMLineStem
+from text_recognizer.stems.page_normalize import normalize_page
 from text_recognizer.stems.paragraph import (
     ELASTIC_DISPLACEMENT,
     TARGET_LINE_PITCH,
@@ -297,7 +298,10 @@ class HandwritingFolder(ContentSizedLoaders, BaseDataModule):
         for source in sources:
             if page is None or page[0] != source.image:
                 with Image.open(source.image) as image:  # the page's polarity is decided once, on the whole page
-                    page = (source.image, white_ink_on_black(to_grayscale(image)).copy())
+                    # A whole page (image+txt) is normalized as the recognizer reads it (a photo's sheet, light,
+                    # skew, rulings); a page whose regions are boxed (PAGE, ALTO) keeps its geometry for the boxes.
+                    page = (source.image, normalize_page(image).image if source.box is None
+                            else white_ink_on_black(to_grayscale(image)).copy())
             crop = page[1] if source.box is None else page[1].crop(source.box)
             yield source.id, self._scaled(crop), source.text
 
