@@ -35,6 +35,7 @@ from text_recognizer.data.batching import BatchingOptions, ContentSizedLoaders, 
 from text_recognizer.data.iam_lines import warn_if_wider_than_canvas
 from text_recognizer.data.sources import iam_crops
 from text_recognizer.data.sources.layout_xml import read_layout
+from text_recognizer.data.synthetic.photo_effects import add_photo_augment_flag, photo_augment
 from text_recognizer.data.vocabulary_check import apply_unknown_chars
 from text_recognizer.metadata import handwriting_folder as metadata
 from text_recognizer.metadata import iam_lines, iam_paragraphs
@@ -236,6 +237,7 @@ class HandwritingFolder(ContentSizedLoaders, BaseDataModule):
         BaseDataModule.add_to_argparse(parser)
         BatchingOptions.add_to_argparse(parser)
         add_augmentation_flags(parser)
+        add_photo_augment_flag(parser)
         parser.set_defaults(**BATCHING_DEFAULTS)
         add = parser.add_argument
         add("--data_dir", type=str, default=None, help="folder of images+txt, labels.jsonl/csv, PAGE or ALTO XML "
@@ -328,7 +330,7 @@ class HandwritingFolder(ContentSizedLoaders, BaseDataModule):
                 iam_crops.warn_if_bigger_than(kept, *iam_paragraphs.IMAGE_SHAPE, f"{split} {self.unit}")
                 stem: Any = ParagraphStem(augment=self.augment and split == "train", fixed_canvas=self.batching.fixed_canvas,
                                           elastic_displacement=self.args.get("elastic_displacement", ELASTIC_DISPLACEMENT),
-                                          line_pitch=self.line_pitch)
+                                          line_pitch=self.line_pitch, photo=photo_augment(self.args))
             else:
                 warn_if_wider_than_canvas(kept, f"{split} line")
                 stem = IAMLineStem(augment=self.augment and split == "train")

@@ -14,6 +14,7 @@ from text_recognizer.data.batching import BatchingOptions, ContentSizedLoaders
 from text_recognizer.data.iam_crop_data_module import IAMCropDataModule
 from text_recognizer.data.sources import iam_crops
 from text_recognizer.data.sources.iam import IAM
+from text_recognizer.data.synthetic.photo_effects import add_photo_augment_flag, photo_augment
 from text_recognizer.metadata import iam_paragraphs as metadata
 from text_recognizer.stems.paragraph import ELASTIC_DISPLACEMENT, ParagraphStem, add_augmentation_flags
 
@@ -39,6 +40,7 @@ class IAMParagraphs(ContentSizedLoaders, IAMCropDataModule):
     def add_to_argparse(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
         IAMCropDataModule.add_to_argparse(parser)
         add_augmentation_flags(parser)
+        add_photo_augment_flag(parser)
         return BatchingOptions.add_to_argparse(parser)
 
     def crops_by_split(self) -> dict[str, Iterable[iam_crops.Sample]]:
@@ -47,7 +49,7 @@ class IAMParagraphs(ContentSizedLoaders, IAMCropDataModule):
     def stem(self, split: str) -> ParagraphStem:
         return ParagraphStem(augment=self.augment and split == "train", fixed_canvas=self.batching.fixed_canvas,
                              elastic_displacement=self.args.get("elastic_displacement", ELASTIC_DISPLACEMENT),
-                             line_pitch=self.line_pitch)
+                             line_pitch=self.line_pitch, photo=photo_augment(self.args))
 
     def check_records(self, records: list[iam_crops.Record], what: str) -> None:
         super().check_records(records, what)

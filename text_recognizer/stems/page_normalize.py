@@ -89,6 +89,8 @@ def _gray(image: Image.Image) -> np.ndarray:
     through their own grayscale (transparency flattened on white)."""
     if image.mode == "L":
         return np.asarray(image)
+    if image.mode == "RGB":
+        return np.asarray(image).min(axis=2)
     if image.mode in ("RGB", "RGBA", "P", "CMYK", "YCbCr", "LA", "PA"):
         rgba = image.convert("RGBA")
         white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))

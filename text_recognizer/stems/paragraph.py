@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 import math
 import random
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import torch
 from PIL import Image, ImageFilter, ImageOps
@@ -126,7 +126,10 @@ class ParagraphStem(ImageStem):
         image_shape: tuple[int, int] = metadata.IMAGE_SHAPE,
         elastic_displacement: float = ELASTIC_DISPLACEMENT,
         line_pitch: float = TARGET_LINE_PITCH,
+        photo: Callable[[Image.Image], Image.Image] | None = None,
     ) -> None:
+        """`photo`: when augmenting, applied to each crop first (the data modules give photo_effects.PhotoAugment:
+        the crop photographed and normalized back, as the recognizer reads a user's photo)."""
         super().__init__()
         if elastic_displacement < 0:
             raise ValueError(f"--elastic_displacement must be 0 (off) or more, got {elastic_displacement}")
@@ -154,10 +157,10 @@ class ParagraphStem(ImageStem):
             # pad_if_needed + a random crop of the padded image = a random placement of the whole
             # image on the canvas (the crop window always contains it, since it fits).
             self.pil_transforms = v2.Compose(
-                [*shrink, fit, v2.RandomCrop(image_shape, pad_if_needed=True, fill=0), *distort]
+                [*([photo] if photo else []), *shrink, fit, v2.RandomCrop(image_shape, pad_if_needed=True, fill=0), *distort]
             )
         else:
-            self.pil_transforms = v2.Compose([RandomHandwritingVariation(), *distort, *shrink, fit])
+            self.pil_transforms = v2.Compose([*([photo] if photo else []), RandomHandwritingVariation(), *distort, *shrink, fit])
 
 
 class Rescale:

@@ -41,6 +41,7 @@ class PhotoOptions:
     vignette: tuple[float, float] = (0.0, 0.35)
     white_balance: float = 0.12  # each channel's gain within 1 +- this
     shadow_probability: float = 0.5  # a hand's or phone's soft shadow over part of the sheet
+    sheet_scale: float | None = None  # the page's enlargement onto the sheet; None: from `width` and `sheet_share`
 
 
 def _smooth_noise(rng: np.random.Generator, height: int, width: int, cells: int) -> np.ndarray:
@@ -68,8 +69,9 @@ def _draw_rulings(sheet: np.ndarray, rng: np.random.Generator, pitch: float, kin
             cv2.line(sheet, (round(x), 0), (round(x), height), colour, thickness, cv2.LINE_AA)
 
 
-def _sheet(page: np.ndarray, rng: np.random.Generator, scale: float) -> np.ndarray:
-    """The page's ink written on a sheet of paper (RGB float32), margins around it, at `scale`."""
+def _sheet(page: np.ndarray, rng: np.random.Generator, scale: float) -> tuple[np.ndarray, np.ndarray]:
+    """The page's ink written on a sheet of paper (RGB float32), margins around it, at `scale`; and the
+    3x3 matrix from the page's pixels to the sheet's."""
     from text_recognizer.stems.paragraph_core import estimate_line_pitch
 
     margin = rng.uniform(0.08, 0.2, 4)
@@ -92,20 +94,29 @@ def _sheet(page: np.ndarray, rng: np.random.Generator, scale: float) -> np.ndarr
         grain = rng.uniform(0.45, 1.0, ink.shape).astype(np.float32)
         alpha = alpha * rng.uniform(0.55, 0.8) * cv2.GaussianBlur(grain, (0, 0), 0.8)
     colour = np.array(INKS[ink_name], np.float32)
-    return sheet * (1 - alpha[..., None]) + colour * alpha[..., None]
+    page_to_sheet = np.array([[size[0] / canvas.shape[1], 0, pad[2] * size[0] / canvas.shape[1]],
+                              [0, size[1] / canvas.shape[0], pad[0] * size[1] / canvas.shape[0]], [0, 0, 1]])
+    return sheet * (1 - alpha[..., None]) + colour * alpha[..., None], page_to_sheet
 
 
 def photograph(page: Image.Image, seed: int, options: PhotoOptions = PhotoOptions()) -> Image.Image:
     """A phone photo (RGB, after a JPEG round trip) of `page` (white ink on black, 8-bit) written on a
     sheet lying on a desk. The same page and seed give the same photo."""
+    return photograph_with_geometry(page, seed, options)[0]
+
+
+def photograph_with_geometry(page: Image.Image, seed: int, options: PhotoOptions = PhotoOptions()) -> tuple[Image.Image, np.ndarray]:
+    """`photograph`, and the 3x3 matrix from the page's pixels to the photo's (homogeneous)."""
     rng = np.random.default_rng(seed)
     ink = np.asarray(page.convert("L"))
     photo_width = int(rng.integers(*options.width, endpoint=True))
     share = rng.uniform(*options.sheet_share)
     probe_width = ink.shape[1] * (1 + 0.28)  # about the sheet's width in page pixels (margins)
-    sheet = _sheet(ink, rng, photo_width * share / probe_width)
+    sheet, page_to_sheet = _sheet(ink, rng, options.sheet_scale or photo_width * share / probe_width)
     sheet_height, sheet_width = sheet.shape[:2]
-    photo_height = int(max(sheet_height / share, photo_width * 0.6))
+    if options.sheet_scale:
+        photo_width = int(sheet_width / share)
+    photo_height = int(sheet_height / share if options.sheet_scale else max(sheet_height / share, photo_width * 0.6))
     # The desk: a colour with grain, the sheet on it under a random perspective and rotation.
     desk = np.empty((photo_height, photo_width, 3), np.float32)
     desk[:] = DESKS[rng.choice(list(DESKS))]
@@ -128,11 +139,11 @@ def photograph(page: Image.Image, seed: int, options: PhotoOptions = PhotoOption
     sigma = rng.uniform(*options.defocus)
     if sigma > 0.3:
         photo = cv2.GaussianBlur(photo, (0, 0), sigma)
-    photo += rng.normal(0, rng.uniform(*options.noise), photo.shape).astype(np.float32)
+    photo += rng.standard_normal(photo.shape, dtype=np.float32) * np.float32(rng.uniform(*options.noise))
     encoded = io.BytesIO()
     quality = int(rng.integers(*options.jpeg_quality, endpoint=True))
     Image.fromarray(photo.clip(0, 255).astype(np.uint8)).save(encoded, "JPEG", quality=quality)
-    return Image.open(io.BytesIO(encoded.getvalue())).convert("RGB")
+    return Image.open(io.BytesIO(encoded.getvalue())).convert("RGB"), matrix @ page_to_sheet
 
 
 def _light(photo: np.ndarray, rng: np.random.Generator, options: PhotoOptions) -> np.ndarray:
@@ -154,6 +165,61 @@ def _light(photo: np.ndarray, rng: np.random.Generator, options: PhotoOptions) -
         light *= 1 - rng.uniform(0.3, 0.55) * shadow
     light = cv2.resize(light, (width, height), interpolation=cv2.INTER_LINEAR)
     return photo * light[..., None]
+
+
+PHOTO_AUGMENT = 0.0  # share of training samples seen as photos; off: the recorded recipes ran without it
+PHOTO_AUGMENT_SCALE = (1.0, 2.0)  # a training crop's enlargement onto the photographed sheet
+
+
+class PhotoAugment:
+    """Training augmentation: with probability `probability`, a crop (white ink on black) is written on
+    a sheet, photographed (`photograph`, at 1-2x its size rather than a phone's 3,000 px, to stay cheap)
+    and normalized back (stems/page_normalize.py) at its own scale: the model learns from what the
+    recognizer gives it when a user's photo comes in. A crop that normalizes to no ink is kept as it was."""
+
+    def __init__(self, probability: float) -> None:
+        if not 0 <= probability <= 1:
+            raise ValueError(f"--photo_augment must be a probability between 0 and 1, got {probability}")
+        self.probability = probability
+
+    def __call__(self, image: Image.Image) -> Image.Image:
+        import random
+
+        from text_recognizer.stems.page_normalize import normalize_page
+        from text_recognizer.stems.paragraph_core import rescale
+
+        if random.random() >= self.probability:
+            return image
+        scale = random.uniform(*PHOTO_AUGMENT_SCALE)
+        photo, page_to_photo = photograph_with_geometry(image, random.getrandbits(32),
+                                                        PhotoOptions(sheet_scale=scale, width=(0, 0)))
+        normalized = normalize_page(photo)
+        if not normalized.image.getbbox():
+            return image
+        # The crop's own frame, found again on the normalized page (the sheet's margins are not the crop's).
+        corners = np.array([[0, 0, 1], [image.width, 0, 1], [0, image.height, 1], [image.width, image.height, 1]], float)
+        mapped = corners @ (np.linalg.inv(normalized.to_original) @ page_to_photo).T
+        xs, ys = mapped[:, 0] / mapped[:, 2], mapped[:, 1] / mapped[:, 2]
+        frame = normalized.image.crop((round(xs.min()), round(ys.min()), round(xs.max()), round(ys.max())))
+        return rescale(frame, 1 / scale, Image.Resampling.BILINEAR)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(probability={self.probability:g}, scale={PHOTO_AUGMENT_SCALE})"
+
+
+def photo_augment(args: dict) -> PhotoAugment | None:
+    """The data modules' PhotoAugment from their flags; None when --photo_augment is 0."""
+    probability = float(args.get("photo_augment", PHOTO_AUGMENT))
+    return PhotoAugment(probability) if probability else None
+
+
+def add_photo_augment_flag(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    parser.add_argument(
+        "--photo_augment", type=float, default=PHOTO_AUGMENT,
+        help="training augmentation: the share of training samples written on paper, photographed and normalized "
+        "back, as a user's phone photo is read (0: off)",
+    )
+    return parser
 
 
 def main(argv: list[str] | None = None) -> int:
