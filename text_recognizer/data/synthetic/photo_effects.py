@@ -213,9 +213,20 @@ def photo_augment(args: dict) -> PhotoAugment | None:
     return PhotoAugment(probability) if probability else None
 
 
+def probability_flag(text: str) -> float:
+    """--photo_augment's argparse type: a number from 0 to 1, refused at the command line otherwise."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not 0 <= value <= 1:
+        raise argparse.ArgumentTypeError(f"must be a probability between 0 and 1, got {text}")
+    return value
+
+
 def add_photo_augment_flag(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     parser.add_argument(
-        "--photo_augment", type=float, default=PHOTO_AUGMENT,
+        "--photo_augment", type=probability_flag, default=PHOTO_AUGMENT,
         help="training augmentation: the share of training samples written on paper, photographed and normalized "
         "back, as a user's phone photo is read (0: off)",
     )
