@@ -275,8 +275,20 @@ def main(argv: list[str] | None = None) -> int:
                 failed += 1
         if not good:
             continue
-        for (filename, _), prediction in zip(good, recognizer.predict_tensors([x for _, x in good])):
-            print(json.dumps({"file": filename, **asdict(prediction)}) if args.json else prediction.text, flush=True)
+        try:
+            predictions: list[Prediction | None] = list(recognizer.predict_tensors([x for _, x in good]))
+        except Exception:  # noqa: BLE001 - one page must not cost the others: read each alone, name the one that fails
+            predictions = []
+            for filename, x in good:
+                try:
+                    predictions.append(recognizer.predict_tensors([x])[0])
+                except Exception as error:  # noqa: BLE001 - the script reads every file it can (see the docstring)
+                    print(f"error: {filename}: could not be read ({type(error).__name__}: {error})", file=sys.stderr)
+                    failed += 1
+                    predictions.append(None)
+        for (filename, _), prediction in zip(good, predictions):
+            if prediction is not None:
+                print(json.dumps({"file": filename, **asdict(prediction)}) if args.json else prediction.text, flush=True)
     if failed:
         print(f"error: {failed} of {len(args.files)} files could not be read", file=sys.stderr)
     return 1 if failed else 0

@@ -144,3 +144,16 @@ def test_an_internal_failure_is_a_500_json_without_traceback(recognizer, paragra
         response = client.post("/v1/recognize", files={"image": ("a.png", open(paragraphs[0], "rb"), "image/png")})
         assert response.status_code == 500 and "secret" not in response.text and "Traceback" not in response.text
         assert json.loads(response.text)["request_id"]
+
+
+def test_a_blank_page_is_200_with_empty_text(tmp_path):
+    """Issue 35: a blank page was a 500 (joint reading crashed on lines with no text). Now: empty text."""
+    from test_read_by_lines import save_ctc_line_model
+
+    recognizer = ParagraphTextRecognizer(save_ctc_line_model(tmp_path / "blank.pt", letter="<B>"))
+    with client_for(recognizer) as client:
+        for color in (255, 0):
+            response = client.post("/v1/recognize", files={"image": ("blank.png", png_bytes(Image.new("L", (400, 300), color)),
+                                                                     "image/png")})
+            assert response.status_code == 200, response.text
+            assert response.json()["text"] == "" and response.json()["lines"] == [""]
