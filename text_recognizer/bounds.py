@@ -40,8 +40,10 @@ def check_data_config(data_config: Any, source: object) -> None:
     if not isinstance(data_config, Mapping):
         raise ValueError(f"{source}: data_config must be a dict, got {type(data_config).__name__}")
     mapping = data_config.get("mapping")
-    if not isinstance(mapping, (list, tuple)) or not all(isinstance(token, str) for token in mapping):
-        raise ValueError(f"{source}: data_config.mapping must be a list of strings, got {_short(mapping)}")
+    # strings for text; a classifier's classes may be integers (MNIST's digits)
+    if not isinstance(mapping, (list, tuple)) or not all(isinstance(token, (str, int)) and not isinstance(token, bool)
+                                                         for token in mapping):
+        raise ValueError(f"{source}: data_config.mapping must be a list of strings (or class numbers), got {_short(mapping)}")
     check_int(len(mapping), "the size of data_config.mapping", 1, MAX_MAPPING_SIZE, source)
     for key, high in (("input_dims", MAX_IMAGE_SIDE), ("output_dims", MAX_OUTPUT_LENGTH)):
         dims = data_config.get(key)
