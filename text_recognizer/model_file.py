@@ -41,6 +41,9 @@ def read_checkpoint(path: str | Path) -> dict[str, Any]:
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"no model file at {path}")
+    if _is_safetensors(path):  # torch.load's own answer was "install safetensors", which would not help
+        raise ValueError(f"{path} is a safetensors file: this project's model files are model.pt (written by "
+                         "training/save_best_model.py) or a run's .ckpt, which hold the model's class and settings too")
     try:
         # weights_only: tensors and plain containers only. A pickle that would run code (or load any
         # other class) is refused, never executed; this project's model.pt and .ckpt files need nothing more.
@@ -51,6 +54,14 @@ def read_checkpoint(path: str | Path) -> dict[str, Any]:
             f"than tensors and plain containers, which are never loaded (they could run code): {str(error)[:200]}"
         ) from None
     return as_model_file(content, path)
+
+
+def _is_safetensors(path: Path) -> bool:
+    """A safetensors file: an 8-byte little-endian header length, then the JSON header."""
+    with open(path, "rb") as file:
+        start = file.read(9)
+    return path.suffix == ".safetensors" or (len(start) == 9 and start[8:9] == b"{"
+                                             and 2 <= int.from_bytes(start[:8], "little") <= path.stat().st_size)
 
 
 def as_model_file(content: Any, path: str | Path) -> dict[str, Any]:

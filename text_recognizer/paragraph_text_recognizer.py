@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 from text_recognizer.metadata import iam_paragraphs as metadata
 from text_recognizer.run_files import DEFAULT_MODEL_PATH
 from text_recognizer.stems import paragraph_core
-from text_recognizer.util import ImageSource, read_image_pil
+from text_recognizer.util import ImageSource, positive_int, read_image_pil
 from text_recognizer.vocabulary import convert_labels_to_strings
 
 if TYPE_CHECKING:  # torch is imported by the torch backend only: the ONNX backend runs without it
@@ -248,7 +248,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Print the text of each handwritten paragraph image.")
     parser.add_argument("files", nargs="+", help="image paths or URLs (PNG, JPEG, ...)")
     parser.add_argument("--model_path", default=None, help=f"model.pt or .ckpt (default: {DEFAULT_MODEL_PATH})")
-    parser.add_argument("--beam_width", type=int, default=1, help="1 = greedy decoding")
+    parser.add_argument("--beam_width", type=positive_int, default=1, help="1 = greedy decoding")
     parser.add_argument("--json", action="store_true", help="print one JSON object per file, with a confidence")
     parser.add_argument("--backend", choices=BACKENDS, default="torch", help="onnx: the graphs of training/export_model.py")
     parser.add_argument("--read_by", choices=paragraph_core.READ_BY, default=None,
