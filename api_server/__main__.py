@@ -13,7 +13,7 @@ from pathlib import Path
 
 ENV_PREFIX = "TEXT_RECOGNIZER_"
 SETTING_FLAGS = {"model_path": Path, "backend": str, "max_in_flight": int, "max_batch": int, "allow_json": bool, "allow_urls": bool,
-                 "threads": int, "line_decoding": str}
+                 "threads": int, "line_decoding": str, "show_run_command": bool}
 
 
 def app_from_environment():  # uvicorn's factory: one call per worker process
@@ -50,6 +50,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--max_batch", type=int, default=defaults.max_batch, help="requests read together")
     parser.add_argument("--allow_json", action="store_true", help="accept JSON bodies with base64 images")
     parser.add_argument("--allow_urls", action="store_true", help="accept JSON bodies naming an image URL to fetch")
+    parser.add_argument("--show_run_command", action="store_true",
+                        help="GET /v1/model gives the model's training command verbatim (the trainer's paths)")
     args = parser.parse_args(argv)
     if args.threads < 0:
         parser.error(f"--threads must be 0 (auto) or more, got {args.threads}")
@@ -59,6 +61,13 @@ def main(argv: list[str] | None = None) -> int:
     for name in SETTING_FLAGS:
         value = getattr(args, name)
         os.environ[ENV_PREFIX + name.upper()] = "" if value is None else str(value)
+    # The model is loaded once here, before any worker starts: a bad model file made uvicorn respawn
+    # workers that each died with a traceback, forever (--workers 2), or end in a 46-line traceback (1).
+    try:
+        app_from_environment()
+    except (FileNotFoundError, ValueError, OSError, TypeError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
     import uvicorn
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")

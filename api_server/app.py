@@ -57,6 +57,7 @@ class Settings:
     allow_urls: bool = False  # JSON bodies naming an image URL (the server fetches it: enable knowingly)
     threads: int = 0  # the model's CPU threads per worker (0: auto, SERVER_TORCH_THREADS for torch, one per core for onnx)
     line_decoding: str = ""  # a line model's: "" the recognizer's default (joint), "ctc" about 2.5x faster, "attention"
+    show_run_command: bool = False  # GET /v1/model gives the training command (the trainer's paths) verbatim
 
 
 class ClientError(Exception):
@@ -141,7 +142,7 @@ def create_app(settings: Settings | None = None, recognizer: ParagraphTextRecogn
         backend = _resolve_backend(settings)
         recognizer = ParagraphTextRecognizer(settings.model_path, backend=backend, threads=_threads(settings, backend),
                                              line_decoding=settings.line_decoding or None)
-    model_info = describe(recognizer)
+    model_info = describe(recognizer, settings.show_run_command)
     batcher = Batcher(recognizer.predict_tensors, settings.max_batch, settings.batch_window_s, settings.max_in_flight)
 
     @asynccontextmanager
@@ -215,8 +216,9 @@ def create_app(settings: Settings | None = None, recognizer: ParagraphTextRecogn
     return app
 
 
-def describe(recognizer: ParagraphTextRecognizer) -> dict[str, Any]:
-    """GET /v1/model: the loaded model's class, backend, settings, data config (the mapping as its size) and run command."""
+def describe(recognizer: ParagraphTextRecognizer, show_run_command: bool = False) -> dict[str, Any]:
+    """GET /v1/model: the loaded model's class, backend, settings, data config (the mapping as its size), and
+    whether it has a training run command (the command itself with show_run_command)."""
     path = Path(recognizer.model_path)
     folder = path if path.is_dir() else path.parent
     run_command = folder / RUN_COMMAND_FILE
@@ -235,7 +237,10 @@ def describe(recognizer: ParagraphTextRecognizer) -> dict[str, Any]:
         "source": path.name,
         "data_config": {**data_config, "mapping_size": len(recognizer.mapping)},
         "model_config": settings,
-        "run_command": run_command.read_text().strip() if run_command.is_file() else None,
+        # The training command is the trainer's (their paths and folders): said only when a server asks
+        # for it (Settings.show_run_command), else whether there is one.
+        "run_command": (run_command.read_text().strip() if run_command.is_file() else None) if show_run_command
+        else run_command.is_file(),
     }
 
 
@@ -300,6 +305,9 @@ def preprocess(recognizer: ParagraphTextRecognizer, data: bytes, name: str, sett
 
         with Image.open(io.BytesIO(data)) as header:  # reads the header only
             width, height = header.size
+    except Image.DecompressionBombError:  # Pillow's own refusal above twice its pixel limit: too large, not "no image"
+        raise ClientError(413, f"{name} has more pixels than Pillow opens (over {2 * (Image.MAX_IMAGE_PIXELS or 0)}), "
+                               f"more than the limit of {settings.max_pixels}; scale it down") from None
     except Exception:
         raise ClientError(415, f"{name} is not an image file (PNG, JPEG, TIFF, ...)") from None
     if width * height > settings.max_pixels:

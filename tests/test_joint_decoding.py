@@ -3,11 +3,16 @@ score, and the recognizer's line_decoding="joint" on both backends."""
 import numpy as np
 import pytest
 import torch
+from PIL import Image
 from test_read_by_lines import page_of_bars, save_ctc_line_model
 
 from text_recognizer.joint_decoding import ctc_log_likelihoods, joint_choice
-from text_recognizer.paragraph_text_recognizer import ParagraphTextRecognizer
-from text_recognizer.stems.paragraph_core import LINE_DECODING_JOINT
+from text_recognizer.paragraph_text_recognizer import ParagraphTextRecognizer, main
+from text_recognizer.stems.paragraph_core import (
+    LINE_DECODING_ATTENTION,
+    LINE_DECODING_CTC,
+    LINE_DECODING_JOINT,
+)
 from text_recognizer.vocabulary import Vocabulary
 
 
@@ -108,3 +113,72 @@ def test_the_server_reads_a_line_model_jointly_unless_told_and_says_how(tmp_path
         with TestClient(app_from_environment()) as client:
             model = client.get("/v1/model").json()
         assert (model["read_by"], model["line_decoding"]) == ("lines", expected)
+
+
+def test_the_ctc_score_of_empty_texts_alone_is_the_all_blank_path():
+    """A batch of blank lines: every candidate empty (issue 35: an IndexError that crashed joint reading)."""
+    rng = np.random.default_rng(1)
+    log_probs = torch.log_softmax(torch.from_numpy(rng.normal(size=(2, 7, 5))), dim=-1).numpy()
+    assert ctc_log_likelihoods(log_probs, [[], []], blank=0).tolist() == pytest.approx(torch_ctc(log_probs, [[], []], blank=0))
+    assert ctc_log_likelihoods(log_probs[:, :1], [[], []], blank=0).tolist() == pytest.approx(log_probs[:, 0, 0].tolist())
+
+
+def blank_pages():
+    """White paper, black paper, numpy zeros and grey noisy paper: nothing on any of them is ink."""
+    noise = (np.random.default_rng(0).random((300, 400)) * 30 + 200).astype(np.uint8)
+    return [Image.new("L", (300, 200), 255), Image.new("L", (300, 200), 0), np.zeros((50, 60), np.uint8), noise]
+
+
+@pytest.mark.slow
+def test_blank_pages_read_as_empty_text_by_every_decoding_on_both_backends(tmp_path):
+    """Issue 35: a blank page crashed the default (joint) reading on both backends. The model's CTC head
+    writes only blanks and its decoder never ends a text: on blank pages every reading is empty, by the
+    line guard (no ink, no characters) and the CTC head alike."""
+    from training.export_model import export
+
+    path = save_ctc_line_model(tmp_path / "blank.pt", letter="<B>")
+    export(path)
+    for backend in ("torch", "onnx"):
+        for decoding in (LINE_DECODING_JOINT, LINE_DECODING_CTC, LINE_DECODING_ATTENTION):
+            recognizer = ParagraphTextRecognizer(path, backend=backend, line_decoding=decoding)
+            predictions = recognizer.predict_batch(blank_pages())
+            assert [p.text for p in predictions] == [""] * 4, (backend, decoding)
+            assert all(0 < p.confidence <= 1 for p in predictions)
+            # with a page that has ink in the same batch, the blank ones stay empty
+            mixed = recognizer.predict_batch([blank_pages()[0], page_of_bars()])
+            assert mixed[0].text == "" and (decoding == LINE_DECODING_CTC or mixed[1].text), (backend, decoding)
+
+
+def test_the_script_prints_a_good_page_after_eight_blank_ones_and_survives_a_failing_batch(tmp_path, capsys, monkeypatch):
+    """Issue 35: 8 blank pages and a good one printed nothing (a decoding error of a batch ended the
+    script). Now every page prints; a page whose decoding fails is named on stderr and the others print."""
+    import json
+
+    path = save_ctc_line_model(tmp_path / "blank.pt", letter="<B>")
+    files = []
+    for i in range(8):
+        files.append(str(tmp_path / f"blank{i}.png"))
+        Image.new("L", (300, 200), 255).save(files[-1])
+    files.append(str(tmp_path / "good.png"))
+    page_of_bars().save(files[-1])
+    assert main(["--model_path", str(path), "--json", *files]) == 0
+    printed = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [p["file"] for p in printed] == files and [p["text"] for p in printed[:8]] == [""] * 8
+
+    poisoned = files[3]
+    original = ParagraphTextRecognizer.predict_tensors
+
+    def failing(self, tensors):  # any batch holding the poisoned page fails in decoding
+        if any(line.shape == shape_of_poisoned for page in tensors for line in page):
+            raise RuntimeError("decoding went wrong")
+        return original(self, tensors)
+
+    Image.new("L", (123, 77), 255).save(poisoned)  # a size of its own, so that only it fails
+    shape_of_poisoned = ParagraphTextRecognizer(path).preprocess(poisoned)[0].shape
+    monkeypatch.setattr(ParagraphTextRecognizer, "predict_tensors", failing)
+    assert main(["--model_path", str(path), "--json", *files]) == 1
+    captured = capsys.readouterr()
+    assert [json.loads(line)["file"] for line in captured.out.splitlines()] == files[:3] + files[4:]
+    errors = captured.err.splitlines()
+    assert errors[0] == f"error: {poisoned}: could not be read (RuntimeError: decoding went wrong)"
+    assert errors[1] == "error: 1 of 9 files could not be read" and len(errors) == 2

@@ -14,9 +14,9 @@ def test_the_bound_follows_the_rightmost_ink_of_each_image():
     batch = np.zeros((3, 1, 64, 640), dtype=np.float32)
     batch[0, 0, 10:20, 0:100] = 1.0  # ink up to column 99: 100 columns
     batch[1, 0, 30:40, 300:401] = 0.9  # ink from 300 to 400: the width counts from the left edge
-    batch[2, 0] = 0.3  # grey paper and no ink: one character
-    assert line_length_limits(batch).tolist() == [int(np.ceil(100 / MIN_CHAR_WIDTH)), int(np.ceil(401 / MIN_CHAR_WIDTH)), 1]
-    assert line_length_limits(batch, min_char_width=10).tolist() == [10, 41, 1]
+    batch[2, 0] = 0.3  # grey paper and no ink: no character (a blank page reads as empty text)
+    assert line_length_limits(batch).tolist() == [int(np.ceil(100 / MIN_CHAR_WIDTH)), int(np.ceil(401 / MIN_CHAR_WIDTH)), 0]
+    assert line_length_limits(batch, min_char_width=10).tolist() == [10, 41, 0]
 
 
 def test_the_bound_needs_a_batch_of_images():

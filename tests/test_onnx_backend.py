@@ -215,3 +215,76 @@ def test_the_teacher_forced_graph_scores_texts_as_the_torch_decoder_does(model_p
     got = graphs.sequence_log_likelihood(graphs.encode(x), tokens)
     assert got == pytest.approx(expected.numpy(), abs=1e-4)
     assert got[0] == pytest.approx(graphs.sequence_log_likelihood(graphs.encode(x[:1]), tokens[:1, :4])[0], abs=1e-4)
+
+
+def _with_external_weights_outside(folder: Path) -> None:
+    """encoder.onnx's weights moved to a file beside the folder, the graph naming it as ../weights.data."""
+    import onnx
+
+    graph = onnx.load(folder / onnx_model.ENCODER_FILENAME)
+    onnx.save_model(graph, folder / onnx_model.ENCODER_FILENAME, save_as_external_data=True, location="weights.data")
+    (folder / "weights.data").rename(folder.parent / "weights.data")
+    graph = onnx.load(folder / onnx_model.ENCODER_FILENAME, load_external_data=False)
+    for tensor in graph.graph.initializer:
+        for entry in tensor.external_data:
+            if entry.key == "location":
+                entry.value = "../weights.data"
+    (folder / onnx_model.ENCODER_FILENAME).write_bytes(graph.SerializeToString())
+
+
+def _damage(folder: Path, case: str) -> None:
+    description = folder / onnx_model.CONFIG_FILENAME
+    config = json.loads(description.read_text())
+    encoder = folder / onnx_model.ENCODER_FILENAME
+    if case == "truncated graph":
+        encoder.write_bytes(encoder.read_bytes()[:5000])
+    elif case == "bit-flipped graph":
+        data = bytearray(encoder.read_bytes())
+        data[:64] = bytes(b ^ 0xFF for b in data[:64])
+        encoder.write_bytes(bytes(data))
+    elif case == "swapped graphs":
+        config["encoder"], config["decoder_step"] = config["decoder_step"], config["encoder"]
+    elif case == "external data outside":
+        _with_external_weights_outside(folder)
+    elif case == "not an object":
+        config = [1, 2]
+    else:  # a change to the description: "key=value" as JSON, "key=" to remove it
+        key, _, value = case.partition("=")
+        if value:
+            config[key] = json.loads(value)
+        else:
+            del config[key]
+    description.write_text(json.dumps(config))
+
+
+@pytest.mark.parametrize("case, message", [
+    ('encoder="/etc/passwd"', "encoder='/etc/passwd' is outside the export's folder"),
+    ('decoder_step="../elsewhere/decoder_step.onnx"', "decoder_step=.* is outside the export's folder"),
+    ('source="/etc/passwd"', "source='/etc/passwd' is outside the export's folder"),
+    ('decoder_sequence="gone.onnx"', "decoder_sequence='gone.onnx' is missing"),
+    ("truncated graph", "encoder.onnx cannot be loaded by onnxruntime"),
+    ("bit-flipped graph", "encoder.onnx cannot be loaded by onnxruntime"),
+    ("swapped graphs", "is not a encoder graph"),
+    ("external data outside", "encoder.onnx cannot be loaded by onnxruntime.*escapes model directory"),
+    ("num_layers=", "num_layers must be an integer, got None"),
+    ("num_layers=100000000", "num_layers=100000000 is outside 1..64"),
+    ('heads="2"', "heads must be an integer"),
+    ("max_output_length=10000000000", "max_output_length=10000000000 is outside 2..10000"),
+    ("end_token=5000", "end_token=5000 is outside 0..83"),
+    ("mapping=5", "mapping must be a list of strings"),
+    ('data_config={"mapping": ["a"], "input_dims": [1, 64, 64], "output_dims": [10000000000]}',
+     r"data_config.output_dims\[0\]=10000000000 is outside"),
+    ("not an object", "has format None"),
+])
+def test_a_damaged_or_hostile_export_folder_is_one_line_naming_the_field(model_path, tmp_path, case, message):
+    """Issue 35: onnx_model.json naming files outside its folder was followed, num_layers=10**8 ran the
+    machine out of memory, damaged graphs gave onnxruntime's tracebacks. Each is now one line, checked
+    before any graph is loaded."""
+    import shutil
+
+    folder = tmp_path / "export"
+    shutil.copytree(model_path.parent, folder)
+    _damage(folder, case)
+    with pytest.raises(ValueError, match=message) as error:
+        ParagraphTextRecognizer(folder / "model.pt", backend="onnx")
+    assert "\n" not in str(error.value)

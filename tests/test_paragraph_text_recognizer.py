@@ -168,3 +168,23 @@ def test_huge_files_are_decoded_small_and_files_over_the_pixel_limit_refused(rec
     assert main(["--model_path", str(model_path), str(tmp_path / "big.png")]) == 1
     err = capsys.readouterr().err
     assert f"{tmp_path / 'big.png'} has 4000x2400 pixels, more than the limit of 5000000" in err
+
+
+def test_beam_width_zero_is_an_argparse_error(capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main(["--beam_width=0", "page.png"])
+    err = capsys.readouterr().err
+    assert exit_.value.code == 2 and "--beam_width" in err and "Traceback" not in err
+
+
+def test_a_safetensors_file_is_told_what_model_files_are(tmp_path, capsys):
+    import json as json_
+    import struct
+
+    header = json_.dumps({"w": {"dtype": "F32", "shape": [1], "data_offsets": [0, 4]}}).encode()
+    (tmp_path / "model.safetensors").write_bytes(struct.pack("<Q", len(header)) + header + bytes(4))
+    (tmp_path / "renamed.pt").write_bytes((tmp_path / "model.safetensors").read_bytes())
+    for name in ("model.safetensors", "renamed.pt"):
+        assert main(["--model_path", str(tmp_path / name), "page.png"]) == 1
+        err = capsys.readouterr().err
+        assert "is a safetensors file: this project's model files are model.pt" in err and err.count("\n") == 1

@@ -127,3 +127,59 @@ def test_str2bool():
     assert str2bool("true") and str2bool("Yes") and not str2bool("0")
     with pytest.raises(Exception, match="expected true or false"):
         str2bool("maybe")
+
+
+def _sideways_jpeg(orientation: int) -> tuple[bytes, Image.Image]:
+    """A 40x20 JPEG stored sideways with an EXIF orientation, and how it is meant to be seen."""
+    import io
+
+    from PIL import ImageOps
+
+    stored = Image.new("L", (40, 20), 255)
+    stored.paste(0, (0, 0, 10, 20))  # a black band at the stored image's left edge
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    buffer = io.BytesIO()
+    stored.save(buffer, format="JPEG", exif=exif, quality=95)
+    return buffer.getvalue(), ImageOps.exif_transpose(Image.open(io.BytesIO(buffer.getvalue())))
+
+
+@pytest.mark.parametrize("orientation", [6, 8])
+def test_exif_orientation_is_applied_in_every_reading_path(tmp_path, orientation):
+    """Issue 35: a phone photo (EXIF orientation 6 or 8) was read sideways. Paths, bytes, PIL images, the
+    server's decode_image and the recognizer's preprocessing (large files, read reduced) all turn it upright."""
+    import io
+
+    data, upright = _sideways_jpeg(orientation)
+    (tmp_path / "photo.jpg").write_bytes(data)
+    expected = np.asarray(upright.convert("L"))
+    assert upright.size == (20, 40)
+    readings = {
+        "path": read_image_pil(tmp_path / "photo.jpg"),
+        "bytes": read_image_pil(data),
+        "PIL image": read_image_pil(Image.open(io.BytesIO(data))),
+        "decode_image": util.decode_image(data),
+        "fitted": read_image_pil(tmp_path / "photo.jpg", fit_within=(640, 576)),
+    }
+    for where, image in readings.items():
+        assert image.size == (20, 40), where
+        assert np.abs(np.asarray(image.convert("L")).astype(int) - expected).max() <= 8, where
+
+
+def test_none_and_other_objects_say_what_is_accepted_and_bytes_are_read(png):
+    with pytest.raises(ValueError, match="cannot read an image from NoneType: pass a path, .* an image file's bytes"):
+        read_image_pil(None)
+    with pytest.raises(ValueError, match="cannot read an image from int"):
+        read_image_pil(3)
+    assert read_image_pil(png.read_bytes()).size == (25, 10)
+    with pytest.raises(ValueError, match="the image bytes is not a readable image") as error:
+        read_image_pil(b"\x89PNG garbage \x00\xff" * 10)
+    assert "\\x" not in str(error.value).split("(")[0]
+
+
+def test_a_numpy_array_over_the_pixel_limit_is_refused_before_it_is_converted(monkeypatch):
+    """Issue 35: a 20000x20000 array had no limit (19 s, 3.8 GB). The files' limit holds for arrays too."""
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 1_000_000)
+    with pytest.raises(ValueError, match="2000x1000 pixels, more than the limit of 1000000"):
+        read_image_pil(np.zeros((1000, 2000), dtype=np.float64))
+    assert read_image_pil(np.zeros((1000, 1000), dtype=np.uint8)).size == (1000, 1000)

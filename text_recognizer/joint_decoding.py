@@ -21,7 +21,9 @@ def ctc_log_likelihoods(log_probs: np.ndarray, labels: list[list[int]], blank: i
     """(B, T, C) per-frame log-probabilities and B label sequences -> (B,) log P(labels | frames), summed
     over every CTC alignment (-inf where a text cannot fit the frames)."""
     batch, frames, _ = log_probs.shape
-    states = 2 * max((len(label) for label in labels), default=0) + 1
+    # At least 3 states, so that the first frame's two entries and the skip exist when every text is empty
+    # (a blank page's lines): the states past a row's own length are masked out as always.
+    states = max(2 * max((len(label) for label in labels), default=0) + 1, 3)
     extended = np.full((batch, states), blank, dtype=np.int64)  # blank, l1, blank, l2, ..., blank
     lengths = np.array([2 * len(label) + 1 for label in labels])
     for row, label in enumerate(labels):

@@ -32,7 +32,8 @@ def line_length_limits(images: np.ndarray, min_char_width: float = MIN_CHAR_WIDT
     """(B, 1, H, W) images in [0, 1] -> (B,) int64: the most characters one line of each may hold.
 
     The width is that of the columns from the left edge to the rightmost ink (a padded batch's black
-    margin adds nothing); a blank image still allows one character.
+    margin adds nothing); an image with no ink at all (a blank page or line) holds none: its text ends
+    at once, empty, whatever the decoder would have made of the paper.
 
     >>> image = np.zeros((1, 1, 32, 64), dtype=np.float32)
     >>> image[0, 0, 10:20, 5:50] = 1.0
@@ -43,4 +44,4 @@ def line_length_limits(images: np.ndarray, min_char_width: float = MIN_CHAR_WIDT
         raise ValueError(f"expected (B, 1, H, W) images, got shape {images.shape}")
     ink_columns: np.ndarray = np.any(images > INK_LEVEL, axis=(1, 2))  # (B, W)
     widths = np.where(ink_columns.any(axis=1), images.shape[-1] - np.argmax(ink_columns[:, ::-1], axis=1), 0)
-    return np.maximum(1, np.ceil(widths / min_char_width)).astype(np.int64)
+    return np.where(widths > 0, np.maximum(1, np.ceil(widths / min_char_width)), 0).astype(np.int64)

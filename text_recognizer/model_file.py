@@ -20,6 +20,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from text_recognizer.bounds import check_data_config
 from text_recognizer.util import atomic_path
 
 FORMAT_VERSION = 2
@@ -40,6 +41,9 @@ def read_checkpoint(path: str | Path) -> dict[str, Any]:
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"no model file at {path}")
+    if _is_safetensors(path):  # torch.load's own answer was "install safetensors", which would not help
+        raise ValueError(f"{path} is a safetensors file: this project's model files are model.pt (written by "
+                         "training/save_best_model.py) or a run's .ckpt, which hold the model's class and settings too")
     try:
         # weights_only: tensors and plain containers only. A pickle that would run code (or load any
         # other class) is refused, never executed; this project's model.pt and .ckpt files need nothing more.
@@ -50,6 +54,14 @@ def read_checkpoint(path: str | Path) -> dict[str, Any]:
             f"than tensors and plain containers, which are never loaded (they could run code): {str(error)[:200]}"
         ) from None
     return as_model_file(content, path)
+
+
+def _is_safetensors(path: Path) -> bool:
+    """A safetensors file: an 8-byte little-endian header length, then the JSON header."""
+    with open(path, "rb") as file:
+        start = file.read(9)
+    return path.suffix == ".safetensors" or (len(start) == 9 and start[8:9] == b"{"
+                                             and 2 <= int.from_bytes(start[:8], "little") <= path.stat().st_size)
 
 
 def as_model_file(content: Any, path: str | Path) -> dict[str, Any]:
@@ -134,24 +146,37 @@ def build_model(content: dict[str, Any], source: str | Path = "the model file") 
         if not isinstance(content.get(key), dict):
             raise ValueError(f"{source} has no {key} dict: it is not a complete model file")
     model_class = getattr(models, name)
-    try:
-        data_config = dict(content["data_config"])
-        data_config["input_dims"] = tuple(data_config["input_dims"])
-        data_config["output_dims"] = tuple(data_config["output_dims"])
-        model = model_class(data_config=data_config, args=argparse.Namespace(**content["model_config"]))
-    except (KeyError, TypeError, ValueError, AttributeError) as error:
-        raise ValueError(f"{source}: a {name} cannot be built from its settings ({type(error).__name__}: {error})") from None
+    # Every size the file states is bounded before anything is built (bounds.py; each setting's own bounds
+    # in its Config): a file saying tf_layers=10**9 once grew memory without end.
+    check_data_config(content["data_config"], source)
     if not all(isinstance(tensor, torch.Tensor) for tensor in content["state_dict"].values()):
         raise ValueError(f"{source}: its state_dict holds values other than tensors: it is not a model file")
-    state_dict = {key: t.float() if t.is_floating_point() else t for key, t in content["state_dict"].items()}
-    head = state_dict.get(CTC_HEAD_PREFIX + "weight")
-    if head is not None and hasattr(model, "add_ctc_head"):  # the line CTC head, its shape in its weights
-        model.add_ctc_head(head.shape[0] // len(data_config["mapping"]))
-    mismatch = first_mismatch(model.state_dict(), state_dict)
+    state_dict = content["state_dict"]
+    data_config = dict(content["data_config"])
+    data_config["input_dims"] = tuple(data_config["input_dims"])
+    data_config["output_dims"] = tuple(data_config["output_dims"])
+
+    def build() -> nn.Module:
+        try:
+            model = model_class(data_config=data_config, args=argparse.Namespace(**content["model_config"]))
+        except (KeyError, TypeError, ValueError, AttributeError) as error:
+            raise ValueError(f"{source}: a {name} cannot be built from its settings ({type(error).__name__}: {error})") from None
+        head = state_dict.get(CTC_HEAD_PREFIX + "weight")
+        if head is not None and hasattr(model, "add_ctc_head"):  # the line CTC head, its shape in its weights
+            model.add_ctc_head(max(1, head.shape[0] // len(data_config["mapping"])))
+        return model
+
+    # First built on the meta device, which allocates nothing: settings within their bounds may still
+    # combine into a model far larger than the weights the file holds (and has already been read into
+    # memory); only a model whose every tensor fits the file's is then built for real.
+    with torch.device("meta"):
+        skeleton = build()
+    mismatch = first_mismatch(skeleton.state_dict(), state_dict)
     if mismatch is not None:  # missing, unexpected or misshapen weights: name the first
         raise ValueError(f"{source}: its weights do not fit a {name} built from its settings (first mismatched tensor: "
                          f"{mismatch})")
-    model.load_state_dict(state_dict)
+    model = build()
+    model.load_state_dict({key: t.float() if t.is_floating_point() else t for key, t in state_dict.items()})
     return model.eval()
 
 

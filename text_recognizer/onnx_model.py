@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from text_recognizer.bounds import MAX_MAPPING_SIZE, MAX_OUTPUT_LENGTH, check_data_config, check_int
 from text_recognizer.joint_decoding import JOINT_CTC_WEIGHT, ctc_log_likelihoods, joint_choice
 from text_recognizer.line_guard import line_length_limits, min_char_width
 from text_recognizer.metadata.iam_paragraphs import NEW_LINE_TOKEN
@@ -29,7 +30,13 @@ CTC_OUTPUT = "ctc_log_probs"  # the encoder's last output for a model with a lin
 FIRST_CACHE_SLOTS = 64  # the decoder cache's first capacity; it doubles when full (a step attends over every slot)
 
 
-def _session(path: Path, threads: int | None) -> Any:
+# The inputs each graph must take: a graph swapped for another (or from another export) is named at load,
+# not found out by onnxruntime in the middle of a read.
+GRAPH_INPUTS = {"encoder": {"image"}, "decoder_step": {"token", "position", "cache_mask"}, "decoder_sequence": {"tokens"}}
+MAX_LAYERS, MAX_HEADS, MAX_HEAD_DIM = 64, 64, 4096  # as the torch models' settings (models/transformer_decoder.py)
+
+
+def _session(path: Path, threads: int | None, role: str = "encoder") -> Any:
     import onnxruntime
 
     options = onnxruntime.SessionOptions()
@@ -37,7 +44,49 @@ def _session(path: Path, threads: int | None) -> Any:
     if threads:
         options.intra_op_num_threads = threads
     options.inter_op_num_threads = 1
-    return onnxruntime.InferenceSession(str(path), sess_options=options, providers=["CPUExecutionProvider"])
+    try:
+        session = onnxruntime.InferenceSession(str(path), sess_options=options, providers=["CPUExecutionProvider"])
+    except Exception as error:  # noqa: BLE001 - onnxruntime raises its own classes for truncated, damaged or odd graphs
+        first_line = str(error).strip().splitlines()[0][:300] if str(error).strip() else type(error).__name__
+        raise ValueError(f"{path} cannot be loaded by onnxruntime ({first_line}): re-export the model "
+                         "with training/export_model.py") from None
+    missing = GRAPH_INPUTS.get(role, set()) - {node.name for node in session.get_inputs()}
+    if missing:
+        raise ValueError(f"{path} is not a {role} graph (it lacks the inputs {sorted(missing)}): the export folder is "
+                         "mixed up; re-export the model with training/export_model.py")
+    return session
+
+
+def _inside(folder: Path, name: Any, key: str, config_path: Path, allow_missing: bool = False) -> Path:
+    """`name` (a file name from the description) as a path inside `folder`; ValueError otherwise. An export
+    is one folder: a description naming /etc/passwd or ../elsewhere is not one, and is not followed."""
+    if not isinstance(name, str) or not name:
+        raise ValueError(f"{config_path}: {key} must be a file name, got {name!r}")
+    path = (folder / name).resolve()
+    if not path.is_relative_to(folder.resolve()):
+        raise ValueError(f"{config_path}: {key}={name!r} is outside the export's folder {folder}: exports name their "
+                         "files beside the description; re-export the model")
+    if not allow_missing and not path.is_file():
+        raise ValueError(f"{config_path}: {key}={name!r} is missing from {folder}: re-export the model")
+    return path
+
+
+def check_description(config: Any, config_path: Path) -> None:
+    """Types and bounds of an onnx_model.json (format already checked), before anything is built from it;
+    ValueError naming the file and the first bad field."""
+    if not isinstance(config, dict):
+        raise ValueError(f"{config_path} must hold a JSON object")
+    check_data_config(config.get("data_config"), config_path)
+    mapping = config.get("mapping")
+    if not isinstance(mapping, list) or not all(isinstance(token, str) for token in mapping):
+        raise ValueError(f"{config_path}: mapping must be a list of strings")
+    size = check_int(len(mapping), "the size of mapping", 1, MAX_MAPPING_SIZE, config_path)
+    for key, low, high in (("num_layers", 1, MAX_LAYERS), ("heads", 1, MAX_HEADS), ("head_dim", 1, MAX_HEAD_DIM),
+                           ("max_output_length", 2, MAX_OUTPUT_LENGTH), ("start_token", 0, size - 1),
+                           ("end_token", 0, size - 1), ("padding_token", 0, size - 1)):
+        check_int(config.get(key), key, low, high, config_path)
+    if config.get("ctc_output") not in (None, "", CTC_OUTPUT):
+        raise ValueError(f"{config_path}: ctc_output must be {CTC_OUTPUT!r} or absent, got {config['ctc_output']!r}")
 
 
 def find_config(model_path: str | Path) -> Path:
@@ -64,23 +113,26 @@ class OnnxTextModel:
             self.config: dict[str, Any] = json.loads(self.config_path.read_text())
         except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
             raise ValueError(f"{self.config_path} is not a readable export description ({error})") from None
-        if self.config.get("format") != FORMAT_VERSION:
-            raise ValueError(f"{self.config_path} has format {self.config.get('format')!r}, this version reads {FORMAT_VERSION}: re-export it")
+        if not isinstance(self.config, dict) or self.config.get("format") != FORMAT_VERSION:
+            found = self.config.get("format") if isinstance(self.config, dict) else None
+            raise ValueError(f"{self.config_path} has format {found!r}, this version reads {FORMAT_VERSION}: re-export it")
         folder = self.config_path.parent
-        source = folder / str(self.config.get("source", ""))
+        source = _inside(folder, self.config.get("source") or "model.pt", "source", self.config_path, allow_missing=True)
         if source.is_file() and self.config.get("source_sha256") not in (None, compute_sha256(source)):
             raise ValueError(
                 f"{self.config_path} was exported from another {source.name} than the one beside it now (a stale "
                 f"export): re-export with `python training/export_model.py --model_path {source}`"
             )
-        # onnxruntime's default threads (one per core) for the decoder step too: on an idle 2-core machine a
-        # full 682-token decode at batch 1 took 243 ms on both cores against 321 ms on one (README).
-        self.encoder = _session(folder / self.config["encoder"], threads)
-        self.decoder_step = _session(folder / self.config["decoder_step"], threads)
         if "decoder_sequence" not in self.config:
             raise ValueError(f"{self.config_path} has no teacher-forced graph: re-export with "
                              f"`python training/export_model.py --model_path {source}`")
-        self.decoder_sequence = _session(folder / self.config["decoder_sequence"], threads)
+        check_description(self.config, self.config_path)
+        graphs = {role: _inside(folder, self.config.get(role), role, self.config_path) for role in GRAPH_INPUTS}
+        # onnxruntime's default threads (one per core) for the decoder step too: on an idle 2-core machine a
+        # full 682-token decode at batch 1 took 243 ms on both cores against 321 ms on one (README).
+        self.encoder = _session(graphs["encoder"], threads, "encoder")
+        self.decoder_step = _session(graphs["decoder_step"], threads, "decoder_step")
+        self.decoder_sequence = _session(graphs["decoder_sequence"], threads, "decoder_sequence")
         self.has_ctc_head = bool(self.config.get("ctc_output"))
         self.mapping: list[str] = self.config["mapping"]
         self.newline_token = self.mapping.index(NEW_LINE_TOKEN) if NEW_LINE_TOKEN in self.mapping else -1  # -1: none

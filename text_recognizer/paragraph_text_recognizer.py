@@ -25,7 +25,7 @@ from text_recognizer.metadata import iam_paragraphs as metadata
 from text_recognizer.run_files import DEFAULT_MODEL_PATH
 from text_recognizer.stems import paragraph_core
 from text_recognizer.stems.page_normalize import normalize_page
-from text_recognizer.util import ImageSource, read_image_pil
+from text_recognizer.util import ImageSource, positive_int, read_image_pil
 from text_recognizer.vocabulary import convert_labels_to_strings
 
 if TYPE_CHECKING:  # torch is imported by the torch backend only: the ONNX backend runs without it
@@ -268,7 +268,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Print the text of each handwritten paragraph image.")
     parser.add_argument("files", nargs="+", help="image paths or URLs (PNG, JPEG, ...)")
     parser.add_argument("--model_path", default=None, help=f"model.pt or .ckpt (default: {DEFAULT_MODEL_PATH})")
-    parser.add_argument("--beam_width", type=int, default=1, help="1 = greedy decoding")
+    parser.add_argument("--beam_width", type=positive_int, default=1, help="1 = greedy decoding")
     parser.add_argument("--json", action="store_true", help="print one JSON object per file, with a confidence")
     parser.add_argument("--backend", choices=BACKENDS, default="torch", help="onnx: the graphs of training/export_model.py")
     parser.add_argument("--read_by", choices=paragraph_core.READ_BY, default=None,
@@ -295,8 +295,20 @@ def main(argv: list[str] | None = None) -> int:
                 failed += 1
         if not good:
             continue
-        for (filename, _), prediction in zip(good, recognizer.predict_tensors([x for _, x in good])):
-            print(json.dumps({"file": filename, **asdict(prediction)}) if args.json else prediction.text, flush=True)
+        try:
+            predictions: list[Prediction | None] = list(recognizer.predict_tensors([x for _, x in good]))
+        except Exception:  # noqa: BLE001 - one page must not cost the others: read each alone, name the one that fails
+            predictions = []
+            for filename, x in good:
+                try:
+                    predictions.append(recognizer.predict_tensors([x])[0])
+                except Exception as error:  # noqa: BLE001 - the script reads every file it can (see the docstring)
+                    print(f"error: {filename}: could not be read ({type(error).__name__}: {error})", file=sys.stderr)
+                    failed += 1
+                    predictions.append(None)
+        for (filename, _), prediction in zip(good, predictions):
+            if prediction is not None:
+                print(json.dumps({"file": filename, **asdict(prediction)}) if args.json else prediction.text, flush=True)
     if failed:
         print(f"error: {failed} of {len(args.files)} files could not be read", file=sys.stderr)
     return 1 if failed else 0

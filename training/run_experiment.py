@@ -37,6 +37,7 @@ if TYPE_CHECKING:
     from text_recognizer.lit_models.base import BaseLitModel
 from training.fine_tuning import load_initial_weights
 from training.trainer_flags import (
+    DiskFullError,
     FiniteLossCheck,
     NonFiniteLossError,
     ResumeHint,
@@ -261,7 +262,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         run(args, command=None if argv is None else ["training/run_experiment.py", *argv])
-    except (TrainerFlagError, NonFiniteLossError, DataUnavailableError) as error:
+    except (TrainerFlagError, NonFiniteLossError, DataUnavailableError, DiskFullError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2 if isinstance(error, TrainerFlagError) else 1
     finally:

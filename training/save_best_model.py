@@ -69,8 +69,15 @@ def _better(value: float, best: float | None, mode: str) -> bool:
     return best is None or (value < best if mode == "min" else value > best)
 
 
+def _number(text: Any) -> float:
+    try:
+        return float(text)
+    except (TypeError, ValueError):  # a damaged row: not a figure to rank by
+        return math.nan
+
+
 def best_metric(rows: list[dict[str, Any]], metric: str, mode: str) -> float | None:
-    values = [float(row[metric]) for row in rows if row.get(metric) not in (None, "")]
+    values = [_number(row[metric]) for row in rows if row.get(metric) not in (None, "")]
     values = [v for v in values if math.isfinite(v)]
     if not values:
         return None
@@ -130,6 +137,10 @@ def run_commands(run_dir: Path) -> str:
             source = json.loads((run / CONFIG_FILE).read_text()).get("load_checkpoint")
         except (OSError, UnicodeDecodeError, json.JSONDecodeError, AttributeError):  # AttributeError: not an object
             source = None
+        if source is not None and not isinstance(source, str):
+            print(f"warning: {run / CONFIG_FILE}: load_checkpoint is {source!r:.60}, not a path; the stages before "
+                  "that run are not named in run_command.txt", file=sys.stderr)
+            source = None
         parent = run_dir_of(source) if source else None
         if parent is not None:  # name the predecessor by its folder, not by its best epoch's file name
             command = command.replace(str(source), str(parent))
@@ -157,8 +168,15 @@ def find_best_local_run(log_dir: Path, data_class: str, metric: str, mode: str) 
     seen_metrics: set[str] = set()
     for run_dir in matching:
         metrics_file = run_dir / METRICS_FILE
-        rows = list(csv.DictReader(open(metrics_file))) if metrics_file.exists() else []
-        seen_metrics.update(k for row in rows for k, v in row.items() if v)
+        try:
+            with open(metrics_file, newline="", encoding="utf-8") as file:
+                rows = list(csv.DictReader(file))
+        except FileNotFoundError:
+            rows = []
+        except (OSError, UnicodeDecodeError, csv.Error) as error:  # binary, damaged: that run cannot be ranked
+            print(f"warning: skipping the run in {run_dir}: {metrics_file} is not a readable CSV ({error})", file=sys.stderr)
+            continue
+        seen_metrics.update(k for row in rows for k, v in row.items() if k and v)
         value = best_metric(rows, metric, mode)
         checkpoint = best_checkpoint(run_dir)  # the best epoch's, not last.ckpt (kept for resuming)
         if value is None or checkpoint is None or not _better(value, best.value if best else None, mode):
@@ -171,8 +189,9 @@ def find_best_local_run(log_dir: Path, data_class: str, metric: str, mode: str) 
             checkpoint=checkpoint,
         )
     if best is None:
+        finite = "" if metric not in seen_metrics else f" (every {metric} logged is NaN, infinite or not a number)"
         raise SelectionError(
-            f"none of the {len(matching)} local runs of {data_class} has both a checkpoint and a logged {metric} "
+            f"none of the {len(matching)} local runs of {data_class} has both a checkpoint and a logged {metric} of finite value{finite} "
             f"(metrics seen: {sorted(seen_metrics - {'epoch', 'step'})})"
         )
     return best
@@ -208,10 +227,25 @@ def find_best_wandb_run(api: Any, entity: str, project: str, data_class: str, me
     raise SelectionError(f"no run of {data_class} in {entity}/{project} has a saved checkpoint (run with --wandb)")
 
 
+def reads_text(model_class: Any) -> bool:
+    """Whether a model class is one the text recognizer can read with (an image-to-text transformer)."""
+    import text_recognizer.models as models
+    from text_recognizer.models.image_to_text_transformer import ImageToTextTransformer
+
+    found = getattr(models, model_class, None) if isinstance(model_class, str) and model_class in models.__all__ else None
+    return isinstance(found, type) and issubclass(found, ImageToTextTransformer)
+
+
 def write_artifacts(choice: RunChoice, artifacts_dir: Path, data_class: str, half: bool = True) -> Path:
-    """Write config.json, model.pt and run_command.txt to a temporary folder, then swap it in."""
+    """Write config.json, model.pt and run_command.txt to a temporary folder, then swap it in. The project's
+    own artifacts folder is the text recognizer's: only a model that reads text goes there."""
     final = Path(artifacts_dir) / recognizer_dirname(data_class)
     content = read_checkpoint(choice.checkpoint)  # before touching anything: fails on a bad checkpoint
+    if Path(artifacts_dir).resolve() == Path(ARTIFACTS_DIR).resolve() and not reads_text(content["model_class"]):
+        # A FakeImageData run once replaced the shipped paragraph recognizer with a CNN, which it then refused.
+        raise SelectionError(f"run {choice.name} trained a {content['model_class']}, which cannot read text: {final} "
+                             "is the text recognizer's model (ResnetTransformer, LineCNNTransformer); pass "
+                             "--artifacts_dir to write it elsewhere")
     with atomic_path(final, is_dir=True) as staging:
         (staging / CONFIG_FILE).write_text(json.dumps(plain_config(choice.config), indent=2) + "\n")
         (staging / RUN_COMMAND_FILE).write_text(choice.run_command + "\n")

@@ -7,6 +7,9 @@ The reference's documented commands use all of them, so they are accepted and tr
 from __future__ import annotations
 
 import argparse
+import errno
+import io
+import os
 import sys
 import time
 from pathlib import Path
@@ -14,10 +17,11 @@ from typing import Any
 
 import pytorch_lightning as pl
 import torch
+from pytorch_lightning.plugins import TorchCheckpointIO
 from pytorch_lightning.utilities.exceptions import SIGTERMException
 
 from text_recognizer.run_files import CHECKPOINTS_DIR, best_checkpoint
-from text_recognizer.util import str2bool
+from text_recognizer.util import atomic_path, str2bool
 
 # --accelerator values of Lightning 1.x that named a strategy: value -> (strategy, accelerator)
 OLD_ACCELERATOR_STRATEGIES = {
@@ -40,6 +44,38 @@ class TrainerFlagError(ValueError):
 
 class NonFiniteLossError(RuntimeError):
     """Training stopped because the loss became NaN or infinite (--terminate_on_nan)."""
+
+
+class DiskFullError(OSError):
+    """A checkpoint could not be written for want of space; the previous one is intact."""
+
+
+class AtomicCheckpointIO(TorchCheckpointIO):
+    """Checkpoints written beside their final name and renamed onto it (util.atomic_path), never half-written.
+
+    Lightning's own writer goes through an fsspec transaction that writes into the system's temporary
+    folder and moves the file across filesystems: on a full disk that left a truncated last.ckpt (299,008
+    of about 326,000 bytes) in place of the previous good one. Here the bytes go into a temporary file in
+    the checkpoint's own folder, are flushed to disk, and only then replace the old file in one rename;
+    a failure removes the temporary file and leaves the old checkpoint as it was.
+    """
+
+    def save_checkpoint(self, checkpoint: dict[str, Any], path: Any, storage_options: Any | None = None) -> None:
+        if storage_options is not None:
+            raise TypeError(f"{type(self).__name__} takes no storage_options, got {storage_options!r}")
+        buffer = io.BytesIO()
+        torch.save(checkpoint, buffer)  # in memory first, as Lightning does: a write error is then an OSError
+        try:
+            with atomic_path(path) as temp, open(temp, "wb") as file:
+                file.write(buffer.getbuffer())
+                file.flush()
+                os.fsync(file.fileno())  # on disk before the rename makes it the checkpoint
+        except OSError as error:
+            if error.errno in (errno.ENOSPC, errno.EDQUOT):
+                raise DiskFullError(error.errno, f"the disk is full: {path} could not be written ({buffer.tell():,} "
+                                    "bytes); the previous checkpoint there is kept. Free space or pass --log_dir on "
+                                    "another disk, then resume with --resume_from_checkpoint") from None
+            raise
 
 
 class FiniteLossCheck(pl.Callback):
@@ -277,5 +313,6 @@ def trainer_kwargs(args: argparse.Namespace) -> dict[str, Any]:
         "log_every_n_steps": args.log_every_n_steps,
         "deterministic": args.deterministic,
         "enable_progress_bar": args.enable_progress_bar,
+        "plugins": [AtomicCheckpointIO()],
     }
     return kwargs

@@ -144,3 +144,60 @@ def test_an_internal_failure_is_a_500_json_without_traceback(recognizer, paragra
         response = client.post("/v1/recognize", files={"image": ("a.png", open(paragraphs[0], "rb"), "image/png")})
         assert response.status_code == 500 and "secret" not in response.text and "Traceback" not in response.text
         assert json.loads(response.text)["request_id"]
+
+
+def test_a_blank_page_is_200_with_empty_text(tmp_path):
+    """Issue 35: a blank page was a 500 (joint reading crashed on lines with no text). Now: empty text."""
+    from test_read_by_lines import save_ctc_line_model
+
+    recognizer = ParagraphTextRecognizer(save_ctc_line_model(tmp_path / "blank.pt", letter="<B>"))
+    with client_for(recognizer) as client:
+        for color in (255, 0):
+            response = client.post("/v1/recognize", files={"image": ("blank.png", png_bytes(Image.new("L", (400, 300), color)),
+                                                                     "image/png")})
+            assert response.status_code == 200, response.text
+            assert response.json()["text"] == "" and response.json()["lines"] == [""]
+
+
+def _png_header_only(width: int, height: int) -> bytes:
+    """A PNG that states its size and holds no pixels: enough for Image.open, which checks the size first."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)) + chunk(b"IEND", b"")
+
+
+def test_a_30000_pixel_square_png_is_413_not_415(client):
+    """Issue 35: Pillow refuses it as a decompression bomb at open, which the server called "not an image"."""
+    response = client.post("/v1/recognize", files={"image": ("huge.png", _png_header_only(30000, 30000), "image/png")})
+    assert_client_error(response, 413)
+    assert "scale it down" in response.json()["error"]["message"]
+
+
+def test_the_model_description_keeps_the_trainers_command_unless_asked(recognizer, tmp_path):
+    """Issue 35: /v1/model returned run_command.txt verbatim (the trainer's paths)."""
+    run_command = recognizer.model_path.parent / "run_command.txt"
+    run_command.write_text("python training/run_experiment.py --log_dir=/home/someone/secret_runs\n")
+    try:
+        with client_for(recognizer) as client:
+            assert client.get("/v1/model").json()["run_command"] is True
+            assert "secret_runs" not in client.get("/v1/model").text
+        with client_for(recognizer, show_run_command=True) as client:
+            assert "secret_runs" in client.get("/v1/model").json()["run_command"]
+    finally:
+        run_command.unlink()
+
+
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_a_bad_model_is_one_line_and_exit_1_before_any_worker_starts(tmp_path, capsys, workers):
+    """Issue 35: with --workers 2 uvicorn respawned workers that each died with a traceback, forever."""
+    from api_server.__main__ import main
+
+    bad = tmp_path / "model.pt"
+    bad.write_bytes(b"not a model at all")
+    assert main(["--model_path", str(bad), "--backend=torch", "--workers", workers, "--port", "0"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: {bad} cannot be read as a model file") and err.count("\n") == 1

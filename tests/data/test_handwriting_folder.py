@@ -164,3 +164,106 @@ def test_no_folder_or_no_samples_say_what_to_do(tmp_path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(DataUnavailableError, match="holds no training samples"):
         folder(tmp_path / "empty")
+
+
+# Issue 35: own-data folders reached outside themselves, merged samples of one id, and a few broken files
+# gave tracebacks or errors that did not name the file. Each now stops with one line naming it.
+
+
+def _secret_image(tmp_path) -> Path:
+    outside = tmp_path / "outside"
+    outside.mkdir(exist_ok=True)
+    Image.new("L", (60, 40), 255).save(outside / "secret.png")
+    return outside / "secret.png"
+
+
+def _page_xml(image_name: str) -> str:
+    namespace = "http://schema.primaresearch.org/PAGE/gts/pagecontent/2019-07-15"
+    return (f'<PcGts xmlns="{namespace}"><Page imageFilename="{image_name}"><TextRegion id="r0"><TextLine id="l0">'
+            '<Coords points="1,1 50,1 50,30 1,30"/><TextEquiv><Unicode>secret</Unicode></TextEquiv></TextLine>'
+            "</TextRegion></Page></PcGts>")
+
+
+@pytest.mark.parametrize("reach", ["absolute", "relative"])
+def test_a_layout_naming_an_image_outside_the_folder_is_refused_unless_allowed(own_data_folders, tmp_path, reach):
+    secret = _secret_image(tmp_path)
+    mine = shutil.copytree(own_data_folders["page"], tmp_path / "data" / "mine")
+    name = str(secret) if reach == "absolute" else "../../outside/secret.png"
+    if reach == "relative":  # ../../outside from data/mine/ is tmp_path/outside
+        assert (mine / name).resolve() == secret
+    (mine / "zz-reach.xml").write_text(_page_xml(name))
+    with pytest.raises(DataUnavailableError, match=f"zz-reach.xml names the page image .*{secret}, outside") as error:
+        folder(mine)
+    assert "\n" not in str(error.value)
+    allowed = folder(mine, allow_outside_files=True)
+    assert "secret" in {label for _, label, _ in samples(allowed)}
+
+
+def test_a_layout_naming_etc_passwd_is_refused_without_opening_it(own_data_folders, tmp_path, monkeypatch):
+    mine = shutil.copytree(own_data_folders["page"], tmp_path / "mine")
+    (mine / "zz-passwd.xml").write_text(_page_xml("/etc/passwd"))
+    opened = []
+    original_open = Image.open
+    monkeypatch.setattr(Image, "open", lambda path, *a, **k: opened.append(str(path)) or original_open(path, *a, **k))
+    with pytest.raises(DataUnavailableError, match="outside"):
+        folder(mine)
+    assert "/etc/passwd" not in opened
+
+
+@pytest.mark.parametrize("link", ["image", "text"])
+def test_linked_image_text_pairs_reaching_outside_are_refused_unless_allowed(own_data_folders, tmp_path, link):
+    secret = _secret_image(tmp_path)
+    (secret.parent / "secret.txt").write_text("secret\n")
+    mine = shutil.copytree(own_data_folders["image_txt"], tmp_path / "mine")
+    if link == "image":
+        (mine / "zz.png").symlink_to(secret)
+        (mine / "zz.txt").write_text("secret\n")
+    else:
+        Image.new("L", (60, 40), 255).save(mine / "zz.png")
+        (mine / "zz.txt").symlink_to(secret.parent / "secret.txt")
+    with pytest.raises(DataUnavailableError, match=f"zz.{'png' if link == 'image' else 'txt'} is .*, outside"):
+        folder(mine)
+    assert "secret" in {label for _, label, _ in samples(folder(mine, allow_outside_files=True))}
+
+
+def test_a_manifest_entry_outside_the_folder_is_refused(own_data_folders, tmp_path):
+    secret = _secret_image(tmp_path)
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "labels.jsonl").write_text(json.dumps({"image": str(secret), "text": "secret"}) + "\n")
+    with pytest.raises(DataUnavailableError, match="labels.jsonl's entry .* outside"):
+        folder(mine)
+
+
+def test_two_files_of_one_sample_id_are_refused_naming_both(own_data_folders, tmp_path):
+    mine = shutil.copytree(own_data_folders["image_txt"], tmp_path / "mine")
+    for name in ("a b", "a_b"):
+        Image.new("L", (60, 40), 255).save(mine / f"{name}.png")
+        (mine / f"{name}.txt").write_text(f"text of {name}\n")
+    with pytest.raises(DataUnavailableError, match=r"a b.png and .*a_b.png both become sample 'a_b'"):
+        folder(mine)
+
+
+@pytest.mark.parametrize("case, message", [
+    ("dangling link", r"zz.png is a link to .*, which does not exist"),
+    ("not an image", r"zz.png cannot be read as an image"),
+    ("not utf-8", r"zz.txt is not UTF-8 text"),
+    ("too long", r"zz.png: the transcription of sample 'zz' has 1501 characters, more than the 680"),
+])
+def test_broken_files_in_a_folder_are_one_line_naming_the_file(own_data_folders, tmp_path, own_data_cache, case, message):
+    mine = shutil.copytree(own_data_folders["image_txt"], tmp_path / "mine")
+    (mine / "zz.txt").write_text("a fine text\n")
+    if case == "dangling link":
+        (mine / "zz.png").symlink_to(tmp_path / "gone.png")
+    elif case == "not an image":
+        (mine / "zz.png").write_text("not an image at all")
+    else:
+        Image.new("L", (60, 40), 255).save(mine / "zz.png")
+        if case == "not utf-8":
+            (mine / "zz.txt").write_bytes(b"caf\xe9\n")
+        else:
+            (mine / "zz.txt").write_text("word " * 300 + "x")
+    with pytest.raises(DataUnavailableError, match=message) as error:
+        folder(mine)
+    assert "\n" not in str(error.value)
+    assert not [p for p in own_data_cache.rglob("*") if p.name.startswith(".")]  # no half-written cache left

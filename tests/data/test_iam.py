@@ -202,3 +202,37 @@ def test_archive_layouts_forms_and_xml_at_the_top_and_not_an_archive(archive, tm
     with pytest.raises(RuntimeError, match="not a zip file"):
         IAM(ArchiveTree(broken, url=closed_port_url(), sha256="")).prepare_data()
     assert sorted(path.name for path in broken.iterdir()) == ["iamdb.zip"]
+
+
+def _bomb(path, megabytes=150):
+    """A zip of under 200 kB that expands to `megabytes` MB of zeros, written a megabyte at a time."""
+    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as archive, \
+            archive.open("iamdb/forms/zeros.jpg", "w", force_zip64=True) as member:
+        for _ in range(megabytes):
+            member.write(bytes(1 << 20))
+    return path
+
+
+def test_a_zip_bomb_is_stopped_under_the_caps_even_without_a_checksum(tmp_path):
+    """Issue 35: with the checksum disabled (sha256=""), a 3.1 MB archive wrote 3.22 GB."""
+    bomb = _bomb(tmp_path / "iamdb.zip")
+    assert bomb.stat().st_size < 1 << 20
+    with pytest.raises(RuntimeError, match="expands to more than 104,857,600 bytes .*zip bomb") as error:
+        IAM(ArchiveTree(tmp_path, url=closed_port_url(), sha256="")).prepare_data()
+    assert "\n" not in str(error.value)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["iamdb.zip"]  # the partial extraction removed
+
+
+def test_zip_members_that_reach_outside_are_refused(tmp_path):
+    from text_recognizer.util import DataUnavailableError, extract_zip, read_zip_member
+
+    archive = tmp_path / "evil.zip"
+    with zipfile.ZipFile(archive, "w") as zipped:
+        zipped.writestr("../evil.txt", "escaped")
+    (tmp_path / "out").mkdir()
+    with pytest.raises(DataUnavailableError, match="outside the folder"):
+        extract_zip(archive, tmp_path / "out")
+    assert not (tmp_path / "evil.txt").exists()
+    bomb = _bomb(tmp_path / "bomb.zip", megabytes=120)
+    with pytest.raises(DataUnavailableError, match="zeros.jpg expands to more than"):
+        read_zip_member(bomb, "iamdb/forms/zeros.jpg")

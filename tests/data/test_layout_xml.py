@@ -97,3 +97,23 @@ def test_a_hostile_page_in_a_folder_stops_handwriting_folder_naming_it(own_data_
     data = HandwritingFolder(argparse.Namespace(data_dir=str(mine)))
     with pytest.raises(DataUnavailableError, match="zz-hostile.xml was refused"):
         data.prepare_data()
+
+
+@pytest.mark.parametrize("content, message", [
+    (page(line("huge", "1" + "0" * 400 + ",1 5,5", "x")), "line 'huge' has a coordinate that is not a finite number"),
+    (page(line("l", "1,1 5,5", "x")).replace("<TextEquiv>", '<TextEquiv index="abc">'), "index='abc', not an integer"),
+])
+def test_numbers_that_are_none_are_one_line_naming_the_file(tmp_path, content, message):
+    Image.new("L", (100, 50), 255).save(tmp_path / "p.png")
+    path = tmp_path / "p.xml"
+    path.write_text(content)
+    with pytest.raises(LayoutError, match=message) as error:
+        read_layout(path)
+    assert str(path) in str(error.value) and "\n" not in str(error.value)
+
+
+def test_a_page_image_that_is_no_image_is_one_line_naming_both(tmp_path):
+    (tmp_path / "p.png").write_text("not an image")
+    (tmp_path / "p.xml").write_text(page(line("l", "1,1 5,5", "x")))
+    with pytest.raises(LayoutError, match="p.xml: its page image .*p.png cannot be read as an image"):
+        read_layout(tmp_path / "p.xml")

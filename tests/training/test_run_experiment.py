@@ -214,3 +214,48 @@ def test_load_checkpoint_of_another_model_size_is_a_clear_error_before_any_run_f
     assert err.count("\n") == 1 and f"the weights in {best} do not fit --model_class=CNN" in err
     assert "first mismatched tensor: model." in err and "it was written with --conv_dim=8 (this run: 4)" in err
     assert [p.name for p in (tmp_path / "csv").iterdir()] == ["version_0"]
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """An 800 kB tmpfs: room for the first epoch's two checkpoints of SMALL (326 kB each), not for a third."""
+    import os
+
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    if os.geteuid() != 0 or subprocess.run(["mount", "-t", "tmpfs", "-o", "size=800k", "tmpfs", str(disk)],
+                                           capture_output=True).returncode:
+        pytest.skip("mounting a small tmpfs needs root")
+    yield disk
+    subprocess.run(["umount", "-l", str(disk)], check=False)
+
+
+def test_a_full_disk_keeps_the_previous_checkpoint_and_is_one_line(small_disk, capsys):
+    """Issue 35: on a full disk last.ckpt was left truncated (written in the system's temporary folder and
+    moved across filesystems) and the run ended in an ENOSPC traceback."""
+    assert main([*SMALL, "--max_epochs=3", f"--log_dir={small_disk}"]) == 1
+    err = capsys.readouterr().err
+    errors = [line for line in err.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "the disk is full" in errors[0] and "previous checkpoint there is kept" in errors[0]
+    assert "Traceback" not in err
+    checkpoints = small_disk / "csv" / "version_0" / "checkpoints"
+    assert torch.load(checkpoints / "last.ckpt", map_location="cpu", weights_only=True)["epoch"] == 0  # whole
+    assert not [p for p in checkpoints.iterdir() if p.name.startswith(".")]  # no temporary file left
+
+
+def test_a_checkpoint_that_fails_to_reach_the_disk_leaves_the_old_one_whole(tmp_path, monkeypatch):
+    import errno
+    import os
+
+    from training.trainer_flags import AtomicCheckpointIO, DiskFullError
+
+    path = tmp_path / "last.ckpt"
+    AtomicCheckpointIO().save_checkpoint({"epoch": 1}, path)
+
+    def full(fd):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(os, "fsync", full)
+    with pytest.raises(DiskFullError, match="the disk is full"):
+        AtomicCheckpointIO().save_checkpoint({"epoch": 2, "weights": torch.zeros(1000)}, path)
+    assert torch.load(path, weights_only=True) == {"epoch": 1} and [p.name for p in tmp_path.iterdir()] == ["last.ckpt"]

@@ -258,3 +258,42 @@ def test_load_checkpoint_takes_a_run_folder_and_means_its_best_epoch(tmp_path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(TrainerFlagError, match="holds no checkpoints"):
         run_folder_checkpoint(str(tmp_path / "empty"))
+
+
+def test_the_text_recognizers_folder_takes_only_models_that_read_text(tmp_path, monkeypatch, capsys):
+    """Issue 35: a FakeImageData run replaced the shipped paragraph recognizer with a CNN. The project's
+    artifacts folder (here a stand-in for it) now refuses it; another --artifacts_dir takes it."""
+    import training.save_best_model as save_best_model
+
+    shipped = tmp_path / "artifacts"
+    (shipped / "paragraph_text_recognizer").mkdir(parents=True)
+    (shipped / "paragraph_text_recognizer" / "model.pt").write_text("the shipped model")
+    monkeypatch.setattr(save_best_model, "ARTIFACTS_DIR", shipped)
+    plant_run(tmp_path / "logs", "version_0", 0.5)
+    argv = ["--local", str(tmp_path / "logs"), "--trained_data_class=FakeImageData"]
+    assert main(argv) == 1
+    err = capsys.readouterr().err
+    assert "trained a CNN, which cannot read text" in err and "--artifacts_dir" in err and err.count("\n") == 1
+    assert (shipped / "paragraph_text_recognizer" / "model.pt").read_text() == "the shipped model"
+    assert main([*argv, f"--artifacts_dir={tmp_path / 'elsewhere'}"]) == 0
+    assert save_best_model.reads_text("ResnetTransformer") and save_best_model.reads_text("LineCNNTransformer")
+
+
+@pytest.mark.parametrize("case, message", [
+    ("nan metrics", "every val_loss logged is NaN, infinite or not a number"),
+    ("binary metrics", "metrics.csv is not a readable CSV"),
+    ("load_checkpoint of another type", "load_checkpoint is 5, not a path"),
+])
+def test_weak_run_folders_are_one_line(tmp_path, capsys, case, message):
+    checkpoints = plant_run(tmp_path / "logs", "version_0", 0.5)
+    run_dir = checkpoints.parent
+    if case == "nan metrics":
+        (run_dir / "metrics.csv").write_text("epoch,step,val_loss\n0,1,nan\n1,2,nan\n")
+    elif case == "binary metrics":
+        (run_dir / "metrics.csv").write_bytes(bytes(range(256)) * 4)
+    else:
+        (run_dir / "config.json").write_text(json.dumps({"data_class": "FakeImageData", "load_checkpoint": 5}))
+    code = main(["--local", str(tmp_path / "logs"), "--trained_data_class=FakeImageData", f"--artifacts_dir={tmp_path / 'a'}"])
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
+    assert code == (0 if case.startswith("load_checkpoint") else 1)

@@ -104,22 +104,43 @@ def manifest_rows(filename: Path) -> Iterator[tuple[str, str]]:
                 yield row["image"], row["text"]
 
 
-def find_samples(root: Path, unit: str) -> list[SampleSource]:
-    """Every sample under `root`: manifests, PAGE/ALTO pages, then images with a sibling .txt."""
+def inside(path: Path, root: Path, allow_outside: bool, what: str) -> Path:
+    """`path` resolved (links followed), when it lies inside `root` or `allow_outside`; else a one-line error.
+    A folder of training data is what it holds: a transcription, manifest entry or link that reaches
+    elsewhere on the disk is refused unless asked for (--allow_outside_files)."""
+    resolved = path.resolve()
+    if not allow_outside and not resolved.is_relative_to(root.resolve()):
+        raise DataUnavailableError(f"{what} is {resolved}, outside {root}: keep the data inside the folder, or pass "
+                                   "--allow_outside_files to use files elsewhere")
+    return resolved
+
+
+def read_transcription(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as error:
+        raise DataUnavailableError(f"{path} is not UTF-8 text (byte {error.start}: {error.reason}): save it as UTF-8") from None
+    except OSError as error:
+        raise DataUnavailableError(f"{path} cannot be read ({error.strerror or error})") from None
+
+
+def find_samples(root: Path, unit: str, allow_outside: bool = False) -> list[SampleSource]:
+    """Every sample under `root`: manifests, PAGE/ALTO pages, then images with a sibling .txt. Every file
+    must lie inside `root` (links followed) unless `allow_outside`; sample ids must be unique."""
     samples: list[SampleSource] = []
     used: set[Path] = set()
     for name in metadata.MANIFEST_FILENAMES:
         manifest = root / name
         if manifest.is_file():
             for image, text in manifest_rows(manifest):
-                path = (manifest.parent / image).resolve()
+                path = inside(manifest.parent / image, root, allow_outside, f"{manifest}'s entry {image!r}")
                 if not path.is_file():
                     raise DataUnavailableError(f"{manifest} names {image}, but there is no {path}")
                 used.add(path)
                 samples += _whole_image(path, root, text, unit)
     for xml in sorted(root.rglob("*.xml")):
         try:
-            layout = read_layout(xml)
+            layout = read_layout(xml, within=None if allow_outside else root)
         except ValueError as error:  # hostile, broken, or a page without its image: say which file
             raise DataUnavailableError(str(error)) from None
         if layout is None:
@@ -139,14 +160,32 @@ def find_samples(root: Path, unit: str) -> list[SampleSource]:
     for path in sorted(p for p in root.rglob("*") if p.suffix.lower() in metadata.IMAGE_SUFFIXES):
         if path.resolve() in used:
             continue
-        if path.with_suffix(".txt").is_file():
-            samples += _whole_image(path, root, path.with_suffix(".txt").read_text(encoding="utf-8"), unit)
+        if not path.exists():
+            raise DataUnavailableError(f"{path} is a link to {path.resolve()}, which does not exist: remove the link or "
+                                       "restore its target")
+        transcription = path.with_suffix(".txt")
+        if transcription.is_file():
+            inside(path, root, allow_outside, str(path))
+            inside(transcription, root, allow_outside, str(transcription))
+            samples += _whole_image(path, root, read_transcription(transcription), unit)
         else:
             unlabelled.append(path)
     if unlabelled:
         warnings.warn(f"{len(unlabelled)} images under {root} have no .txt, manifest entry or layout XML and are not used: "
                       f"{', '.join(str(p) for p in unlabelled[:3])}{', ...' if len(unlabelled) > 3 else ''}", stacklevel=2)
+    check_unique_ids(samples)
     return samples
+
+
+def check_unique_ids(samples: list[SampleSource]) -> None:
+    """Sample ids name the cache's files: two samples of one id ("a b.png" and "a_b.png" are both a_b) would
+    leave one image under two labels. Refused, naming both files."""
+    seen: dict[str, SampleSource] = {}
+    for sample in samples:
+        other = seen.setdefault(sample.id, sample)
+        if other is not sample:
+            raise DataUnavailableError(f"{other.image} and {sample.image} both become sample {sample.id!r} (names are "
+                                       "reduced to letters, digits, '.', '_' and '-'): rename one of them")
 
 
 def _whole_image(path: Path, root: Path, text: str, unit: str) -> list[SampleSource]:
@@ -211,6 +250,7 @@ class HandwritingFolder(ContentSizedLoaders, BaseDataModule):
         self.split_seed: int = get("split_seed", metadata.SPLIT_SEED)
         self.unknown_chars: str = get("unknown_chars", "error")
         self.augment: bool = get("augment_data", True)
+        self.allow_outside: bool = bool(get("allow_outside_files", False))
         for name, value, choices in (("unit", self.unit, metadata.UNITS), ("stem", self.stem_kind, metadata.STEMS),
                                      ("unknown_chars", self.unknown_chars, metadata.UNKNOWN_CHARS)):
             if value not in choices:
@@ -256,6 +296,8 @@ class HandwritingFolder(ContentSizedLoaders, BaseDataModule):
             help="characters to add to the vocabulary of a new model (e.g. 'äöüß'): recorded in model.pt's mapping; "
             "a model trained without them cannot be fine-tuned with them")
         add("--augment_data", type=str2bool, default=True, help="augment the training set (never val/test)")
+        add("--allow_outside_files", type=str2bool, nargs="?", const=True, default=False,
+            help="use images and transcriptions that manifests, layout XML or links place outside --data_dir")
         return parser
 
     # ------------------------------------------------------------------ finding and caching
@@ -264,14 +306,22 @@ class HandwritingFolder(ContentSizedLoaders, BaseDataModule):
             raise DataUnavailableError(f"--data_dir={self.data_dir or '(not given)'} is not a folder: pass the folder "
                                        "holding your images and transcriptions (see the README, 'Training on your own data')")
         if (self.data_dir / "train").is_dir():
-            found = {split: find_samples(self.data_dir / split, self.unit) if (self.data_dir / split).is_dir() else []
+            found = {split: find_samples(self.data_dir / split, self.unit, self.allow_outside) if (self.data_dir / split).is_dir() else []
                      for split in metadata.SPLIT_FOLDERS}
             if not found["val"] or not found["test"]:  # split off what the folder does not hold
                 fractions = (self.val_fraction if not found["val"] else 0, self.test_fraction if not found["test"] else 0)
                 extra = split_documents(found["train"], *fractions, self.split_seed)
                 found = {split: found[split] + extra[split] for split in metadata.SPLIT_FOLDERS} | {"train": extra["train"]}
         else:
-            found = split_documents(find_samples(self.data_dir, self.unit), self.val_fraction, self.test_fraction, self.split_seed)
+            found = split_documents(find_samples(self.data_dir, self.unit, self.allow_outside), self.val_fraction,
+                                    self.test_fraction, self.split_seed)
+        # Each transcription must fit the decoder (<S> and <E> with it): said here, where the file is known.
+        longest = self.shape_metadata.MAX_LABEL_LENGTH - 2
+        for source in (source for sources in found.values() for source in sources):
+            if len(source.text) > longest:
+                raise DataUnavailableError(f"{source.image}: the transcription of sample {source.id!r} has {len(source.text)} "
+                                           f"characters, more than the {longest} a {self.unit} can hold: give long pages "
+                                           "as PAGE/ALTO regions or lines (--unit=line), or leave that sample out")
         if not found["train"]:
             raise DataUnavailableError(f"{self.data_dir} holds no training samples (unit {self.unit}): see the README, "
                                        "'Training on your own data', for the layouts it reads")
@@ -299,11 +349,15 @@ class HandwritingFolder(ContentSizedLoaders, BaseDataModule):
         page: tuple[Path, Image.Image] | None = None
         for source in sources:
             if page is None or page[0] != source.image:
-                with Image.open(source.image) as image:  # the page's polarity is decided once, on the whole page
-                    # A whole page (image+txt) is normalized as the recognizer reads it (a photo's sheet, light,
-                    # skew, rulings); a page whose regions are boxed (PAGE, ALTO) keeps its geometry for the boxes.
-                    page = (source.image, normalize_page(image).image if source.box is None
-                            else white_ink_on_black(to_grayscale(image)).copy())
+                try:
+                    with Image.open(source.image) as image:  # the page's polarity is decided once, on the whole page
+                        # A whole page (image+txt) is normalized as the recognizer reads it (a photo's sheet, light,
+                        # skew, rulings); a page whose regions are boxed (PAGE, ALTO) keeps its geometry for the boxes.
+                        page = (source.image, normalize_page(image).image if source.box is None
+                                else white_ink_on_black(to_grayscale(image)).copy())
+                except (OSError, ValueError, Image.DecompressionBombError) as error:  # not an image, truncated, huge
+                    raise DataUnavailableError(f"{source.image} cannot be read as an image ({error}): fix or remove "
+                                               "it") from None
             crop = page[1] if source.box is None else page[1].crop(source.box)
             yield source.id, self._scaled(crop), source.text
 

@@ -13,9 +13,9 @@ from text_recognizer.models.config import ModelConfig, setting
 
 @dataclass(frozen=True)
 class CNNConfig(ModelConfig):
-    conv_dim: int = setting(64, "channels of the conv blocks")
-    fc_dim: int = setting(128, "width of the hidden fully connected layer")
-    fc_dropout: float = setting(0.25, "dropout after pooling and fc")
+    conv_dim: int = setting(64, "channels of the conv blocks", bounds=(1, 1024))
+    fc_dim: int = setting(128, "width of the hidden fully connected layer", bounds=(1, 16384))
+    fc_dropout: float = setting(0.25, "dropout after pooling and fc", bounds=(0, 1))
 
 
 class ConvBlock(nn.Module):

@@ -14,6 +14,7 @@ defaults); `run_experiment.py --help` lists them through `Config.add_to_argparse
 from __future__ import annotations
 
 import argparse
+import math
 import typing
 from collections.abc import Mapping
 from dataclasses import MISSING, dataclass, field, fields
@@ -24,14 +25,35 @@ from text_recognizer.util import str2bool
 C = TypeVar("C", bound="ModelConfig")
 
 
-def setting(default: Any, help: str, choices: tuple | None = None) -> Any:
-    """A config field with its flag's help text (and allowed values)."""
-    return field(default=default, metadata={"help": help, "choices": choices})
+def setting(default: Any, help: str, choices: tuple | None = None, bounds: tuple[float, float] | None = None) -> Any:
+    """A config field with its flag's help text (and allowed values, or the closed range `bounds` of a number).
+
+    Every size has bounds: a model file's settings are read from a file that anyone may have written, and
+    a model is built from them before its weights are compared (tf_layers=10**9 once grew memory without end).
+    """
+    return field(default=default, metadata={"help": help, "choices": choices, "bounds": bounds})
 
 
 @dataclass(frozen=True)
 class ModelConfig:
     """Base of the models' settings dataclasses; a model that combines parts inherits their configs."""
+
+    def __post_init__(self) -> None:
+        """Each setting of the type its field says, within its choices or bounds: ValueError naming the field."""
+        types = typing.get_type_hints(type(self))
+        for f in fields(self):
+            value, kind = getattr(self, f.name), types[f.name]
+            numeric = isinstance(value, (int, float)) and not isinstance(value, bool)
+            if kind is bool and not isinstance(value, bool) or kind is int and not (numeric and float(value).is_integer()) \
+                    or kind is float and not (numeric and math.isfinite(value)):
+                raise ValueError(f"{f.name} must be a finite {kind.__name__}, got {value!r}")
+            if kind is int and not isinstance(value, int):  # 4.0 is 4
+                object.__setattr__(self, f.name, int(value))
+            choices, bounds = f.metadata.get("choices"), f.metadata.get("bounds")
+            if choices is not None and value not in choices:
+                raise ValueError(f"{f.name} must be one of {choices}, got {value!r}")
+            if bounds is not None and not bounds[0] <= value <= bounds[1]:
+                raise ValueError(f"{f.name}={value!r} is outside {bounds[0]:g}..{bounds[1]:g}")
 
     @classmethod
     def from_args(cls: type[C], args: argparse.Namespace | None = None) -> C:

@@ -23,11 +23,11 @@ DOWNSAMPLING = 8  # three stride-2 convolutions
 
 @dataclass(frozen=True)
 class LineCNNConfig(ModelConfig):
-    conv_dim: int = setting(32, "channels of the first convolutions")
-    fc_dim: int = setting(512, "features per window")
-    fc_dropout: float = setting(0.2, "dropout between the fc layers")
-    window_width: int = setting(16, "window width in pixels (multiple of 8)")
-    window_stride: int = setting(8, "window step in pixels (multiple of 8)")
+    conv_dim: int = setting(32, "channels of the first convolutions", bounds=(1, 1024))
+    fc_dim: int = setting(512, "features per window", bounds=(1, 16384))
+    fc_dropout: float = setting(0.2, "dropout between the fc layers", bounds=(0, 1))
+    window_width: int = setting(16, "window width in pixels (multiple of 8)", bounds=(1, 1024))
+    window_stride: int = setting(8, "window step in pixels (multiple of 8)", bounds=(1, 1024))
     limit_output_length: bool = setting(False, "cut the output sequence to the label length (output_dims[0])")
 
 

@@ -18,9 +18,9 @@ from text_recognizer.models.line_cnn import LineCNN, LineCNNConfig
 
 @dataclass(frozen=True)
 class LineCNNLSTMConfig(LineCNNConfig):
-    lstm_dim: int = setting(512, "hidden size of each LSTM direction")
-    lstm_layers: int = setting(1, "stacked LSTM layers")
-    lstm_dropout: float = setting(0.2, "dropout between LSTM layers (so only with --lstm_layers > 1)")
+    lstm_dim: int = setting(512, "hidden size of each LSTM direction", bounds=(1, 4096))
+    lstm_layers: int = setting(1, "stacked LSTM layers", bounds=(1, 16))
+    lstm_dropout: float = setting(0.2, "dropout between LSTM layers (so only with --lstm_layers > 1)", bounds=(0, 1))
 
 
 class LineCNNLSTM(nn.Module):

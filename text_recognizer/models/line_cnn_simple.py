@@ -19,8 +19,8 @@ from text_recognizer.models.config import setting
 
 @dataclass(frozen=True)
 class LineCNNSimpleConfig(CNNConfig):
-    window_width: int = setting(28, "width of the sliding window")
-    window_stride: int = setting(28, "step of the sliding window")
+    window_width: int = setting(28, "width of the sliding window", bounds=(1, 1024))
+    window_stride: int = setting(28, "step of the sliding window", bounds=(1, 1024))
     limit_output_length: bool = setting(False, "cut the output sequence to the label length (output_dims[0])")
 
 

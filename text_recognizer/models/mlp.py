@@ -14,9 +14,9 @@ from text_recognizer.models.config import ModelConfig, setting
 
 @dataclass(frozen=True)
 class MLPConfig(ModelConfig):
-    fc1: int = setting(1024, "first hidden layer width")
-    fc2: int = setting(128, "second hidden layer width")
-    fc_dropout: float = setting(0.5, "dropout after each hidden layer")
+    fc1: int = setting(1024, "first hidden layer width", bounds=(1, 65536))
+    fc2: int = setting(128, "second hidden layer width", bounds=(1, 65536))
+    fc_dropout: float = setting(0.5, "dropout after each hidden layer", bounds=(0, 1))
 
 
 class MLP(nn.Module):

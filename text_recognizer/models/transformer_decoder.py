@@ -23,13 +23,13 @@ from text_recognizer.vocabulary import Vocabulary
 
 @dataclass(frozen=True)
 class TransformerDecoderConfig(ModelConfig):
-    tf_dim: int = setting(256, "width of the transformer decoder")
+    tf_dim: int = setting(256, "width of the transformer decoder", bounds=(1, 4096))
     # The trained value. The reference defined a 1024 constant for this, but its flag defaulted to
     # tf_dim and the published model was trained with 256: the 1024 was never used.
-    tf_fc_dim: int = setting(256, "hidden width of its feed-forward blocks")
-    tf_dropout: float = setting(0.4, "dropout inside the decoder layers")
-    tf_layers: int = setting(4, "number of decoder layers")
-    tf_nhead: int = setting(4, "attention heads")
+    tf_fc_dim: int = setting(256, "hidden width of its feed-forward blocks", bounds=(1, 16384))
+    tf_dropout: float = setting(0.4, "dropout inside the decoder layers", bounds=(0, 1))
+    tf_layers: int = setting(4, "number of decoder layers", bounds=(1, 64))
+    tf_nhead: int = setting(4, "attention heads", bounds=(1, 64))
 
 INIT_RANGE = 0.1  # embedding and output weights ~ U(-0.1, 0.1), as in the reference
 

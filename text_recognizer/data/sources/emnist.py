@@ -34,6 +34,7 @@ from text_recognizer.util import (
     atomic_path,
     compute_sha256,
     download_url,
+    read_zip_member,
 )
 
 SAMPLE_TO_BALANCE = True  # keep at most the mean number of samples per class
@@ -111,8 +112,7 @@ def process_archive(archive: Path, processed_filename: Path) -> None:
     """Unzip, parse, balance and cache EMNIST as HDF5 (written under a temporary name, then renamed)."""
     print(f"Processing EMNIST from {archive}...")
     try:
-        with zipfile.ZipFile(archive) as zipped:
-            mat_bytes = zipped.read(metadata.MAT_MEMBER)
+        mat_bytes = read_zip_member(archive, metadata.MAT_MEMBER)  # capped, as every extraction
     except (zipfile.BadZipFile, KeyError) as error:
         raise ValueError(f"{archive} is not an EMNIST archive: a zip holding {metadata.MAT_MEMBER} ({error})") from error
     arrays = parse_emnist_mat(mat_bytes)

@@ -9,6 +9,7 @@ naming the line; a page whose image is missing is a LayoutError naming both file
 """
 from __future__ import annotations
 
+import math
 import re
 import warnings
 from dataclasses import dataclass, field
@@ -58,17 +59,24 @@ def layout_kind(root: Element) -> str | None:
     return None
 
 
-def read_layout(xml_filename: str | Path) -> Layout | None:
-    """The page's regions of lines, or None when the XML is neither PAGE nor ALTO."""
+def read_layout(xml_filename: str | Path, within: str | Path | None = None) -> Layout | None:
+    """The page's regions of lines, or None when the XML is neither PAGE nor ALTO. `within`: the folder the
+    page image must lie in (after following links); None: anywhere, as the XML says."""
     xml_filename = Path(xml_filename)
     root = parse_xml(xml_filename)
     kind = layout_kind(root)
     if kind is None:
         return None
-    image_name, raw_regions, unit = _page(root) if kind == "page" else _alto(root)
-    image_filename = find_image(xml_filename, image_name)
-    with Image.open(image_filename) as image:  # the header only
-        width, height = image.size
+    try:
+        image_name, raw_regions, unit = _page(root) if kind == "page" else _alto(root)
+    except (ValueError, OverflowError) as error:  # a number that is none (index="abc"), a coordinate of 10**400
+        raise LayoutError(f"{xml_filename}: {error}") from None
+    image_filename = find_image(xml_filename, image_name, within)
+    try:
+        with Image.open(image_filename) as image:  # the header only
+            width, height = image.size
+    except (OSError, Image.DecompressionBombError) as error:
+        raise LayoutError(f"{xml_filename}: its page image {image_filename} cannot be read as an image ({error})") from None
     if unit != "pixel":
         raise LayoutError(f"{xml_filename}: ALTO MeasurementUnit {unit!r} is not supported; export with pixel coordinates")
     regions = []
@@ -90,22 +98,32 @@ def read_layout(xml_filename: str | Path) -> Layout | None:
     return Layout(xml_filename, image_filename, regions)
 
 
-def find_image(xml_filename: Path, image_name: str) -> Path:
+def find_image(xml_filename: Path, image_name: str, within: str | Path | None = None) -> Path:
     """The page image named by the XML, looked for beside it (also under its own base name, and with
-    the XML's name and any image suffix: exports often rename one of the two)."""
+    the XML's name and any image suffix: exports often rename one of the two). With `within`, only an
+    image inside that folder (links followed) is taken: an XML naming /etc/passwd or ../../elsewhere.png
+    is refused, never read."""
     folder = xml_filename.parent
     candidates = []
     if image_name:
         candidates += [folder / image_name, folder / Path(image_name.replace("\\", "/")).name]
     candidates += [xml_filename.with_suffix(suffix) for suffix in IMAGE_SUFFIXES]
+    outside = None
     for candidate in candidates:
         if candidate.is_file():
-            return candidate
+            if within is None or candidate.resolve().is_relative_to(Path(within).resolve()):
+                return candidate
+            outside = outside or candidate
+    if outside is not None:
+        raise LayoutError(f"{xml_filename} names the page image {image_name!r}, which is {outside.resolve()}, outside "
+                          f"{within}: put the page image inside the data folder (or allow files outside it explicitly)")
     raise LayoutError(f"{xml_filename} names the page image {image_name!r}, but there is no {folder / (image_name or '?')} "
                       f"(nor an image named like the XML): put the page image beside the XML")
 
 
 def _clipped_box(points: list[tuple[float, float]], width: int, height: int, where: str) -> Box | None:
+    if not all(math.isfinite(x) and math.isfinite(y) for x, y in points):
+        raise LayoutError(f"{where} has a coordinate that is not a finite number: fix its Coords")
     xs, ys = [x for x, _ in points], [y for _, y in points]
     x1, y1, x2, y2 = int(min(xs)), int(min(ys)), int(round(max(xs))) + 1, int(round(max(ys))) + 1
     clipped = max(x1, 0), max(y1, 0), min(x2, width), min(y2, height)
@@ -153,8 +171,15 @@ def _page(root: Element) -> tuple[str, list[RawRegion], str]:
 
 def _page_reading_order(page: Element) -> list[str]:
     refs = _descendants(page, "RegionRefIndexed") or _descendants(page, "RegionRef")
-    refs = sorted(refs, key=lambda ref: int(ref.get("index", 0)))
+    refs = sorted(refs, key=lambda ref: _index(ref, "RegionRefIndexed"))
     return [ref.get("regionRef", "") for ref in refs]
+
+
+def _index(element: Element, what: str) -> int:
+    value = element.get("index", "0")
+    if not value.strip().lstrip("-").isdigit():
+        raise LayoutError(f"a {what} has index={value[:40]!r}, not an integer")
+    return int(value)
 
 
 def _page_line(line: Element) -> RawLine:
@@ -164,7 +189,7 @@ def _page_line(line: Element) -> RawLine:
         points = _points(coords.get("points", "")) or [
             (float(p.get("x", 0)), float(p.get("y", 0))) for p in _children(coords, "Point")  # the 2010 style
         ]
-    equivs = sorted(_children(line, "TextEquiv"), key=lambda e: int(e.get("index", 0)))
+    equivs = sorted(_children(line, "TextEquiv"), key=lambda e: _index(e, "TextEquiv"))
     unicode = next((u for e in equivs for u in _children(e, "Unicode")), None)
     return line.get("id", ""), points, (unicode.text or "") if unicode is not None else ""
 
