@@ -34,10 +34,10 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api_server.batching import Batcher, Overloaded
 from text_recognizer.metadata import iam_paragraphs as metadata
-from text_recognizer.paragraph_text_recognizer import ParagraphTextRecognizer
+from text_recognizer.paragraph_text_recognizer import ParagraphTextRecognizer, PreparedPage
 from text_recognizer.run_files import DEFAULT_MODEL_PATH, RUN_COMMAND_FILE
 from text_recognizer.stems.paragraph_core import READ_BY_LINES
-from text_recognizer.util import decode_image
+from text_recognizer.util import decode_image, enable_heif
 
 logger = logging.getLogger("api_server")
 STATIC_DIRNAME = Path(__file__).resolve().parent / "static"
@@ -189,7 +189,9 @@ def create_app(settings: Settings | None = None, recognizer: ParagraphTextRecogn
         return model_info
 
     @app.post("/v1/recognize")
-    async def recognize(request: Request) -> JSONResponse:
+    async def recognize(request: Request, normalized: bool = False) -> JSONResponse:
+        """`?normalized=true` adds the page as the model read it (a PNG data URL, white ink on black, after the
+        photo's light, sheet, skew and rulings were corrected) and its line boxes on it: to see what went wrong."""
         started = time.perf_counter()
         rid = request_id(request.scope)
         try:
@@ -198,8 +200,8 @@ def create_app(settings: Settings | None = None, recognizer: ParagraphTextRecogn
             raise ClientError(503, str(error)) from None
         try:
             data, name = await read_upload(request, settings)
-            image = await asyncio.to_thread(preprocess, recognizer, data, name, settings)
-            prediction = await batcher.submit(image)
+            prepared = await asyncio.to_thread(preprocess, recognizer, data, name, settings)
+            prediction = await batcher.submit(prepared.inputs)
         finally:
             batcher.release()
         body = {
@@ -211,9 +213,27 @@ def create_app(settings: Settings | None = None, recognizer: ParagraphTextRecogn
             "elapsed_ms": round((time.perf_counter() - started) * 1e3, 1),
             "request_id": rid,
         }
+        if normalized:
+            body["normalized"] = await asyncio.to_thread(normalized_view, prepared)
         return JSONResponse(body, headers={"X-Request-ID": rid})
 
     return app
+
+
+def normalized_view(prepared: PreparedPage) -> dict[str, Any]:
+    """The page the model read as a PNG data URL, its size, and its lines' boxes [top, bottom, left, right]."""
+    import base64
+    import io
+
+    encoded = io.BytesIO()
+    prepared.page.save(encoded, "PNG")
+    return {
+        "image": "data:image/png;base64," + base64.b64encode(encoded.getvalue()).decode("ascii"),
+        "width": prepared.page.width,
+        "height": prepared.page.height,
+        "line_boxes": [list(box) for box in prepared.boxes],
+        "steps": prepared.normalized.steps,
+    }
 
 
 def describe(recognizer: ParagraphTextRecognizer, show_run_command: bool = False) -> dict[str, Any]:
@@ -296,10 +316,11 @@ def _fetch_url(url: str) -> bytes:
         raise ClientError(400, f"could not fetch {url[:200]}: {str(error)[:200]}") from None
 
 
-def preprocess(recognizer: ParagraphTextRecognizer, data: bytes, name: str, settings: Settings) -> Any:
-    """Bytes -> the model's input, refusing what is not a usable image with a ClientError."""
+def preprocess(recognizer: ParagraphTextRecognizer, data: bytes, name: str, settings: Settings) -> PreparedPage:
+    """Bytes -> the page on its way to the model, refusing what is not a usable image with a ClientError."""
     if not data:
-        raise ClientError(400, f"{name} is empty: expected an image file (PNG, JPEG, ...)")
+        raise ClientError(400, f"{name} is empty: expected an image file (PNG, JPEG, HEIC, ...)")
+    enable_heif()  # phone photos
     try:
         import io
 
@@ -315,6 +336,6 @@ def preprocess(recognizer: ParagraphTextRecognizer, data: bytes, name: str, sett
                                f"{settings.max_pixels}; scale it down")
     try:
         image = decode_image(data, name, fit_within=(metadata.IMAGE_WIDTH, metadata.IMAGE_HEIGHT))
-        return recognizer.preprocess(image)  # in colour: normalization reads ink of any colour on its paper
+        return recognizer.prepare(image)  # in colour: normalization reads ink of any colour on its paper
     except ValueError as error:  # truncated, corrupt, no pixels
         raise ClientError(422, str(error)[:500]) from None

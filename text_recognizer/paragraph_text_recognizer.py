@@ -20,11 +20,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import numpy as np
+from PIL import Image
 
 from text_recognizer.metadata import iam_paragraphs as metadata
 from text_recognizer.run_files import DEFAULT_MODEL_PATH
 from text_recognizer.stems import paragraph_core
-from text_recognizer.stems.page_normalize import normalize_page
+from text_recognizer.stems.page_normalize import NormalizedPage, normalize_page
 from text_recognizer.util import ImageSource, positive_int, read_image_pil
 from text_recognizer.vocabulary import convert_labels_to_strings
 
@@ -43,6 +44,16 @@ class Prediction:
     text: str
     confidence: float  # geometric mean of the per-token probabilities of the decoded text, in (0, 1]; 0: no text
     warnings: list[str] = field(default_factory=list)  # e.g. NO_TEXT_FOUND, with empty text
+
+
+@dataclass
+class PreparedPage:
+    """An image on its way to the model (`ParagraphTextRecognizer.prepare`)."""
+
+    normalized: NormalizedPage  # after page normalization, with its map back into the input image
+    page: Image.Image  # what the model reads, white ink on black: at its line pitch, or fitted to its canvas
+    boxes: list[tuple[int, int, int, int]]  # (top, bottom, left, right) of each line on `page`; [] read whole
+    inputs: Any  # `preprocess`'s result: what predict_tensors takes
 
 
 @runtime_checkable
@@ -165,21 +176,28 @@ class ParagraphTextRecognizer:
         """Any readable image -> the (1, H, W) image (at most 576x640) the model was evaluated on: a torch
         tensor for the torch backend, a float32 array for onnx. Reading by lines: a list of them, the
         page's lines from top to bottom."""
+        return self.prepare(image).inputs
+
+    def prepare(self, image: ImageSource) -> PreparedPage:
+        """`preprocess`, keeping what was made on the way: the normalized page, the page at the model's line
+        pitch and its line boxes (to show what the model read, or to map lines back into the image)."""
         # The stem fits every page into its canvas (the default image_shape), so files far larger than that
         # are decoded at a fraction of their size: a 9000x9000 scan costs tens of MB, not gigabytes.
         pil = read_image_pil(image, fit_within=(metadata.IMAGE_WIDTH, metadata.IMAGE_HEIGHT))
         if pil.width == 0 or pil.height == 0:
             raise ValueError(f"{image if isinstance(image, (str, Path)) else 'the image'} has no pixels")
         # Colour, light, the sheet, skew, rulings and polarity: a phone photo becomes a clean page first.
-        page = normalize_page(pil).image
-        if self.read_by == paragraph_core.READ_BY_LINES:
-            assert self.transform.match is not None
-            page = self.transform.match(page)
-            # No lines on a blank page (or a photo of a wall): nothing is read and the page says no text was found.
-            boxes = paragraph_core.line_boxes(np.asarray(page))
-            return [self._tensor(paragraph_core.to_array(self.line_transform(page.crop((left, top, right, bottom)))))
-                    for top, bottom, left, right in boxes]
-        return self._tensor(paragraph_core.to_array(self.transform(page)))
+        normalized = normalize_page(pil)
+        if self.read_by != paragraph_core.READ_BY_LINES:
+            page = self.transform(normalized.image)
+            return PreparedPage(normalized, page, [], self._tensor(paragraph_core.to_array(page)))
+        assert self.transform.match is not None
+        page = self.transform.match(normalized.image)
+        # No lines on a blank page (or a photo of a wall): nothing is read and the page says no text was found.
+        boxes = paragraph_core.line_boxes(np.asarray(page))
+        lines = [self._tensor(paragraph_core.to_array(self.line_transform(page.crop((left, top, right, bottom)))))
+                 for top, bottom, left, right in boxes]
+        return PreparedPage(normalized, page, boxes, lines)
 
     def _tensor(self, array: Any) -> Any:
         if self.backend == "onnx":

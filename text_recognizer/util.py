@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import hashlib
 import http.client
 import io
@@ -157,8 +158,19 @@ def _too_many_pixels(source: object, pixels: str) -> ValueError:
     )
 
 
+@functools.cache
+def enable_heif() -> None:
+    """Phones save photos as HEIC/HEIF: Pillow opens them once pillow-heif's opener is registered (done on the
+    first image decoded, not at import). Without the package, such files get the usual 'not readable' error."""
+    with contextlib.suppress(ImportError):
+        import pillow_heif
+
+        pillow_heif.register_heif_opener()
+
+
 def _decode(data: bytes, source: object, fit_within: tuple[int, int] | None) -> Image.Image:
     image: Image.Image
+    enable_heif()
     try:
         with warnings.catch_warnings():
             # Pillow warns above MAX_IMAGE_PIXELS and raises above twice that; the check below refuses both

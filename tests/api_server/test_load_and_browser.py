@@ -108,6 +108,10 @@ def test_the_web_page_reads_an_uploaded_paragraph_in_a_real_browser(server, reco
         low = "low" in (driver.find_element(By.ID, "text").get_attribute("class") or "")
         assert low == (expected.confidence < 0.5)  # doubtful text is marked
         assert driver.find_element(By.ID, "preview").is_displayed()
+        # what the model read is shown, its lines boxed: as many as the recognizer cuts the page into
+        WebDriverWait(driver, 30).until(lambda d: d.find_element(By.ID, "read").is_displayed())
+        lines = driver.find_element(By.ID, "read").get_attribute("data-lines")
+        assert lines == str(len(recognizer.prepare(paragraphs[0]).boxes))
         driver.find_element(By.ID, "copy").click()
         shot = Path(os.environ.get("SERVING_SCREENSHOT", tmp_path / "page.png"))
         assert driver.save_screenshot(str(shot)) and shot.stat().st_size > 1000
