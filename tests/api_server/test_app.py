@@ -88,6 +88,25 @@ def test_an_upload_is_read_as_the_recognizer_reads_it(client, recognizer, paragr
     assert body["model"]["class"] == "ResnetTransformer" and body["request_id"] == "test-42"
 
 
+def test_a_phone_photo_in_heic_is_read_and_shows_what_the_model_read(client, recognizer, paragraphs):
+    """HEIC (phones' default) opens; ?normalized=true returns the normalized page and its lines' boxes."""
+    from text_recognizer.data.synthetic.photo_effects import PhotoOptions, photograph
+
+    pytest.importorskip("pillow_heif")
+    photo = photograph(Image.open(paragraphs[0]), 0, PhotoOptions(width=(1400, 1500)))
+    heic = io.BytesIO()
+    photo.save(heic, format="HEIF")
+    response = client.post("/v1/recognize?normalized=true", files={"image": ("IMG_0001.HEIC", heic.getvalue(), "image/heic")})
+    assert response.status_code == 200, response.text
+    body = response.json()
+    prepared = recognizer.prepare(heic.getvalue())  # the same bytes, read by the library
+    view = body["normalized"]
+    assert view["line_boxes"] == [list(box) for box in prepared.boxes] and "sheet" in view["steps"]
+    shown = Image.open(io.BytesIO(base64.b64decode(view["image"].split(",", 1)[1])))
+    assert shown.size == (view["width"], view["height"]) == prepared.page.size
+    assert "normalized" not in client.post("/v1/recognize", files={"image": ("a.png", png_bytes(photo), "image/png")}).json()
+
+
 def test_bad_inputs_get_4xx_json_and_the_server_keeps_serving(client, paragraphs):
     good = open(paragraphs[0], "rb").read()
     bomb = png_bytes(Image.new("1", (3000, 3000)))  # a few kB that would decode to 9 million pixels

@@ -238,27 +238,27 @@ def _remove_rulings(gray: np.ndarray) -> tuple[np.ndarray, bool]:
     faint = (gray < 255 - RULING_DARKNESS).astype(np.uint8)
     # grown by a pixel so that a ruling a little off level (a degree over the kernel) stays one run
     grown = cv2.dilate(faint, np.ones((3, 3), np.uint8))
-    ink = _ink_mask(gray)
-    result, found = gray, False
+    found = {}
     for horizontal in (True, False):
         length = max(15, int((width if horizontal else height) * RULING_MIN_LENGTH))
         shape = (length, 1) if horizontal else (1, length)
         rulings = cv2.morphologyEx(grown, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_RECT, shape))
-        if not rulings.any():
-            continue
-        found = True
-        rulings = cv2.dilate(rulings, np.ones((3, 3), np.uint8)).astype(bool) & faint.astype(bool)
-        # A stroke crossing a ruling continues on both sides of it: close the ink outside the rulings
-        # across them. Ink much darker than the ruling is kept too (dark ink across pale lines).
+        if rulings.any():
+            found[horizontal] = cv2.dilate(rulings, np.ones((3, 3), np.uint8)).astype(bool) & faint.astype(bool)
+    if not found:
+        return gray, False
+    # A stroke crossing a ruling continues on both sides of it: the ink off every ruling (of either
+    # direction, so that squared paper's lines do not restore each other's crossings) is closed across
+    # each ruling. Ink much darker than the ruling is kept too (dark ink across pale lines).
+    off_rulings = (_ink_mask(gray) & ~np.logical_or.reduce(list(found.values()))).astype(np.uint8)
+    result = gray.copy()
+    for horizontal, rulings in found.items():
         across = (1, 9) if horizontal else (9, 1)
-        outside = (ink & ~rulings).astype(np.uint8)
-        bridged = cv2.morphologyEx(outside, cv2.MORPH_CLOSE, cv2.getStructuringElement(cv2.MORPH_RECT, across))
-        ruling_level = float(np.median(gray[rulings]))
-        darker = gray < ruling_level - CROSSING_MARGIN
-        erase = rulings & ~bridged.astype(bool) & ~darker
-        result = result.copy() if result is gray else result
-        result[erase] = 255
-    return result, found
+        bridged = cv2.morphologyEx(off_rulings, cv2.MORPH_CLOSE, cv2.getStructuringElement(cv2.MORPH_RECT, across))
+        darker = gray < float(np.median(gray[rulings])) - CROSSING_MARGIN
+        rim = cv2.dilate(rulings.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)  # its soft edges too
+        result[rim & ~bridged.astype(bool) & ~darker] = 255
+    return result, True
 
 
 def _drop_edge_marks(ink: np.ndarray) -> np.ndarray:
