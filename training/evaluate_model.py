@@ -30,7 +30,7 @@ def evaluate(recognizer, filenames: list[str], truths: list[str], scale: float =
     from text_recognizer.lit_models.metrics import character_error_rate, reference_cer
     from text_recognizer.stems.paragraph import READ_BY_LINES, rescale
 
-    images = []
+    images: list[Image.Image] = []
     for filename in filenames:
         with Image.open(filename) as file:
             image = file.convert("L")

@@ -85,7 +85,7 @@ def _sheet(page: np.ndarray, rng: np.random.Generator, scale: float) -> tuple[np
     paper = np.array(PAPERS[rng.choice(list(PAPERS))], np.float32)
     sheet = np.empty((*ink.shape, 3), np.float32)
     sheet[:] = paper
-    sheet *= 1 + 0.03 * _smooth_noise(rng, *ink.shape, 24)[..., None]
+    sheet *= 1 + 0.03 * _smooth_noise(rng, ink.shape[0], ink.shape[1], 24)[..., None]
     pitch = (estimate_line_pitch(Image.fromarray(page)) or 50.0) * scale
     _draw_rulings(sheet, rng, pitch, str(rng.choice(["plain", "ruled", "ruled", "squared"])))
     ink_name = str(rng.choice(list(INKS)))
