@@ -117,7 +117,9 @@ def draw_print(draw: ImageDraw.ImageDraw, form_id: str, text: str) -> tuple[list
 
 def render_form(form_id: str, writer: Writer, rng: random.Random) -> tuple[Image.Image, str]:
     """The form image (grayscale, PAGE_WIDTH x PAGE_HEIGHT) and its IAM XML text."""
-    lines = write_lines(writer, paragraph_text(rng).split(), rng)
+    text = paragraph_text(rng)
+    # A face whose lowercase letters are small capitals: its writer writes, and its label says, capitals.
+    lines = write_lines(writer, (text.upper() if writer.capitals else text).split(), rng)
     line_texts = [" ".join(word for word, *_ in line) for line in lines]
     printed = Image.new("L", (PAGE_WIDTH, PAGE_HEIGHT), 0)
     draw = ImageDraw.Draw(printed)

@@ -1,40 +1,24 @@
 """Synthetic handwriting: a writer (a font plus a hand's habits) renders words as ink masks.
 
-Fonts come from installed packages: handwriting TrueType fonts (`fontpkg-*`) and the single-stroke
-Hershey fonts (`Hershey-Fonts`), whose strokes we draw as polylines with the writer's pen width.
+Faces come from sources/handwriting_fonts.py: TrueType handwriting faces (PyPI's `fontpkg-*`, npm font
+packages, Debian's) and the single-stroke Hershey fonts (`Hershey-Fonts`), whose strokes we draw as
+polylines with the writer's pen width.
 All sizes are in pixels of the stored form image (half the scan resolution, like IAM's JPGs).
 """
 from __future__ import annotations
 
 import dataclasses
 import functools
-import importlib
 import random
 from dataclasses import dataclass
-from pathlib import Path
 from typing import NamedTuple
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-from text_recognizer.util import DataUnavailableError
+from text_recognizer.data.sources import handwriting_fonts
 
-FONT_PACKAGES = (
-    "fontpkg_caveat", "fontpkg_dancing_script", "fontpkg_delius", "fontpkg_great_vibes", "fontpkg_indie_flower",
-    "fontpkg_kalam", "fontpkg_satisfy", "fontpkg_shadows_into_light", "fontpkg_yellowtail", "fontpkg_zeyada",
-    # More training hands (none of them held out): brush and script faces, each with its weights.
-    "fontpkg_lobster_two", "fontpkg_oleo_script", "fontpkg_pacifico",
-)
 HERSHEY_PREFIX = "hershey-"
-HERSHEY_FONTS = ("scripts", "scriptc", "cursive", "futural", "futuram", "timesi")
-# Joined-up script fonts: drawn a word at a time so that the letters stay connected.
-CONNECTED_FONTS = frozenset({
-    "DancingScript[wght]", "GreatVibes-Regular", "Satisfy-Regular", "Yellowtail-Regular", "Pacifico-Regular",
-    "LobsterTwo-Regular", "LobsterTwo-Italic", "LobsterTwo-Bold", "LobsterTwo-BoldItalic",
-    "OleoScript-Regular", "OleoScript-Bold",
-})
-# Writers of these fonts write only test forms, so the test split measures unseen hands.
-HELD_OUT_FONTS = ("Satisfy-Regular", "ShadowsIntoLight", "hershey-scriptc", "Kalam-Light")
 HERSHEY_SCRIPTS = ("scripts", "scriptc", "cursive")  # joined-up
 HERSHEY_BASELINE, HERSHEY_X_TOP = 9, {"scripts": 0, "scriptc": 0, "cursive": 0}  # font units, y down
 HERSHEY_X_TOP_DEFAULT = -5
@@ -44,32 +28,20 @@ WOBBLE_MARGIN = 4  # pixels added around a word before distorting it (more than 
 PAD = 4  # pixels of margin around a word canvas, so nothing is clipped before cropping
 
 
-@functools.lru_cache(maxsize=1)
-def ttf_font_files() -> dict[str, Path]:
-    """Font name (file stem) -> .ttf path, for every installed fontpkg package."""
-    files = {}
-    for package in FONT_PACKAGES:
-        try:
-            module = importlib.import_module(package)
-        except ImportError:
-            continue
-        if module.__file__ is None:  # a namespace package has no files of its own
-            continue
-        for filename in sorted((Path(module.__file__).parent / "files").glob("*.ttf")):
-            files[filename.stem] = filename
-    if not files:
-        raise DataUnavailableError(f"no handwriting fonts found: pip install {' '.join(p.replace('_', '-') for p in FONT_PACKAGES)}")
-    return files
+def font_names(font_set: str = handwriting_fonts.DEFAULT_FONT_SET) -> list[str]:
+    """Every face of a font set (sources/handwriting_fonts.py), TrueType ones first, then Hershey's."""
+    return [face.name for face in handwriting_fonts.faces(font_set)]
 
 
-def font_names() -> list[str]:
-    """Every usable font: the installed TrueType fonts, then the Hershey fonts."""
-    return sorted(ttf_font_files()) + [HERSHEY_PREFIX + name for name in HERSHEY_FONTS]
+@functools.cache
+def _is_connected(name: str) -> bool:
+    """Joined-up faces are drawn a word at a time so that the letters stay connected."""
+    return handwriting_fonts.face_info(name).connected
 
 
 @functools.lru_cache(maxsize=256)
 def _ttf(name: str, size: int) -> ImageFont.FreeTypeFont:
-    return ImageFont.truetype(str(ttf_font_files()[name]), size)
+    return ImageFont.truetype(str(handwriting_fonts.font_file(name)), size)
 
 
 @functools.cache
@@ -108,6 +80,7 @@ class Writer:
     letter_habits: float = 0.0  # strength of each letter's lasting distortion (0: the font's letters)
     letter_seed: int = 0  # which distortions: the same letter is always bent the same way by one hand
     ttf_stroke: int = 0  # pixels of outline added to TrueType letters: a broader pen
+    capitals: bool = False  # writes in capitals (its face has small capitals for lowercase letters)
 
     @classmethod
     def sample(cls, writer_id: str, font: str, rng: random.Random) -> Writer:
@@ -186,7 +159,7 @@ class Writer:
         def write(xy: tuple[float, float], text: str, font: ImageFont.FreeTypeFont) -> None:
             draw.text(xy, text, fill=255, font=font, anchor="ls", stroke_width=self.ttf_stroke, stroke_fill=255)
 
-        if self.font in CONNECTED_FONTS:
+        if _is_connected(self.font):
             write((PAD, baseline + rng.gauss(0, self.jitter / 2)), word, font)
             return image, baseline
         x = float(PAD)
