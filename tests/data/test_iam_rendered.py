@@ -9,7 +9,7 @@ from PIL import Image
 
 from text_recognizer.data.sources import font_table, handwriting_fonts
 from text_recognizer.data.sources.iam import IAM, split_ids
-from text_recognizer.data.synthetic import form_renderer, handwriting, iam_rendered
+from text_recognizer.data.synthetic import form_renderer, hand_realism, handwriting, iam_rendered
 from text_recognizer.data.synthetic.iam_rendered import RenderedTree
 from text_recognizer.metadata import iam as metadata
 from text_recognizer.metadata import iam_paragraphs
@@ -212,3 +212,33 @@ def test_the_letter_habits_flag_reaches_the_tree():
     args = vars(parser.parse_args(["--iam_rendered_letter_habits=0.5"]))
     assert iam_rendered.RenderOptions.from_args(args).letter_habits == 0.5
     assert iam_rendered.RenderOptions.from_args(vars(parser.parse_args([]))) == iam_rendered.RenderOptions()
+
+
+def test_what_fonts_lack_is_behind_flags_and_off_by_default():
+    """Issue 33 part 3: glyph variants, baseline wave, word variation, pressure, pens; each changes the ink,
+    the same way every time, and makes a tree of its own; off, the writers are those made before them."""
+    import argparse
+
+    parser = iam_rendered.RenderOptions.add_to_argparse(argparse.ArgumentParser())
+    flags = ["--iam_rendered_glyph_variants=3", "--iam_rendered_baseline_wave=0.3", "--iam_rendered_word_variation=1",
+             "--iam_rendered_pressure=0.5", "--iam_rendered_pens", "--iam_rendered_fonts=pypi",
+             "--iam_rendered_forms=4", "--iam_rendered_writers=2", "--iam_rendered_seed=11"]
+    options = iam_rendered.RenderOptions.from_args(vars(parser.parse_args(flags)))
+    assert options.realism == hand_realism.Realism(3, 0.3, 1.0, 0.5, True)
+    assert "_gv3_bw0.3_wv1_pr0.5_pens_" in options.dirname() and hand_realism.Realism().suffix() == ""
+    plain, _ = iam_rendered.make_writers(dataclasses.replace(options, realism=hand_realism.Realism()))
+    assert plain == iam_rendered.make_writers(OPTIONS)[0]
+    varied, _ = iam_rendered.make_writers(options)
+    assert [w.font for w in varied] == [w.font for w in plain] and {w.pen for w in varied} <= set(hand_realism.PENS)
+    assert all(w.pen == "" and w.glyph_variants == 0 for w in plain)
+    for font in ("Kalam-Regular", "hershey-futural"):
+        base = handwriting.Writer.sample("000", font, random.Random(1))
+        for change in ({"glyph_variants": 3, "variant_seed": 5}, {"word_variation": 1.0}, {"pressure": 0.8},
+                       *({"pen": pen} for pen in hand_realism.PENS)):
+            hand = dataclasses.replace(base, **change)
+            one, again = hand.render_word("quick brown", random.Random(0)), hand.render_word("quick brown", random.Random(0))
+            assert np.array_equal(one[0], again[0]), change
+            plain_word = base.render_word("quick brown", random.Random(0))[0]
+            assert one[0].shape != plain_word.shape or not np.array_equal(one[0], plain_word), (font, change)
+    with pytest.raises(ValueError, match="--iam_rendered_pressure"):
+        hand_realism.Realism(pressure=2)

@@ -17,6 +17,7 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
 from text_recognizer.data.sources import handwriting_fonts
+from text_recognizer.data.synthetic import hand_realism
 
 HERSHEY_PREFIX = "hershey-"
 HERSHEY_SCRIPTS = ("scripts", "scriptc", "cursive")  # joined-up
@@ -81,6 +82,13 @@ class Writer:
     letter_seed: int = 0  # which distortions: the same letter is always bent the same way by one hand
     ttf_stroke: int = 0  # pixels of outline added to TrueType letters: a broader pen
     capitals: bool = False  # writes in capitals (its face has small capitals for lowercase letters)
+    # What fonts lack (hand_realism.py; all off by default):
+    glyph_variants: int = 0  # variants of each letter, one picked per occurrence
+    variant_seed: int = 0
+    baseline_wave: float = 0.0  # the baseline's rise and fall along a line, in x-heights
+    word_variation: float = 0.0  # more size and slant change from word to word
+    pressure: float = 0.0  # stroke width varying along a word
+    pen: str = ""  # "" (the face's own stroke), or one of hand_realism.PENS
 
     @classmethod
     def sample(cls, writer_id: str, font: str, rng: random.Random) -> Writer:
@@ -124,13 +132,15 @@ class Writer:
         Each word varies around the writer's habits: size, slant and darkness change a little.
         """
         x_height = self.x_height * rng.uniform(0.94, 1.06)
+        if self.word_variation:  # drawn only when on, so that trees without it keep their bytes
+            x_height *= float(np.exp(rng.gauss(0, 0.07 * self.word_variation)))
         if self.font.startswith(HERSHEY_PREFIX):
             image, baseline = self._draw_hershey(word, x_height, rng)
         else:
             image, baseline = self._draw_ttf(word, x_height, rng)
         if self.width_scale != 1.0:
             image = image.resize((max(1, round(image.width * self.width_scale)), image.height), Image.Resampling.BILINEAR)
-        slant = self.slant + rng.gauss(0, 0.03)
+        slant = self.slant + rng.gauss(0, 0.03) + (rng.gauss(0, 0.05 * self.word_variation) if self.word_variation else 0.0)
         box = image.getbbox()
         if box is None:  # nothing drawn (a character the font lacks)
             return np.zeros((1, 1), np.uint8), 0, 0
@@ -145,8 +155,12 @@ class Writer:
         if columns.size == 0:
             return np.zeros((1, 1), np.uint8), 0, 0
         mask = mask[rows[0] : rows[-1] + 1, columns[0] : columns[-1] + 1]
+        x0, baseline = x0 + int(columns[0]), baseline - int(rows[0])
+        if self.pressure or self.pen:
+            mask = hand_realism.ink(mask, self.pressure, self.pen, x_height, rng)
+            x0, baseline = x0 - 1, baseline + 1  # ink() adds a pixel of margin
         opacity = self.darkness * rng.uniform(0.9, 1.05)
-        return (np.minimum(mask * opacity, 255)).astype(np.uint8), x0 + int(columns[0]), baseline - int(rows[0])
+        return (np.minimum(mask * opacity, 255)).astype(np.uint8), x0, baseline
 
     def _draw_ttf(self, word: str, x_height: float, rng: random.Random) -> tuple[Image.Image, int]:
         size = max(8, round(x_height / _ttf_x_height_ratio(self.font)))
@@ -168,9 +182,18 @@ class Writer:
             if self.letter_habits:  # and this hand's letters always a little larger or higher than the font's
                 habit = letter_habit(self.letter_seed, self.letter_habits, char)
                 habit_size, habit_rise = habit.size, -habit.rise * x_height  # y down
+            shape = None
+            if self.glyph_variants:  # one of this hand's ways of writing the letter
+                shape = hand_realism.variant(self.variant_seed, rng.randrange(self.glyph_variants), char)
+                habit_size, habit_rise = habit_size * shape.size, habit_rise - shape.rise * x_height
             letter_font = _ttf(self.font, max(8, round(size * habit_size * rng.uniform(0.96, 1.04))))
-            write((x, baseline + habit_rise + rng.gauss(0, self.jitter)), char, letter_font)
-            x += letter_font.getlength(char) + self.letter_spacing * x_height + rng.gauss(0, self.jitter / 2)
+            xy = (x, baseline + habit_rise + rng.gauss(0, self.jitter))
+            if shape is None:
+                write(xy, char, letter_font)
+                advance = letter_font.getlength(char)
+            else:
+                advance = hand_realism.draw_variant(image, xy, char, letter_font, shape, self.ttf_stroke)
+            x += advance + self.letter_spacing * x_height + rng.gauss(0, self.jitter / 2)
         return image, baseline
 
     def _draw_hershey(self, word: str, x_height: float, rng: random.Random) -> tuple[Image.Image, int]:
@@ -187,7 +210,11 @@ class Writer:
             glyphs = list(font.glyphs_for_text(char))
             width = glyphs[0].char_width if glyphs else 0
             habit = letter_habit(self.letter_seed, self.letter_habits, char) if self.letter_habits else None
-            bend = self._bend_letter(habit, HERSHEY_BASELINE - x_top)
+            bend = self._bend_letter(habit, HERSHEY_BASELINE - x_top, self.letter_habits)
+            if self.glyph_variants:  # one of this hand's ways of writing the letter: a second, smaller bend
+                shape = letter_habit(self.variant_seed + rng.randrange(self.glyph_variants), hand_realism.VARIANT_STRENGTH, char)
+                own, varied = bend, self._bend_letter(shape, HERSHEY_BASELINE - x_top, hand_realism.VARIANT_STRENGTH)
+                bend = lambda point, own=own, varied=varied: varied(own(point))  # noqa: E731
             strokes += [[(pen_x + x * glyph_scale, (y - HERSHEY_BASELINE) * glyph_scale + rise) for x, y in map(bend, stroke)]
                         for stroke in font.strokes_for_text(char)]
             pen_x += width * glyph_scale * (habit.stretch_x if habit else 1.0) + rng.gauss(0, 0.3 * jitter)
@@ -212,12 +239,12 @@ class Writer:
                     draw.ellipse((x - pen / 2, y - pen / 2, x + pen / 2, y + pen / 2), fill=255)
         return image, int(round(-top))
 
-    def _bend_letter(self, habit: LetterHabit | None, x_height: float):
+    def _bend_letter(self, habit: LetterHabit | None, x_height: float, strength: float):
         """This hand's lasting change of a Hershey letter, (x, y) -> (x, y) in font units (y down): its
         own width, height, lean and a slow bend, the same every time the hand writes that letter."""
         if habit is None:
             return lambda point: point
-        amplitude = self.letter_habits * 0.1 * x_height
+        amplitude = strength * 0.1 * x_height
         (frequency_x, phase_x), (frequency_y, phase_y) = ((f / x_height, p) for f, p in habit.waves)
 
         def bend(point: tuple[float, float]) -> tuple[float, float]:

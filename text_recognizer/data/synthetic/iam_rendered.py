@@ -26,7 +26,7 @@ from pathlib import Path
 import toml
 
 from text_recognizer.data.sources import handwriting_fonts
-from text_recognizer.data.synthetic import handwriting
+from text_recognizer.data.synthetic import hand_realism, handwriting
 from text_recognizer.data.synthetic.form_renderer import render_form
 from text_recognizer.metadata import shared
 from text_recognizer.util import DataUnavailableError
@@ -56,6 +56,7 @@ class RenderOptions:
     seed: int = DEFAULT_SEED
     letter_habits: float = DEFAULT_LETTER_HABITS  # Writer.with_own_letters' strength
     fonts: str = handwriting_fonts.DEFAULT_FONT_SET  # which faces (handwriting_fonts.FONT_SETS)
+    realism: hand_realism.Realism = hand_realism.Realism()  # what fonts lack; all off by default
 
     def __post_init__(self):
         if self.fonts not in handwriting_fonts.FONT_SETS:
@@ -68,7 +69,8 @@ class RenderOptions:
     def dirname(self) -> str:
         habits = f"_letters{self.letter_habits:g}" if self.letter_habits else ""  # off: the trees made before it
         fonts = handwriting_fonts.font_set_tag(self.fonts)
-        return f"forms{self.forms}_writers{self.writers}_seed{self.seed}{habits}_fonts{fonts}_v{RENDERER_VERSION}"
+        return (f"forms{self.forms}_writers{self.writers}_seed{self.seed}{habits}{self.realism.suffix()}"
+                f"_fonts{fonts}_v{RENDERER_VERSION}")
 
     def cache_name(self) -> str:
         """Name of processed caches made from this tree, e.g. 'iam_rendered_forms400_writers24_seed0_v2'.
@@ -95,6 +97,7 @@ class RenderOptions:
                             help="'all': the installed faces plus the npm handwriting packages (fetched once into "
                             "data/downloaded/fonts/) and Debian's where installed; 'pypi': only the faces installed with "
                             "the project (offline; the tests and make demo)")
+        hand_realism.Realism.add_to_argparse(parser)
         return parser
 
     @classmethod
@@ -103,7 +106,8 @@ class RenderOptions:
                    writers=args.get("iam_rendered_writers", DEFAULT_WRITERS),
                    seed=args.get("iam_rendered_seed", DEFAULT_SEED),
                    letter_habits=args.get("iam_rendered_letter_habits", DEFAULT_LETTER_HABITS),
-                   fonts=args.get("iam_rendered_fonts", handwriting_fonts.DEFAULT_FONT_SET))
+                   fonts=args.get("iam_rendered_fonts", handwriting_fonts.DEFAULT_FONT_SET),
+                   realism=hand_realism.Realism.from_args(args))
 
 
 def form_id(index: int) -> str:
@@ -145,7 +149,8 @@ def make_writers(options: RenderOptions) -> tuple[list[handwriting.Writer], dict
         rng = random.Random(f"writer-{options.seed}-{index}")
         face = family[rng.randrange(len(family))]
         writer = handwriting.Writer.sample(f"{index:03d}", face.name, rng)
-        writer = dataclasses.replace(writer, capitals=face.capitals)
+        writer = dataclasses.replace(writer, capitals=face.capitals,
+                                     **options.realism.writer_fields(random.Random(f"realism-{options.seed}-{index}")))
         # From an RNG of its own, so the writers' other habits (and the tree without it) stay the same.
         writer = writer.with_own_letters(options.letter_habits, random.Random(f"letters-{options.seed}-{index}"))
         writers.append(writer.fitted(rng.uniform(*CHARACTERS_PER_LINE), LINE_WIDTH))
