@@ -53,6 +53,7 @@ def test_test_split_holds_unseen_writers_and_fonts(dataset):
     assert dataset.test_ids and dataset.train_ids
     assert {writers[i] for i in dataset.test_ids}.isdisjoint(writers[i] for i in dataset.train_ids + dataset.val_ids)
     assert sorted(dataset.test_subsets["unseen_family"] + dataset.test_subsets["train_family"]) == sorted(dataset.test_ids)
+    assert not dataset.val_has_own_writers
 
 
 def family_of(writer: handwriting.Writer) -> str:
@@ -79,6 +80,7 @@ def test_validation_writers_are_new_writers(tmp_path):
     dataset = IAM(RenderedTree(tmp_path, options)).load()
     writers = dataset.writer_id_by_form_id
     assert dataset.val_ids and {writers[i] for i in dataset.val_ids}.isdisjoint(writers[i] for i in dataset.train_ids)
+    assert dataset.val_has_own_writers  # (the 2-writer tree has none: val is a slice of its training writer's forms)
     assert set(dataset.val_ids) | set(dataset.train_ids) | set(dataset.test_ids) == set(dataset.all_ids)
     assert set(dataset.test_subsets) == {"train_family", "unseen_family"}
     assert "Test subset unseen_family" in repr(dataset)

@@ -207,12 +207,20 @@ class IAM:
         self._splits()
         return self._test_subsets
 
+    @property
+    def val_has_own_writers(self) -> bool:
+        """True where validation forms are written by writers of their own (the offline source), not a
+        random slice of the training writers' forms (the archive's split)."""
+        self._splits()
+        return self._val_has_own_writers
+
     def _splits(self) -> tuple[list[str], list[str], list[str], list[str]]:
         if not hasattr(self, "_split_cache"):
             info = toml.load(self.tree.test_list_filename)
             test_list = info["test_ids"]
             # The offline source names its validation writers' forms; the archive does not (80/20 split).
             self._split_cache = split_ids(self.writer_id_by_form_id, test_list, val_list=info.get("val_ids"))
+            self._val_has_own_writers = "val_ids" in info
             self.missing_test_ids = sorted(set(test_list) - set(self.forms))
             self._test_subsets = {name: [id_ for id_ in ids if id_ in self.forms]
                                   for name, ids in info.get("test_subsets", {}).items()}
