@@ -106,6 +106,9 @@ def main(argv: list[str] | None = None) -> int:
             wanted = set(subset)
             indices = [i for i, filename in enumerate(dataset.filenames) if Path(filename).stem in wanted]
         indices = indices if args.limit <= 0 else indices[: args.limit]
+        if not indices:  # a small tree may have no writer of a subset
+            print(f"{split:18} no paragraphs", flush=True)
+            continue
         truths = convert_labels_to_strings(dataset.labels[indices], data.mapping)
         filenames = [dataset.filenames[i] for i in indices]
         for scale in scales:
