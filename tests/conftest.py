@@ -12,7 +12,9 @@ import argparse
 
 import pytest
 
-TINY_IAM_FLAGS = {"iam_source": "rendered", "iam_rendered_forms": 8, "iam_rendered_writers": 2}  # 3 s to render
+# "pypi": the faces installed with the project, so the tests never fetch the npm ones (hermetic).
+TINY_IAM_FLAGS = {"iam_source": "rendered", "iam_rendered_forms": 8, "iam_rendered_writers": 2,
+                  "iam_rendered_fonts": "pypi"}  # 3 s to render
 
 
 @pytest.fixture(scope="session")
@@ -49,7 +51,8 @@ def own_data_folders(tiny_iam_dirs, tmp_path_factory) -> dict:
     from text_recognizer.data.synthetic.iam_export import export_forms
     from text_recognizer.data.synthetic.iam_rendered import RenderedTree, RenderOptions
 
-    options = RenderOptions(forms=TINY_IAM_FLAGS["iam_rendered_forms"], writers=TINY_IAM_FLAGS["iam_rendered_writers"])
+    options = RenderOptions(forms=TINY_IAM_FLAGS["iam_rendered_forms"], writers=TINY_IAM_FLAGS["iam_rendered_writers"],
+                            fonts=TINY_IAM_FLAGS["iam_rendered_fonts"])
     iam = IAM(RenderedTree(tiny_iam_dirs["downloaded"], options)).load()
     root = tmp_path_factory.mktemp("own_data")
     folders: dict = {"iam": iam}

@@ -20,16 +20,20 @@ from text_recognizer.vocabulary import convert_labels_to_strings
 
 ROOT = Path(__file__).resolve().parents[1]
 MAX_MODEL_MEGABYTES = 30
-# Forms by writers the shipped model never saw (another seed of the offline source; the test writer
-# uses a held-out font). Measured with the shipped model: see MEASURED_CER.
-UNSEEN_FORMS = {"iam_source": "rendered", "iam_rendered_forms": 36, "iam_rendered_writers": 6, "iam_rendered_seed": 7}
+# Forms by writers the shipped model never saw (another seed of the offline source, in the faces installed
+# with the project; the test writer's family, Satisfy, is held out of training in the family split and
+# was held out of the shipped model's training too. Seed 7, the one before, now gives a Hershey-script
+# writer, a family the shipped model trained on). Measured with the shipped model: see MEASURED_CER.
+UNSEEN_FORMS = {"iam_source": "rendered", "iam_rendered_forms": 36, "iam_rendered_writers": 6, "iam_rendered_seed": 9,
+                "iam_rendered_fonts": "pypi"}
 NUM_PARAGRAPHS = 6
 # The bar a model must pass to be shipped at all (issue 11: "as soon as a model reads at all, standard
 # CER under 0.30"). Whoever ships a better model sets MEASURED_CER and tightens the threshold to it.
-# Mean standard CER of the shipped model on these 4 paragraphs at 1x, read jointly (the default):
-# 0.165 / 0.156 / 0.156 / 0.149 / 0.160 at 0.75x / 1x / 1.5x / 2x / 3x (spread 0.017); by CTC alone 0.217 /
-# 0.208 / 0.209 / 0.204 / 0.218 (0.014). With BOX shrinking in MatchTrainingScale 1x read worst (joint 0.192).
-MEASURED_CER = 0.156
+# Mean standard CER of the shipped model on these 4 paragraphs, read jointly (the default): 0.080 / 0.057 /
+# 0.054 / 0.060 / 0.059 at 0.75x / 1x / 1.5x / 2x / 3x (spread 0.026). Before the family split (seed 7,
+# another held-out face): 0.165 / 0.156 / 0.156 / 0.149 / 0.160, by CTC alone 0.217 / 0.208 / 0.209 / 0.204 /
+# 0.218; with BOX shrinking in MatchTrainingScale 1x read worst (joint 0.192).
+MEASURED_CER = 0.057
 CER_THRESHOLD = 0.22
 SCALES = (0.75, 1.0, 1.5, 2.0, 3.0)
 SCALE_TOLERANCE = 0.03  # mean CER at every scale within this of each other (issue 11), by either decoding

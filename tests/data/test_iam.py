@@ -100,7 +100,7 @@ def test_the_metadata_lists_the_232_lwitlrt_test_forms():
 def archive(tmp_path_factory):
     """A small iamdb.zip in the archive's layout (iamdb/forms/*.jpg, iamdb/xml/*.xml), from rendered forms."""
     folder = tmp_path_factory.mktemp("archive")
-    iam_rendered.render_tree(folder / "tree", iam_rendered.RenderOptions(forms=3, writers=2, seed=5), processes=1)
+    iam_rendered.render_tree(folder / "tree", iam_rendered.RenderOptions(forms=3, writers=2, seed=5, fonts="pypi"), processes=1)
     zip_filename = folder / "iamdb.zip"
     with zipfile.ZipFile(zip_filename, "w") as archive:
         for sub in ("forms", "xml"):
@@ -166,7 +166,8 @@ def test_offline_error_says_what_to_do(tmp_path):
 
 def test_flags_build_the_dataset():
     parser = IAM.add_to_argparse(argparse.ArgumentParser())
-    args = parser.parse_args(["--iam_source=rendered", "--iam_rendered_forms=30", "--iam_rendered_writers=3"])
+    args = parser.parse_args(["--iam_source=rendered", "--iam_rendered_forms=30", "--iam_rendered_writers=3",
+                              "--iam_rendered_fonts=pypi"])
     dataset = IAM.from_args(args)
     assert dataset.source == "rendered" and dataset.tree.options.forms == 30
     assert dataset.cache_name.startswith("iam_rendered")

@@ -29,7 +29,8 @@ def test_lines_of_each_split_with_their_text(tiny_iam_args):
 
 def test_runs_as_a_script_and_prints_what_it_holds(tiny_iam_args, capsys):
     argv = ["--iam_source=rendered", f"--iam_rendered_forms={tiny_iam_args.iam_rendered_forms}",
-            f"--iam_rendered_writers={tiny_iam_args.iam_rendered_writers}", "--augment_data=false"]
+            f"--iam_rendered_writers={tiny_iam_args.iam_rendered_writers}",
+            f"--iam_rendered_fonts={tiny_iam_args.iam_rendered_fonts}", "--augment_data=false"]
     load_and_print_info(IAMLines, argv)
     out = capsys.readouterr().out
     assert f"input dims: (1, 56, {metadata.IMAGE_WIDTH})" in out and "augment train: False" in out

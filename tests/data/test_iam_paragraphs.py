@@ -121,7 +121,8 @@ def test_setup_warns_which_crops_will_be_scaled_down(paragraphs, monkeypatch):
 
 def test_runs_as_a_script_and_prints_what_it_holds(tiny_iam_args, capsys):
     argv = ["--iam_source=rendered", f"--iam_rendered_forms={tiny_iam_args.iam_rendered_forms}",
-            f"--iam_rendered_writers={tiny_iam_args.iam_rendered_writers}"]
+            f"--iam_rendered_writers={tiny_iam_args.iam_rendered_writers}",
+            f"--iam_rendered_fonts={tiny_iam_args.iam_rendered_fonts}"]
     load_and_print_info(IAMParagraphs, argv)
     out = capsys.readouterr().out
     assert "input dims: (1, 576, 640)" in out and "84 classes" in out and "first train label" in out

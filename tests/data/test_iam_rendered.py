@@ -1,18 +1,20 @@
 """The offline handwriting source: IAM's format, ink-true boxes, paragraph-canvas fit, determinism."""
 import dataclasses
 import random
+import re
 
 import numpy as np
 import pytest
 from PIL import Image
 
-from text_recognizer.data.sources.iam import IAM
-from text_recognizer.data.synthetic import form_renderer, handwriting, iam_rendered
+from text_recognizer.data.sources import font_table, handwriting_fonts
+from text_recognizer.data.sources.iam import IAM, split_ids
+from text_recognizer.data.synthetic import form_renderer, hand_realism, handwriting, iam_rendered
 from text_recognizer.data.synthetic.iam_rendered import RenderedTree
 from text_recognizer.metadata import iam as metadata
 from text_recognizer.metadata import iam_paragraphs
 
-OPTIONS = iam_rendered.RenderOptions(forms=4, writers=2, seed=11)
+OPTIONS = iam_rendered.RenderOptions(forms=4, writers=2, seed=11, fonts="pypi")  # pypi: nothing fetched
 
 
 @pytest.fixture(scope="module")
@@ -50,11 +52,53 @@ def test_test_split_holds_unseen_writers_and_fonts(dataset):
     writers = dataset.writer_id_by_form_id
     assert dataset.test_ids and dataset.train_ids
     assert {writers[i] for i in dataset.test_ids}.isdisjoint(writers[i] for i in dataset.train_ids + dataset.val_ids)
-    all_writers, test_writers = iam_rendered.make_writers(iam_rendered.RenderOptions(forms=24, writers=24))
-    test_fonts = {w.font for w in all_writers if w.writer_id in test_writers}
-    train_fonts = {w.font for w in all_writers if w.writer_id not in test_writers}
-    assert len(test_writers) == 4 and test_fonts <= set(handwriting.HELD_OUT_FONTS)
-    assert test_fonts.isdisjoint(train_fonts)
+    assert sorted(dataset.test_subsets["unseen_family"] + dataset.test_subsets["train_family"]) == sorted(dataset.test_ids)
+    assert not dataset.val_has_own_writers
+
+
+def family_of(writer: handwriting.Writer) -> str:
+    return handwriting_fonts.face_info(writer.font).family
+
+
+def test_unseen_family_writers_use_whole_families_that_no_other_writer_touches():
+    """Issue 33: held-out families, every weight and style of them (the Hershey scripts are one family)."""
+    writers, roles = iam_rendered.make_writers(iam_rendered.RenderOptions(forms=96, writers=96, fonts="pypi"))
+    by_role = {role: {family_of(w) for w in writers if roles[w.writer_id] == role} for role in iam_rendered.WRITER_ROLES}
+    assert [sum(r == role for r in roles.values()) for role in iam_rendered.WRITER_ROLES] == [68, 10, 6, 12]
+    assert by_role["test_unseen_family"] == {"Satisfy", "Shadows Into Light", "Hershey Script"}  # the pypi set's held-out families
+    assert by_role["test_unseen_family"] <= set(font_table.TEST_FAMILIES)
+    assert by_role["test_unseen_family"].isdisjoint(by_role["train"] | by_role["val"] | by_role["test_train_family"])
+    assert by_role["test_train_family"] <= by_role["train"]  # new writers of training families
+    # Writers of one role take its families in turn: no family gets more writers for having more styles.
+    counts = [sum(family_of(w) == family for w in writers if roles[w.writer_id] == "train") for family in by_role["train"]]
+    assert max(counts) - min(counts) <= 1
+
+
+def test_validation_writers_are_new_writers(tmp_path):
+    """A tree with enough writers names its validation writers' forms; none of them writes a training form."""
+    options = iam_rendered.RenderOptions(forms=12, writers=10, seed=3, fonts="pypi")
+    dataset = IAM(RenderedTree(tmp_path, options)).load()
+    writers = dataset.writer_id_by_form_id
+    assert dataset.val_ids and {writers[i] for i in dataset.val_ids}.isdisjoint(writers[i] for i in dataset.train_ids)
+    assert dataset.val_has_own_writers  # (the 2-writer tree has none: val is a slice of its training writer's forms)
+    assert set(dataset.val_ids) | set(dataset.train_ids) | set(dataset.test_ids) == set(dataset.all_ids)
+    assert set(dataset.test_subsets) == {"train_family", "unseen_family"}
+    assert "Test subset unseen_family" in repr(dataset)
+
+
+def test_split_ids_with_a_validation_list():
+    writer_by_form = {"a": "1", "b": "1", "c": "2", "d": "3", "e": "3"}
+    train, val, test, excluded = split_ids(writer_by_form, ["e"], val_list=["c"])
+    assert (train, val, test) == (["a", "b"], ["c"], ["e"]) and excluded == ["d"]
+
+
+def test_capitals_writers_write_and_label_capitals():
+    writer = dataclasses.replace(handwriting.Writer.sample("000", "Kalam-Regular", random.Random(0)), capitals=True)
+    _, xml = form_renderer.render_form("r01-000", writer, random.Random(1))
+    import xml.etree.ElementTree as ElementTree
+
+    texts = [line.attrib["text"] for line in ElementTree.fromstring(xml.split("\n", 1)[1]).iter("line")]
+    assert texts and all(text == text.upper() for text in texts)
 
 
 def test_cmp_boxes_enclose_the_handwritten_ink(dataset):
@@ -120,7 +164,7 @@ def test_form_ids_look_like_iam_ids():
 
 @pytest.mark.slow
 def test_the_tree_is_the_same_whatever_the_process_count(tmp_path):
-    options = iam_rendered.RenderOptions(forms=9, writers=2, seed=4)  # 9 forms: enough to use the pool
+    options = iam_rendered.RenderOptions(forms=9, writers=2, seed=4, fonts="pypi")  # 9 forms: enough to use the pool
     iam_rendered.render_tree(tmp_path / "pool", options, processes=2)
     iam_rendered.render_tree(tmp_path / "serial", options, processes=1)
     for sub in ("xml", "forms"):
@@ -134,8 +178,9 @@ def test_the_tree_is_the_same_whatever_the_process_count(tmp_path):
 def test_letter_habits_make_writers_of_one_font_write_as_different_hands():
     """--iam_rendered_letter_habits: each writer bends, stretches and weighs its letters its own way,
     the same way every time; off by default, and then the tree is the one made before it existed."""
-    assert iam_rendered.RenderOptions().dirname() == f"forms1600_writers144_seed0_v{iam_rendered.RENDERER_VERSION}"
-    with_habits = iam_rendered.RenderOptions(forms=4, writers=2, seed=11, letter_habits=1)
+    assert re.fullmatch(rf"forms1600_writers240_seed0_fontsall-[0-9a-f]{{6}}_v{iam_rendered.RENDERER_VERSION}",
+                        iam_rendered.RenderOptions().dirname())
+    with_habits = iam_rendered.RenderOptions(forms=4, writers=2, seed=11, letter_habits=1, fonts="pypi")
     assert "_letters1_" in with_habits.dirname() and with_habits.dirname() != OPTIONS.dirname()
     plain, _ = iam_rendered.make_writers(OPTIONS)
     habits, _ = iam_rendered.make_writers(with_habits)
@@ -169,3 +214,33 @@ def test_the_letter_habits_flag_reaches_the_tree():
     args = vars(parser.parse_args(["--iam_rendered_letter_habits=0.5"]))
     assert iam_rendered.RenderOptions.from_args(args).letter_habits == 0.5
     assert iam_rendered.RenderOptions.from_args(vars(parser.parse_args([]))) == iam_rendered.RenderOptions()
+
+
+def test_what_fonts_lack_is_behind_flags_and_off_by_default():
+    """Issue 33 part 3: glyph variants, baseline wave, word variation, pressure, pens; each changes the ink,
+    the same way every time, and makes a tree of its own; off, the writers are those made before them."""
+    import argparse
+
+    parser = iam_rendered.RenderOptions.add_to_argparse(argparse.ArgumentParser())
+    flags = ["--iam_rendered_glyph_variants=3", "--iam_rendered_baseline_wave=0.3", "--iam_rendered_word_variation=1",
+             "--iam_rendered_pressure=0.5", "--iam_rendered_pens", "--iam_rendered_fonts=pypi",
+             "--iam_rendered_forms=4", "--iam_rendered_writers=2", "--iam_rendered_seed=11"]
+    options = iam_rendered.RenderOptions.from_args(vars(parser.parse_args(flags)))
+    assert options.realism == hand_realism.Realism(3, 0.3, 1.0, 0.5, True)
+    assert "_gv3_bw0.3_wv1_pr0.5_pens_" in options.dirname() and hand_realism.Realism().suffix() == ""
+    plain, _ = iam_rendered.make_writers(dataclasses.replace(options, realism=hand_realism.Realism()))
+    assert plain == iam_rendered.make_writers(OPTIONS)[0]
+    varied, _ = iam_rendered.make_writers(options)
+    assert [w.font for w in varied] == [w.font for w in plain] and {w.pen for w in varied} <= set(hand_realism.PENS)
+    assert all(w.pen == "" and w.glyph_variants == 0 for w in plain)
+    for font in ("Kalam-Regular", "hershey-futural"):
+        base = handwriting.Writer.sample("000", font, random.Random(1))
+        for change in ({"glyph_variants": 3, "variant_seed": 5}, {"word_variation": 1.0}, {"pressure": 0.8},
+                       *({"pen": pen} for pen in hand_realism.PENS)):
+            hand = dataclasses.replace(base, **change)
+            one, again = hand.render_word("quick brown", random.Random(0)), hand.render_word("quick brown", random.Random(0))
+            assert np.array_equal(one[0], again[0]), change
+            plain_word = base.render_word("quick brown", random.Random(0))[0]
+            assert one[0].shape != plain_word.shape or not np.array_equal(one[0], plain_word), (font, change)
+    with pytest.raises(ValueError, match="--iam_rendered_pressure"):
+        hand_realism.Realism(pressure=2)

@@ -208,3 +208,19 @@ def test_original_and_synthetic_train_on_both_and_validate_on_real(tiny_iam_args
     half.setup()
     assert half.config()["line_pitch"] == 24
     assert tuple(half.data_val[0][0].shape[1:]) == pytest.approx(tuple(s / 2 for s in data.data_val[0][0].shape[1:]), abs=1)
+
+
+@pytest.mark.parametrize("own_writers", [False, True])
+def test_validation_lines_train_only_when_validation_has_no_writers_of_its_own(own_writers, monkeypatch):
+    """The archive's val is a slice of the training writers (their lines train, as in the reference); the
+    offline source's val writers write in families no training writer uses, and their lines stay out."""
+    from types import SimpleNamespace
+
+    from text_recognizer.data import iam_synthetic_paragraphs
+
+    used = []
+    monkeypatch.setattr(iam_synthetic_paragraphs, "line_crops", lambda iam, ids, *args, **kwargs: used.extend(ids))
+    data = IAMSyntheticParagraphs(argparse.Namespace(iam_source="rendered", iam_rendered_fonts="pypi"))
+    data.iam = SimpleNamespace(train_ids=["t1", "t2"], val_ids=["v1"], val_has_own_writers=own_writers)
+    data.crops_by_split()
+    assert used == (["t1", "t2"] if own_writers else ["t1", "t2", "v1"])

@@ -34,3 +34,22 @@ def test_prints_both_cers_per_split_and_scale(tiny_iam_dirs, monkeypatch, tmp_pa
     assert row["lines_as_labelled"] == row["paragraphs"]  # the tiny source's pages split as labelled (test_line_split)
     assert main([*flags, f"--model_path={tmp_path / 'none.pt'}"]) == 1
     assert "no paragraph model" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_reads_the_test_subsets_apart(tiny_iam_dirs, monkeypatch, tmp_path, capsys):
+    """The offline source's test writers of training families and of held-out families, beside val."""
+    use_data_dir(monkeypatch, tiny_iam_dirs["root"])
+    config = {"input_dims": list(metadata.DIMS), "output_dims": [16, 1], "mapping": metadata.MAPPING}
+    model = ResnetTransformer({**config, "input_dims": metadata.DIMS}, argparse.Namespace(**ARGS))
+    path = save_model_file({"model_class": "ResnetTransformer", "data_config": config, "model_config": ARGS,
+                            "state_dict": model.state_dict()}, tmp_path / "model.pt")
+    flags = [f"--{name}={value}" for name, value in TINY_IAM_FLAGS.items()]
+    splits = "--splits=test_train_family,val,test_unseen_family"
+    assert main([*flags, f"--model_path={path}", splits, "--limit=2", "--json"]) == 0
+    out = capsys.readouterr().out
+    rows = [json.loads(line) for line in out.splitlines() if line.startswith("{")]
+    # The tiny tree's two writers: one trains (its forms give val too), one writes in a held-out family.
+    assert [row["split"] for row in rows] == ["val", "test_unseen_family"] and "test_train_family  no paragraphs" in out
+    assert main([*flags, f"--model_path={path}", "--splits=test_nope", "--limit=1"]) == 1
+    assert "no test subset 'test_nope'" in capsys.readouterr().err

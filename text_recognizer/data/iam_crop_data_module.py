@@ -82,6 +82,10 @@ class IAMCropDataModule(BaseDataModule):
 
     def __repr__(self) -> str:
         text = super().__repr__() + f"\n  source: {self.iam.cache_name}, augment train: {self.augment}"
+        if getattr(self, "data_test", None) is not None and self.iam.test_subsets:
+            # The offline source's test writers: in training families and in held-out ones, reported apart
+            # (training/evaluate_model.py --splits=test_train_family,val,test_unseen_family).
+            text += "\n  test subsets: " + ", ".join(f"{name} {len(ids)}" for name, ids in self.iam.test_subsets.items())
         dataset = getattr(self, "data_train", None)
         if dataset is not None and len(dataset):
             text += f"\n  first train label: {convert_labels_to_strings(dataset[0][1][None], self.mapping)[0]!r}"

@@ -28,8 +28,10 @@ LINES_SPLIT = "trainval"  # the one split of this cache: the lines of the train 
 class IAMSyntheticParagraphs(IAMParagraphs):
     """Synthetic training paragraphs (augmented like the real ones when --augment_data is true).
 
-    Note, as in the reference: the lines of the *val* forms are used too, so synthetic training
-    paragraphs contain lines that also appear in real validation paragraphs (val is optimistic).
+    Note, as in the reference: on the archive, the lines of the *val* forms are used too, so synthetic
+    training paragraphs contain lines that also appear in real validation paragraphs (val is optimistic).
+    Where validation has writers of its own (the offline source: new writers in font families no
+    training writer uses), their lines stay out: using them would train on validation's hands.
     """
 
     metadata = metadata
@@ -54,7 +56,7 @@ class IAMSyntheticParagraphs(IAMParagraphs):
 
     def crops_by_split(self) -> dict[str, Iterable[iam_crops.Sample]]:
         # Halved like the paragraph crops, so that synthetic and real handwriting have the same size.
-        ids = self.iam.train_ids + self.iam.val_ids
+        ids = self.iam.train_ids + ([] if self.iam.val_has_own_writers else self.iam.val_ids)
         return {LINES_SPLIT: line_crops(self.iam, ids, LINES_SPLIT, scale_factor=iam_paragraphs.IMAGE_SCALE_FACTOR)}
 
     def setup(self, stage: str | None = None) -> None:

@@ -200,11 +200,30 @@ class IAM:
     def val_ids(self) -> list[str]:
         return self._splits()[1]
 
+    @property
+    def test_subsets(self) -> dict[str, list[str]]:
+        """Named parts of the test split (the offline source's "train_family" and "unseen_family" writers;
+        none for the archive)."""
+        self._splits()
+        return self._test_subsets
+
+    @property
+    def val_has_own_writers(self) -> bool:
+        """True where validation forms are written by writers of their own (the offline source), not a
+        random slice of the training writers' forms (the archive's split)."""
+        self._splits()
+        return self._val_has_own_writers
+
     def _splits(self) -> tuple[list[str], list[str], list[str], list[str]]:
         if not hasattr(self, "_split_cache"):
-            test_list = toml.load(self.tree.test_list_filename)["test_ids"]
-            self._split_cache = split_ids(self.writer_id_by_form_id, test_list)
+            info = toml.load(self.tree.test_list_filename)
+            test_list = info["test_ids"]
+            # The offline source names its validation writers' forms; the archive does not (80/20 split).
+            self._split_cache = split_ids(self.writer_id_by_form_id, test_list, val_list=info.get("val_ids"))
+            self._val_has_own_writers = "val_ids" in info
             self.missing_test_ids = sorted(set(test_list) - set(self.forms))
+            self._test_subsets = {name: [id_ for id_ in ids if id_ in self.forms]
+                                  for name, ids in info.get("test_subsets", {}).items()}
         return self._split_cache
 
     def __repr__(self) -> str:
@@ -218,7 +237,9 @@ class IAM:
             f"Splits: train {len(train)}, val {len(val)}, test {len(test)}; "
             f"{len(excluded)} non-test forms excluded because their writer wrote a test form; "
             f"{len(self.missing_test_ids)} ids of the test list not found\n"
-            f"Max paragraph label length: {longest} characters (+2 for <S> and <E>)"
+            + "".join(f"Test subset {name}: {len(ids)} forms by {len({self.writer_id_by_form_id[i] for i in ids})} writers\n"
+                      for name, ids in self.test_subsets.items())
+            + f"Max paragraph label length: {longest} characters (+2 for <S> and <E>)"
         )
 
     # ---------------------------------------------------------------- command line
@@ -242,12 +263,21 @@ class IAM:
         return cls(RenderedTree(options=iam_rendered.RenderOptions.from_args(args)))
 
 def split_ids(writer_by_form: dict[str, str], test_list: list[str],
-              train_fraction: float = TRAIN_FRACTION, seed: int = SPLIT_SEED):
-    """(train, val, test, excluded) form ids: test = test_list's forms; no test writer in train/val."""
+              train_fraction: float = TRAIN_FRACTION, seed: int = SPLIT_SEED, val_list: list[str] | None = None):
+    """(train, val, test, excluded) form ids: test = test_list's forms; no test writer in train/val.
+
+    With `val_list`, val = those forms and no validation writer writes a training form either;
+    without, the other forms are shuffled (`seed`) and split `train_fraction` / the rest (the reference's way).
+    """
     test = [id_ for id_ in dict.fromkeys(test_list) if id_ in writer_by_form]
     test_writers = {writer_by_form[id_] for id_ in test} - {""}
     rest = sorted(set(writer_by_form) - set(test))
     excluded = [id_ for id_ in rest if writer_by_form[id_] in test_writers]
+    if val_list is not None:
+        val = [id_ for id_ in dict.fromkeys(val_list) if id_ in writer_by_form and id_ not in set(test)]
+        val_writers = {writer_by_form[id_] for id_ in val} - {""}
+        excluded += [id_ for id_ in rest if writer_by_form[id_] in val_writers and id_ not in set(val)]
+        return [id_ for id_ in rest if writer_by_form[id_] not in test_writers | val_writers], val, test, sorted(excluded)
     train_val = [id_ for id_ in rest if writer_by_form[id_] not in test_writers]
     random.Random(seed).shuffle(train_val)
     n_train = int(train_fraction * len(train_val))

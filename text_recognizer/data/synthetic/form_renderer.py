@@ -13,6 +13,7 @@ import xml.etree.ElementTree as ElementTree
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter, ImageFont
 
+from text_recognizer.data.synthetic import hand_realism
 from text_recognizer.data.synthetic.handwriting import Writer
 from text_recognizer.data.synthetic.sentence_generator import english_sentences
 from text_recognizer.metadata import iam as metadata
@@ -67,6 +68,8 @@ def write_lines(writer: Writer, words: list[str], rng: random.Random) -> list[li
     top_of_text: int | None = None
     for _ in range(n_lines):
         slope, x = rng.uniform(-writer.drift, writer.drift), left_margin + rng.gauss(0, 5)
+        # Drawn only when on, so that trees without it keep their bytes.
+        wave = hand_realism.baseline_wave(writer.baseline_wave, writer.x_height, rng) if writer.baseline_wave else None
         line: list[PlacedWord] = []
         characters = -1
         while index < len(words) and characters + 1 + len(words[index]) <= MAX_LINE_CHARACTERS:
@@ -74,7 +77,8 @@ def write_lines(writer: Writer, words: list[str], rng: random.Random) -> list[li
             if line and x + x_offset + mask.shape[1] > right_edge:
                 break
             left = max(0, round(x + x_offset))
-            top = round(baseline + slope * (x - left_margin) + rng.gauss(0, 0.8) - mask_baseline)
+            rise = wave(x - left_margin) if wave else 0.0
+            top = round(baseline + slope * (x - left_margin) + rise + rng.gauss(0, 0.8) - mask_baseline)
             line.append((words[index], mask, left, top))
             characters += 1 + len(words[index])
             x = left + mask.shape[1] + writer.word_spacing * writer.x_height * rng.uniform(0.75, 1.3)
@@ -117,7 +121,9 @@ def draw_print(draw: ImageDraw.ImageDraw, form_id: str, text: str) -> tuple[list
 
 def render_form(form_id: str, writer: Writer, rng: random.Random) -> tuple[Image.Image, str]:
     """The form image (grayscale, PAGE_WIDTH x PAGE_HEIGHT) and its IAM XML text."""
-    lines = write_lines(writer, paragraph_text(rng).split(), rng)
+    text = paragraph_text(rng)
+    # A face whose lowercase letters are small capitals: its writer writes, and its label says, capitals.
+    lines = write_lines(writer, (text.upper() if writer.capitals else text).split(), rng)
     line_texts = [" ".join(word for word, *_ in line) for line in lines]
     printed = Image.new("L", (PAGE_WIDTH, PAGE_HEIGHT), 0)
     draw = ImageDraw.Draw(printed)

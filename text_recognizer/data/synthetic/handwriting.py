@@ -1,40 +1,25 @@
 """Synthetic handwriting: a writer (a font plus a hand's habits) renders words as ink masks.
 
-Fonts come from installed packages: handwriting TrueType fonts (`fontpkg-*`) and the single-stroke
-Hershey fonts (`Hershey-Fonts`), whose strokes we draw as polylines with the writer's pen width.
+Faces come from sources/handwriting_fonts.py: TrueType handwriting faces (PyPI's `fontpkg-*`, npm font
+packages, Debian's) and the single-stroke Hershey fonts (`Hershey-Fonts`), whose strokes we draw as
+polylines with the writer's pen width.
 All sizes are in pixels of the stored form image (half the scan resolution, like IAM's JPGs).
 """
 from __future__ import annotations
 
 import dataclasses
 import functools
-import importlib
 import random
 from dataclasses import dataclass
-from pathlib import Path
 from typing import NamedTuple
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-from text_recognizer.util import DataUnavailableError
+from text_recognizer.data.sources import handwriting_fonts
+from text_recognizer.data.synthetic import hand_realism
 
-FONT_PACKAGES = (
-    "fontpkg_caveat", "fontpkg_dancing_script", "fontpkg_delius", "fontpkg_great_vibes", "fontpkg_indie_flower",
-    "fontpkg_kalam", "fontpkg_satisfy", "fontpkg_shadows_into_light", "fontpkg_yellowtail", "fontpkg_zeyada",
-    # More training hands (none of them held out): brush and script faces, each with its weights.
-    "fontpkg_lobster_two", "fontpkg_oleo_script", "fontpkg_pacifico",
-)
 HERSHEY_PREFIX = "hershey-"
-HERSHEY_FONTS = ("scripts", "scriptc", "cursive", "futural", "futuram", "timesi")
-# Joined-up script fonts: drawn a word at a time so that the letters stay connected.
-CONNECTED_FONTS = frozenset({
-    "DancingScript[wght]", "GreatVibes-Regular", "Satisfy-Regular", "Yellowtail-Regular", "Pacifico-Regular",
-    "LobsterTwo-Regular", "LobsterTwo-Italic", "LobsterTwo-Bold", "LobsterTwo-BoldItalic",
-    "OleoScript-Regular", "OleoScript-Bold",
-})
-# Writers of these fonts write only test forms, so the test split measures unseen hands.
-HELD_OUT_FONTS = ("Satisfy-Regular", "ShadowsIntoLight", "hershey-scriptc", "Kalam-Light")
 HERSHEY_SCRIPTS = ("scripts", "scriptc", "cursive")  # joined-up
 HERSHEY_BASELINE, HERSHEY_X_TOP = 9, {"scripts": 0, "scriptc": 0, "cursive": 0}  # font units, y down
 HERSHEY_X_TOP_DEFAULT = -5
@@ -44,32 +29,20 @@ WOBBLE_MARGIN = 4  # pixels added around a word before distorting it (more than 
 PAD = 4  # pixels of margin around a word canvas, so nothing is clipped before cropping
 
 
-@functools.lru_cache(maxsize=1)
-def ttf_font_files() -> dict[str, Path]:
-    """Font name (file stem) -> .ttf path, for every installed fontpkg package."""
-    files = {}
-    for package in FONT_PACKAGES:
-        try:
-            module = importlib.import_module(package)
-        except ImportError:
-            continue
-        if module.__file__ is None:  # a namespace package has no files of its own
-            continue
-        for filename in sorted((Path(module.__file__).parent / "files").glob("*.ttf")):
-            files[filename.stem] = filename
-    if not files:
-        raise DataUnavailableError(f"no handwriting fonts found: pip install {' '.join(p.replace('_', '-') for p in FONT_PACKAGES)}")
-    return files
+def font_names(font_set: str = handwriting_fonts.DEFAULT_FONT_SET) -> list[str]:
+    """Every face of a font set (sources/handwriting_fonts.py), TrueType ones first, then Hershey's."""
+    return [face.name for face in handwriting_fonts.faces(font_set)]
 
 
-def font_names() -> list[str]:
-    """Every usable font: the installed TrueType fonts, then the Hershey fonts."""
-    return sorted(ttf_font_files()) + [HERSHEY_PREFIX + name for name in HERSHEY_FONTS]
+@functools.cache
+def _is_connected(name: str) -> bool:
+    """Joined-up faces are drawn a word at a time so that the letters stay connected."""
+    return handwriting_fonts.face_info(name).connected
 
 
 @functools.lru_cache(maxsize=256)
 def _ttf(name: str, size: int) -> ImageFont.FreeTypeFont:
-    return ImageFont.truetype(str(ttf_font_files()[name]), size)
+    return ImageFont.truetype(str(handwriting_fonts.font_file(name)), size)
 
 
 @functools.cache
@@ -108,6 +81,14 @@ class Writer:
     letter_habits: float = 0.0  # strength of each letter's lasting distortion (0: the font's letters)
     letter_seed: int = 0  # which distortions: the same letter is always bent the same way by one hand
     ttf_stroke: int = 0  # pixels of outline added to TrueType letters: a broader pen
+    capitals: bool = False  # writes in capitals (its face has small capitals for lowercase letters)
+    # What fonts lack (hand_realism.py; all off by default):
+    glyph_variants: int = 0  # variants of each letter, one picked per occurrence
+    variant_seed: int = 0
+    baseline_wave: float = 0.0  # the baseline's rise and fall along a line, in x-heights
+    word_variation: float = 0.0  # more size and slant change from word to word
+    pressure: float = 0.0  # stroke width varying along a word
+    pen: str = ""  # "" (the face's own stroke), or one of hand_realism.PENS
 
     @classmethod
     def sample(cls, writer_id: str, font: str, rng: random.Random) -> Writer:
@@ -151,13 +132,15 @@ class Writer:
         Each word varies around the writer's habits: size, slant and darkness change a little.
         """
         x_height = self.x_height * rng.uniform(0.94, 1.06)
+        if self.word_variation:  # drawn only when on, so that trees without it keep their bytes
+            x_height *= float(np.exp(rng.gauss(0, 0.07 * self.word_variation)))
         if self.font.startswith(HERSHEY_PREFIX):
             image, baseline = self._draw_hershey(word, x_height, rng)
         else:
             image, baseline = self._draw_ttf(word, x_height, rng)
         if self.width_scale != 1.0:
             image = image.resize((max(1, round(image.width * self.width_scale)), image.height), Image.Resampling.BILINEAR)
-        slant = self.slant + rng.gauss(0, 0.03)
+        slant = self.slant + rng.gauss(0, 0.03) + (rng.gauss(0, 0.05 * self.word_variation) if self.word_variation else 0.0)
         box = image.getbbox()
         if box is None:  # nothing drawn (a character the font lacks)
             return np.zeros((1, 1), np.uint8), 0, 0
@@ -172,8 +155,12 @@ class Writer:
         if columns.size == 0:
             return np.zeros((1, 1), np.uint8), 0, 0
         mask = mask[rows[0] : rows[-1] + 1, columns[0] : columns[-1] + 1]
+        x0, baseline = x0 + int(columns[0]), baseline - int(rows[0])
+        if self.pressure or self.pen:
+            mask = hand_realism.ink(mask, self.pressure, self.pen, x_height, rng)
+            x0, baseline = x0 - 1, baseline + 1  # ink() adds a pixel of margin
         opacity = self.darkness * rng.uniform(0.9, 1.05)
-        return (np.minimum(mask * opacity, 255)).astype(np.uint8), x0 + int(columns[0]), baseline - int(rows[0])
+        return (np.minimum(mask * opacity, 255)).astype(np.uint8), x0, baseline
 
     def _draw_ttf(self, word: str, x_height: float, rng: random.Random) -> tuple[Image.Image, int]:
         size = max(8, round(x_height / _ttf_x_height_ratio(self.font)))
@@ -186,7 +173,7 @@ class Writer:
         def write(xy: tuple[float, float], text: str, font: ImageFont.FreeTypeFont) -> None:
             draw.text(xy, text, fill=255, font=font, anchor="ls", stroke_width=self.ttf_stroke, stroke_fill=255)
 
-        if self.font in CONNECTED_FONTS:
+        if _is_connected(self.font):
             write((PAD, baseline + rng.gauss(0, self.jitter / 2)), word, font)
             return image, baseline
         x = float(PAD)
@@ -195,9 +182,18 @@ class Writer:
             if self.letter_habits:  # and this hand's letters always a little larger or higher than the font's
                 habit = letter_habit(self.letter_seed, self.letter_habits, char)
                 habit_size, habit_rise = habit.size, -habit.rise * x_height  # y down
+            shape = None
+            if self.glyph_variants:  # one of this hand's ways of writing the letter
+                shape = hand_realism.variant(self.variant_seed, rng.randrange(self.glyph_variants), char)
+                habit_size, habit_rise = habit_size * shape.size, habit_rise - shape.rise * x_height
             letter_font = _ttf(self.font, max(8, round(size * habit_size * rng.uniform(0.96, 1.04))))
-            write((x, baseline + habit_rise + rng.gauss(0, self.jitter)), char, letter_font)
-            x += letter_font.getlength(char) + self.letter_spacing * x_height + rng.gauss(0, self.jitter / 2)
+            xy = (x, baseline + habit_rise + rng.gauss(0, self.jitter))
+            if shape is None:
+                write(xy, char, letter_font)
+                advance = letter_font.getlength(char)
+            else:
+                advance = hand_realism.draw_variant(image, xy, char, letter_font, shape, self.ttf_stroke)
+            x += advance + self.letter_spacing * x_height + rng.gauss(0, self.jitter / 2)
         return image, baseline
 
     def _draw_hershey(self, word: str, x_height: float, rng: random.Random) -> tuple[Image.Image, int]:
@@ -214,7 +210,11 @@ class Writer:
             glyphs = list(font.glyphs_for_text(char))
             width = glyphs[0].char_width if glyphs else 0
             habit = letter_habit(self.letter_seed, self.letter_habits, char) if self.letter_habits else None
-            bend = self._bend_letter(habit, HERSHEY_BASELINE - x_top)
+            bend = self._bend_letter(habit, HERSHEY_BASELINE - x_top, self.letter_habits)
+            if self.glyph_variants:  # one of this hand's ways of writing the letter: a second, smaller bend
+                shape = letter_habit(self.variant_seed + rng.randrange(self.glyph_variants), hand_realism.VARIANT_STRENGTH, char)
+                own, varied = bend, self._bend_letter(shape, HERSHEY_BASELINE - x_top, hand_realism.VARIANT_STRENGTH)
+                bend = lambda point, own=own, varied=varied: varied(own(point))  # noqa: E731
             strokes += [[(pen_x + x * glyph_scale, (y - HERSHEY_BASELINE) * glyph_scale + rise) for x, y in map(bend, stroke)]
                         for stroke in font.strokes_for_text(char)]
             pen_x += width * glyph_scale * (habit.stretch_x if habit else 1.0) + rng.gauss(0, 0.3 * jitter)
@@ -239,12 +239,12 @@ class Writer:
                     draw.ellipse((x - pen / 2, y - pen / 2, x + pen / 2, y + pen / 2), fill=255)
         return image, int(round(-top))
 
-    def _bend_letter(self, habit: LetterHabit | None, x_height: float):
+    def _bend_letter(self, habit: LetterHabit | None, x_height: float, strength: float):
         """This hand's lasting change of a Hershey letter, (x, y) -> (x, y) in font units (y down): its
         own width, height, lean and a slow bend, the same every time the hand writes that letter."""
         if habit is None:
             return lambda point: point
-        amplitude = self.letter_habits * 0.1 * x_height
+        amplitude = strength * 0.1 * x_height
         (frequency_x, phase_x), (frequency_y, phase_y) = ((f / x_height, p) for f, p in habit.waves)
 
         def bend(point: tuple[float, float]) -> tuple[float, float]:

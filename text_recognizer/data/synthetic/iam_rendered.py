@@ -2,8 +2,15 @@
 
 `render_tree(dirname, options)` writes forms/<id>.jpg (1240x1754, half the scan resolution, like the
 archive), xml/<id>.xml (IAM's schema; coordinates at full scan resolution, i.e. 2x the JPG's pixels;
-the cmp boxes are computed from the rendered ink) and metadata.toml (the options and `test_ids`:
-the forms of writers whose fonts appear only in test). The IAM class reads it like the real archive.
+the cmp boxes are computed from the rendered ink) and metadata.toml (the options, the writers, and the
+split: `test_ids`, `val_ids` and the test subsets). The IAM class reads it like the real archive.
+
+Writers have roles (make_writers). Training writers write in the training families of
+sources/font_table.py; validation writers are new writers in families of their own (VAL_FAMILIES);
+test writers are new writers too, of two kinds, reported apart (`test_subsets`): "unseen_family"
+writers use held-out families (TEST_FAMILIES) that no training or validation writer touches, in any
+weight or style, and "train_family" writers use training families. The first measures new hands, the
+second new writers of known hands; the gap between them is how much the model reads fonts, not hands.
 Each form is rendered from its own seed, so the tree depends only on the options, however many
 processes render it.
 """
@@ -18,18 +25,25 @@ from pathlib import Path
 
 import toml
 
-from text_recognizer.data.synthetic import handwriting
+from text_recognizer.data.sources import handwriting_fonts
+from text_recognizer.data.synthetic import hand_realism, handwriting
 from text_recognizer.data.synthetic.form_renderer import render_form
 from text_recognizer.metadata import shared
+from text_recognizer.util import DataUnavailableError
 
 TREE_METADATA_FILENAME = "metadata.toml"
-RENDERER_VERSION = 6  # bump when the output changes, so that old trees and caches are not reused
+RENDERER_VERSION = 7  # bump when the output changes, so that old trees and caches are not reused
 DEFAULT_FORMS = 1600  # about IAM's 1539 forms; renders in about 2 minutes on 2 cores, once
-DEFAULT_WRITERS = 144  # a sixth of them (24) write with held-out fonts and only test forms
+DEFAULT_WRITERS = 240  # 171 train, 24 val, 15 train-family test, 30 unseen-family test (about 7 forms each)
 DEFAULT_SEED = 0
 DEFAULT_LETTER_HABITS = 0.0  # off: the recorded runs trained without it; not yet measured on a curve
 MAX_LETTER_HABITS = 2.0  # at 2, joined-up Hershey letters already come apart (looked at)
-TEST_WRITER_FRACTION = 1 / 6  # IAM's LWITLRT test set is 232 of 1539 forms, about 15%
+# Writers by role (IAM's LWITLRT test set is 232 of 1539 forms, about 15%; here about 19%, as the test
+# set has two parts).
+UNSEEN_FAMILY_TEST_FRACTION = 1 / 8  # at least one
+TRAIN_FAMILY_TEST_FRACTION = 1 / 16
+VAL_FRACTION = 1 / 10  # none in a tree of fewer than 5 writers: val is then 20% of the training writers' forms
+WRITER_ROLES = ("train", "val", "test_train_family", "test_unseen_family")
 DEFAULT_PROCESSES = 2
 CHARACTERS_PER_LINE = (38, 56)  # a writer's typical line, drawn from this range (IAM: about 35 to 60)
 LINE_WIDTH = 1000  # pixels a line of handwriting spans on the 1240-pixel-wide form
@@ -41,8 +55,12 @@ class RenderOptions:
     writers: int = DEFAULT_WRITERS
     seed: int = DEFAULT_SEED
     letter_habits: float = DEFAULT_LETTER_HABITS  # Writer.with_own_letters' strength
+    fonts: str = handwriting_fonts.DEFAULT_FONT_SET  # which faces (handwriting_fonts.FONT_SETS)
+    realism: hand_realism.Realism = hand_realism.Realism()  # what fonts lack; all off by default
 
     def __post_init__(self):
+        if self.fonts not in handwriting_fonts.FONT_SETS:
+            raise ValueError(f"--iam_rendered_fonts must be one of {handwriting_fonts.FONT_SETS}, got {self.fonts!r}")
         if self.writers < 2 or self.forms < self.writers:
             raise ValueError(f"need at least 2 writers and one form per writer (got {self.forms} forms, {self.writers} writers)")
         if not 0 <= self.letter_habits <= MAX_LETTER_HABITS:
@@ -50,7 +68,9 @@ class RenderOptions:
 
     def dirname(self) -> str:
         habits = f"_letters{self.letter_habits:g}" if self.letter_habits else ""  # off: the trees made before it
-        return f"forms{self.forms}_writers{self.writers}_seed{self.seed}{habits}_v{RENDERER_VERSION}"
+        fonts = handwriting_fonts.font_set_tag(self.fonts)
+        return (f"forms{self.forms}_writers{self.writers}_seed{self.seed}{habits}{self.realism.suffix()}"
+                f"_fonts{fonts}_v{RENDERER_VERSION}")
 
     def cache_name(self) -> str:
         """Name of processed caches made from this tree, e.g. 'iam_rendered_forms400_writers24_seed0_v2'.
@@ -67,11 +87,17 @@ class RenderOptions:
         parser.add_argument("--iam_rendered_forms", type=int, default=DEFAULT_FORMS,
                             help="forms written by the offline source (--iam_source=rendered)")
         parser.add_argument("--iam_rendered_writers", type=int, default=DEFAULT_WRITERS,
-                            help="distinct synthetic writers; about a sixth write only test forms")
+                            help="distinct synthetic writers: an eighth write test forms in held-out font families, "
+                            "a sixteenth test forms in training families, a tenth validation forms in families of their own")
         parser.add_argument("--iam_rendered_seed", type=int, default=DEFAULT_SEED, help="seed of the offline source")
         parser.add_argument("--iam_rendered_letter_habits", type=float, default=DEFAULT_LETTER_HABITS,
                             help="each writer's own letter shapes, width and pen, so that writers of one font "
                             "write as different hands: strength (1: letters bent by about a tenth of the x-height; 0: off)")
+        parser.add_argument("--iam_rendered_fonts", choices=handwriting_fonts.FONT_SETS, default=handwriting_fonts.DEFAULT_FONT_SET,
+                            help="'all': the installed faces plus the npm handwriting packages (fetched once into "
+                            "data/downloaded/fonts/) and Debian's where installed; 'pypi': only the faces installed with "
+                            "the project (offline; the tests and make demo)")
+        hand_realism.Realism.add_to_argparse(parser)
         return parser
 
     @classmethod
@@ -79,7 +105,9 @@ class RenderOptions:
         return cls(forms=args.get("iam_rendered_forms", DEFAULT_FORMS),
                    writers=args.get("iam_rendered_writers", DEFAULT_WRITERS),
                    seed=args.get("iam_rendered_seed", DEFAULT_SEED),
-                   letter_habits=args.get("iam_rendered_letter_habits", DEFAULT_LETTER_HABITS))
+                   letter_habits=args.get("iam_rendered_letter_habits", DEFAULT_LETTER_HABITS),
+                   fonts=args.get("iam_rendered_fonts", handwriting_fonts.DEFAULT_FONT_SET),
+                   realism=hand_realism.Realism.from_args(args))
 
 
 def form_id(index: int) -> str:
@@ -87,25 +115,46 @@ def form_id(index: int) -> str:
     return f"r{index // 1000 + 1:02d}-{index % 1000:03d}"
 
 
-def make_writers(options: RenderOptions) -> tuple[list[handwriting.Writer], set[str]]:
-    """Writers (ids "000", "001", ...) and the ids of those who write only test forms."""
-    rng = random.Random(f"writers-{options.seed}")
-    fonts = handwriting.font_names()
-    held_out = [font for font in handwriting.HELD_OUT_FONTS if font in fonts]
-    seen = [font for font in fonts if font not in held_out]
-    rng.shuffle(seen)
-    rng.shuffle(held_out)
-    n_test = max(1, round(options.writers * TEST_WRITER_FRACTION))
-    writers = []
-    for index in range(options.writers):
-        is_test = index >= options.writers - n_test
-        pool = held_out if is_test else seen
-        font = pool[(index - (options.writers - n_test) if is_test else index) % len(pool)]
-        writer = handwriting.Writer.sample(f"{index:03d}", font, rng)
+def role_counts(writers: int) -> dict[str, int]:
+    """How many writers of each role (WRITER_ROLES) a tree of `writers` writers has."""
+    counts = {"val": round(writers * VAL_FRACTION), "test_train_family": round(writers * TRAIN_FAMILY_TEST_FRACTION),
+              "test_unseen_family": max(1, round(writers * UNSEEN_FAMILY_TEST_FRACTION))}
+    return {"train": writers - sum(counts.values()), **counts}
+
+
+def make_writers(options: RenderOptions) -> tuple[list[handwriting.Writer], dict[str, str]]:
+    """Writers (ids "000", "001", ...: training writers first, test writers last) and each one's role.
+
+    Each role's writers take its families in turn (a family with twelve styles gets no more writers than
+    one with one), and a face of the family at random. Every writer draws from an RNG of its own, so the
+    unseen-family writers are the same whatever training faces a machine has (Debian's are optional).
+    """
+    faces = handwriting_fonts.faces(options.fonts)
+    families: dict[str, dict[str, list[handwriting_fonts.Face]]] = {role: {} for role in handwriting_fonts.ROLES}
+    for face in faces:
+        families[face.role].setdefault(face.family, []).append(face)
+    if not families["test"] or not families["train"]:
+        raise DataUnavailableError(f"the {options.fonts!r} font set lacks training or held-out families: "
+                                   "pip install -r requirements/prod.txt")
+    # A font set without validation families (pypi) gives its validation writers training families.
+    pools = {"train": families["train"], "val": families["val"] or families["train"],
+             "test_train_family": families["train"], "test_unseen_family": families["test"]}
+    roles = [role for role, count in role_counts(options.writers).items() for _ in range(count)]
+    writers, seen = [], dict.fromkeys(WRITER_ROLES, 0)
+    for index, role in enumerate(roles):
+        names = sorted(pools[role])
+        random.Random(f"families-{options.seed}-{role}").shuffle(names)
+        family = pools[role][names[seen[role] % len(names)]]
+        seen[role] += 1
+        rng = random.Random(f"writer-{options.seed}-{index}")
+        face = family[rng.randrange(len(family))]
+        writer = handwriting.Writer.sample(f"{index:03d}", face.name, rng)
+        writer = dataclasses.replace(writer, capitals=face.capitals,
+                                     **options.realism.writer_fields(random.Random(f"realism-{options.seed}-{index}")))
         # From an RNG of its own, so the writers' other habits (and the tree without it) stay the same.
         writer = writer.with_own_letters(options.letter_habits, random.Random(f"letters-{options.seed}-{index}"))
         writers.append(writer.fitted(rng.uniform(*CHARACTERS_PER_LINE), LINE_WIDTH))
-    return writers, {writer.writer_id for writer in writers[-n_test:]}
+    return writers, {writer.writer_id: role for writer, role in zip(writers, roles)}
 
 
 class RenderedTree:
@@ -148,7 +197,7 @@ def render_tree(dirname: Path, options: RenderOptions = RenderOptions(), process
     dirname = Path(dirname)
     (dirname / "forms").mkdir(parents=True, exist_ok=True)
     (dirname / "xml").mkdir(parents=True, exist_ok=True)
-    writers, test_writers = make_writers(options)
+    writers, roles = make_writers(options)
     ids = [form_id(index) for index in range(options.forms)]
     assignment = _form_writers(options, len(writers))
     jobs = [(dirname, id_, writers[w], options.seed * 1_000_003 + index) for index, (id_, w) in enumerate(zip(ids, assignment))]
@@ -162,9 +211,17 @@ def render_tree(dirname: Path, options: RenderOptions = RenderOptions(), process
     else:
         for job in jobs:
             _render_one(job)
-    test_ids = [id_ for id_, w in zip(ids, assignment) if writers[w].writer_id in test_writers]
-    metadata = {"renderer_version": RENDERER_VERSION, **options.as_kwargs(), "test_ids": test_ids,
-                "writers": {writer.writer_id: dataclasses.asdict(writer) for writer in writers}}
+    ids_by_role = {role: [id_ for id_, w in zip(ids, assignment) if roles[writers[w].writer_id] == role] for role in WRITER_ROLES}
+    families = {face.name: face.family for face in handwriting_fonts.faces(options.fonts, fetch=False)}
+    metadata = {
+        "renderer_version": RENDERER_VERSION, **options.as_kwargs(),
+        "test_ids": sorted(ids_by_role["test_train_family"] + ids_by_role["test_unseen_family"]),
+        # Written only where validation has writers of its own; otherwise IAM splits the training writers' forms.
+        **({"val_ids": ids_by_role["val"]} if ids_by_role["val"] else {}),
+        "test_subsets": {"train_family": ids_by_role["test_train_family"], "unseen_family": ids_by_role["test_unseen_family"]},
+        "writers": {writer.writer_id: {**dataclasses.asdict(writer), "role": roles[writer.writer_id],
+                                       "family": families[writer.font]} for writer in writers},
+    }
     (dirname / TREE_METADATA_FILENAME).write_text(toml.dumps(metadata))
     print(f"Rendered {options.forms} forms in {time.time() - started:.1f} s")
 
