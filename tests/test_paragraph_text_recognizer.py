@@ -93,6 +93,22 @@ def test_batches_agree_with_single_predictions_and_give_confidences(recognizer, 
     assert all(0 < p.confidence <= 1 for p in batch)
 
 
+def test_a_printed_page_and_a_photo_of_it_are_read_without_trouble(recognizer):
+    """Not handwriting, but users will try: typed text on white, and a phone photo of it (EXIF-free JPEG)."""
+    from PIL import ImageFont
+
+    from text_recognizer.data.synthetic.photo_effects import PhotoOptions, photograph
+
+    printed = Image.new("L", (700, 220), 255)
+    draw = ImageDraw.Draw(printed)
+    font = ImageFont.load_default(size=28)
+    for row, line in enumerate(["The quick brown fox jumps", "over the lazy dog, twice.", "Printed, not written."]):
+        draw.text((30, 20 + 64 * row), line, fill=0, font=font)
+    photo = photograph(ImageOps.invert(printed), 1, PhotoOptions(width=(1400, 1500)))
+    for prediction in recognizer.predict_batch([printed, photo]):
+        assert isinstance(prediction.text, str) and 0 <= prediction.confidence <= 1 and not prediction.warnings
+
+
 def test_bad_inputs_are_clear_errors(recognizer, tmp_path):
     empty = tmp_path / "empty.png"
     empty.write_bytes(b"")

@@ -42,7 +42,7 @@ NO_TEXT_FOUND = "no text found"  # the page's warning when it holds no ink that 
 @dataclass
 class Prediction:
     text: str
-    confidence: float  # geometric mean of the per-token probabilities of the decoded text, in (0, 1]; 0: no text
+    confidence: float  # geometric mean of the per-token probabilities of the decoded text, in (0, 1]; 1: no ink, no text
     warnings: list[str] = field(default_factory=list)  # e.g. NO_TEXT_FOUND, with empty text
 
 
@@ -269,7 +269,7 @@ class ParagraphTextRecognizer:
 
     @staticmethod
     def _no_text() -> Prediction:
-        return Prediction("", 0.0, [NO_TEXT_FOUND])
+        return Prediction("", 1.0, [NO_TEXT_FOUND])  # nothing to read is certain: low confidence means doubtful text
 
     @staticmethod
     def _prediction(text: str, log_prob: float) -> Prediction:
