@@ -41,7 +41,7 @@ from text_recognizer.util import decode_image, enable_heif
 
 logger = logging.getLogger("api_server")
 STATIC_DIRNAME = Path(__file__).resolve().parent / "static"
-IMAGE_TYPES = ("image/png", "image/jpeg", "image/tiff", "image/bmp", "image/gif", "image/webp")
+IMAGE_TYPES = ("image/png", "image/jpeg", "image/tiff", "image/bmp", "image/gif", "image/webp", "image/heic", "image/heif")
 
 
 @dataclass

@@ -173,7 +173,7 @@ def test_the_script_prints_a_good_page_after_eight_blank_ones_and_survives_a_fai
             raise RuntimeError("decoding went wrong")
         return original(self, tensors)
 
-    Image.new("L", (123, 77), 255).save(poisoned)  # a size of its own, so that only it fails
+    page_of_bars([123]).save(poisoned)  # one line of a width of its own, so that only it fails
     shape_of_poisoned = ParagraphTextRecognizer(path).preprocess(poisoned)[0].shape
     monkeypatch.setattr(ParagraphTextRecognizer, "predict_tensors", failing)
     assert main(["--model_path", str(path), "--json", *files]) == 1

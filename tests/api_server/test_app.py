@@ -175,7 +175,8 @@ def test_a_blank_page_is_200_with_empty_text(tmp_path):
             response = client.post("/v1/recognize", files={"image": ("blank.png", png_bytes(Image.new("L", (400, 300), color)),
                                                                      "image/png")})
             assert response.status_code == 200, response.text
-            assert response.json()["text"] == "" and response.json()["lines"] == [""]
+            assert response.json()["text"] == "" and response.json()["lines"] == []
+            assert response.json()["warnings"] == ["no text found"]
 
 
 def _png_header_only(width: int, height: int) -> bytes:
