@@ -13,13 +13,18 @@ from training.evaluate_model import main
 ARGS = {"tf_dim": 16, "tf_fc_dim": 16, "tf_layers": 1, "tf_nhead": 2}
 
 
+def tiny_model_file(folder):
+    """A small random ResnetTransformer's model.pt: evaluation's path, not its figures, is tested."""
+    config = {"input_dims": list(metadata.DIMS), "output_dims": [16, 1], "mapping": metadata.MAPPING}
+    model = ResnetTransformer({**config, "input_dims": metadata.DIMS}, argparse.Namespace(**ARGS))
+    return save_model_file({"model_class": "ResnetTransformer", "data_config": config, "model_config": ARGS,
+                            "state_dict": model.state_dict()}, folder / "model.pt")
+
+
 @pytest.mark.slow
 def test_prints_both_cers_per_split_and_scale(tiny_iam_dirs, monkeypatch, tmp_path, capsys):
     use_data_dir(monkeypatch, tiny_iam_dirs["root"])
-    config = {"input_dims": list(metadata.DIMS), "output_dims": [16, 1], "mapping": metadata.MAPPING}
-    model = ResnetTransformer({**config, "input_dims": metadata.DIMS}, argparse.Namespace(**ARGS))
-    path = save_model_file({"model_class": "ResnetTransformer", "data_config": config, "model_config": ARGS,
-                            "state_dict": model.state_dict()}, tmp_path / "model.pt")
+    path = tiny_model_file(tmp_path)
     flags = [f"--{name}={value}" for name, value in TINY_IAM_FLAGS.items()]
     assert main([*flags, f"--model_path={path}", "--splits=train,test", "--limit=2", "--scales=1,2", "--json"]) == 0
     rows = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")]
@@ -40,10 +45,7 @@ def test_prints_both_cers_per_split_and_scale(tiny_iam_dirs, monkeypatch, tmp_pa
 def test_reads_the_test_subsets_apart(tiny_iam_dirs, monkeypatch, tmp_path, capsys):
     """The offline source's test writers of training families and of held-out families, beside val."""
     use_data_dir(monkeypatch, tiny_iam_dirs["root"])
-    config = {"input_dims": list(metadata.DIMS), "output_dims": [16, 1], "mapping": metadata.MAPPING}
-    model = ResnetTransformer({**config, "input_dims": metadata.DIMS}, argparse.Namespace(**ARGS))
-    path = save_model_file({"model_class": "ResnetTransformer", "data_config": config, "model_config": ARGS,
-                            "state_dict": model.state_dict()}, tmp_path / "model.pt")
+    path = tiny_model_file(tmp_path)
     flags = [f"--{name}={value}" for name, value in TINY_IAM_FLAGS.items()]
     splits = "--splits=test_train_family,val,test_unseen_family"
     assert main([*flags, f"--model_path={path}", splits, "--limit=2", "--json"]) == 0
