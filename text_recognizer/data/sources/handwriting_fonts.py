@@ -138,7 +138,7 @@ def fetch_npm_fonts(packages: tuple[NpmPackage, ...] = NPM_PACKAGES, registry: s
 
 @functools.cache
 def _pypi_files() -> dict[str, Path]:
-    files = {}
+    files: dict[str, Path] = {}
     for module_name in PYPI_PACKAGES:
         try:
             module = importlib.import_module(module_name)

@@ -95,7 +95,7 @@ def variant(seed: int, index: int, char: str) -> Variant:
 def draw_variant(image: Image.Image, xy: tuple[float, float], char: str, font: ImageFont.FreeTypeFont,
                  shape: Variant, stroke: int) -> float:
     """Draw one letter (baseline-left at `xy`) stretched and leaned by `shape` onto `image`; returns its advance."""
-    size = font.size
+    size = int(font.size)  # Pillow types it a float; the faces are loaded at whole sizes
     margin = size  # room for the lean and the stroke on every side
     letter = Image.new("L", (int(font.getlength(char)) + 2 * margin, 2 * size + 2 * margin), 0)
     origin = (margin, int(1.4 * size) + margin)
