@@ -13,6 +13,7 @@ from pathlib import Path
 
 ENV_PREFIX = "TEXT_RECOGNIZER_"
 SETTING_FLAGS = {"model_path": Path, "backend": str, "max_in_flight": int, "max_batch": int, "allow_json": bool, "allow_urls": bool,
+                 "allow_internal_urls": bool,
                  "threads": int, "line_decoding": str, "show_run_command": bool}
 
 
@@ -49,7 +50,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--max_in_flight", type=int, default=defaults.max_in_flight, help="more requests than this get 503")
     parser.add_argument("--max_batch", type=int, default=defaults.max_batch, help="requests read together")
     parser.add_argument("--allow_json", action="store_true", help="accept JSON bodies with base64 images")
-    parser.add_argument("--allow_urls", action="store_true", help="accept JSON bodies naming an image URL to fetch")
+    parser.add_argument("--allow_urls", action="store_true", help="accept JSON bodies naming an image URL to fetch "
+                        "(public addresses only, at most the upload size)")
+    parser.add_argument("--allow_internal_urls", action="store_true",
+                        help="with --allow_urls: let URLs name loopback, private and link-local addresses too")
     parser.add_argument("--show_run_command", action="store_true",
                         help="GET /v1/model gives the model's training command verbatim (the trainer's paths)")
     args = parser.parse_args(argv)

@@ -55,6 +55,7 @@ class Settings:
     batch_window_s: float = 0.01  # how long a request waits for others to share its batch
     allow_json: bool = False  # JSON bodies with base64 images
     allow_urls: bool = False  # JSON bodies naming an image URL (the server fetches it: enable knowingly)
+    allow_internal_urls: bool = False  # URLs may name loopback, private or link-local addresses (this machine, its network)
     threads: int = 0  # the model's CPU threads per worker (0: auto, SERVER_TORCH_THREADS for torch, one per core for onnx)
     line_decoding: str = ""  # a line model's: "" the recognizer's default (joint), "ctc" about 2.5x faster, "attention"
     show_run_command: bool = False  # GET /v1/model gives the training command (the trainer's paths) verbatim
@@ -295,7 +296,7 @@ async def read_upload(request: Request, settings: Settings) -> tuple[bytes, str]
         if "url" in payload:
             if not settings.allow_urls:
                 raise ClientError(400, "image URLs are disabled on this server: upload the image itself")
-            return await asyncio.to_thread(_fetch_url, str(payload["url"])), str(payload["url"])[:200]
+            return await asyncio.to_thread(_fetch_url, str(payload["url"]), settings), str(payload["url"])[:200]
         if "image_base64" in payload and settings.allow_json:
             try:
                 return base64.b64decode(str(payload["image_base64"]), validate=True), "the base64 image"
@@ -305,13 +306,31 @@ async def read_upload(request: Request, settings: Settings) -> tuple[bytes, str]
     raise ClientError(415, f"unsupported content type {content_type or '(none)'}: send multipart/form-data with an \"image\" file")
 
 
-def _fetch_url(url: str) -> bytes:
+def _fetch_url(url: str, settings: Settings) -> bytes:
+    """An image URL's bytes, bounded in time (util.IMAGE_URL_*) and by the upload limit (max_body_bytes): one
+    size cap whatever way the image comes. A host that resolves to this machine or its private network is
+    refused unless allow_internal_urls (a server that fetches for strangers must not reach inside). The name
+    is resolved again by the fetch: a host that changes its answer in between is not stopped here."""
+    import ipaddress
+    import socket
+    import urllib.parse
+
     if not url.startswith(("http://", "https://")):
         raise ClientError(400, "only http(s) URLs are accepted")
     from text_recognizer.util import _read_bytes
 
+    if not settings.allow_internal_urls:
+        parts = urllib.parse.urlsplit(url)
+        try:
+            addresses = {info[4][0] for info in socket.getaddrinfo(parts.hostname or "", parts.port or 80)}
+        except (OSError, ValueError, UnicodeError) as error:
+            raise ClientError(400, f"could not resolve the host of {url[:200]}: {str(error)[:100]}") from None
+        internal = sorted(a for a in addresses if not ipaddress.ip_address(a.split("%")[0]).is_global)
+        if internal:
+            raise ClientError(400, f"{url[:200]} names an internal address ({internal[0]}); this server fetches only "
+                                   "public addresses (--allow_internal_urls to allow)")
     try:
-        return _read_bytes(url)  # bounded in time and size (util.IMAGE_URL_*)
+        return _read_bytes(url, max_url_bytes=settings.max_body_bytes)
     except Exception as error:
         raise ClientError(400, f"could not fetch {url[:200]}: {str(error)[:200]}") from None
 

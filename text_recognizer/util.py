@@ -95,12 +95,12 @@ def non_negative_int(value: str) -> int:
     return _int_at_least(value, 0)
 
 
-def _read_bytes(source: str | Path) -> bytes:
-    """The bytes of a local path, an http(s) URL (bounded in time and size) or an s3:// URI."""
+def _read_bytes(source: str | Path, max_url_bytes: int = MAX_IMAGE_URL_BYTES) -> bytes:
+    """The bytes of a local path, an http(s) URL (bounded in time and to `max_url_bytes`) or an s3:// URI."""
     uri = str(source)
     if uri.startswith(("http://", "https://")):
         buffer = io.BytesIO()
-        _stream(uri, buffer, IMAGE_URL_TIMEOUT_S, IMAGE_URL_DEADLINE_S, description=None, max_bytes=MAX_IMAGE_URL_BYTES)
+        _stream(uri, buffer, IMAGE_URL_TIMEOUT_S, IMAGE_URL_DEADLINE_S, description=None, max_bytes=max_url_bytes)
         return buffer.getvalue()
     if "://" not in uri:
         if not Path(uri).is_file():

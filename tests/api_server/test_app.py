@@ -221,3 +221,32 @@ def test_a_bad_model_is_one_line_and_exit_1_before_any_worker_starts(tmp_path, c
     assert main(["--model_path", str(bad), "--backend=torch", "--workers", workers, "--port", "0"]) == 1
     err = capsys.readouterr().err
     assert err.startswith(f"error: {bad} cannot be read as a model file") and err.count("\n") == 1
+
+
+def test_image_urls_reach_only_public_addresses_and_the_upload_size(recognizer, paragraphs):
+    """--allow_urls fetches for strangers: a URL naming this machine (or its private network) is refused
+    unless --allow_internal_urls, and a fetched body has the uploads' size limit, not a larger one."""
+    import functools
+    import http.server
+    import threading
+
+    folder = paragraphs[0].parent
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(folder))
+    handler.log_message = lambda *args: None  # type: ignore[method-assign]
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_address[1]}/{paragraphs[0].name}"
+    try:
+        with client_for(recognizer, allow_urls=True) as client:
+            refused = client.post("/v1/recognize", json={"url": url})
+            assert_client_error(refused, 400)
+            assert "internal address" in refused.json()["error"]["message"]
+        with client_for(recognizer, allow_urls=True, allow_internal_urls=True) as client:
+            assert client.post("/v1/recognize", json={"url": url}).status_code == 200
+        size = paragraphs[0].stat().st_size
+        with client_for(recognizer, allow_urls=True, allow_internal_urls=True, max_body_bytes=size - 1) as client:
+            too_big = client.post("/v1/recognize", json={"url": url})
+            assert_client_error(too_big, 400)
+            assert "could not fetch" in too_big.json()["error"]["message"]
+    finally:
+        server.shutdown()
