@@ -195,8 +195,8 @@ class ParagraphTextRecognizer:
         page = self.transform.match(normalized.image)
         # No lines on a blank page (or a photo of a wall): nothing is read and the page says no text was found.
         boxes = paragraph_core.line_boxes(np.asarray(page))
-        lines = [self._tensor(paragraph_core.to_array(self.line_transform(page.crop((left, top, right, bottom)))))
-                 for top, bottom, left, right in boxes]
+        lines = [self._tensor(paragraph_core.to_array(self.line_transform(line)))
+                 for line in paragraph_core.split_lines(page, boxes)]
         return PreparedPage(normalized, page, boxes, lines)
 
     def _tensor(self, array: Any) -> Any:

@@ -172,23 +172,27 @@ class TransformerLitModel(ImageToTextLitModel):
 
     def read_by_lines(self, x: torch.Tensor, length: int) -> torch.Tensor:
         """(B, length) tokens of each page read one line at a time, as the recognizer reads for a model
-        trained on lines only: the lines cut by line_boxes (a page without ink is read whole), read as
-        one batch with the line guard, and each page's texts joined by newlines."""
+        trained on lines only: the lines cut by line_boxes (a page without ink has none and reads as empty
+        text, as in the recognizer), read as one batch with the line guard, and each page's texts joined by
+        newlines."""
         lines, counts = [], []
         for image in x:
             height, width = image.shape[1:]
-            boxes = line_boxes(image[0].float().cpu().numpy()) or [(0, height, 0, width)]
+            boxes = line_boxes(image[0].float().cpu().numpy())
             for top, bottom, left, right in boxes:  # a box reaching beyond the page is filled with black
                 line = image[:, max(top, 0) : min(bottom, height), max(left, 0) : min(right, width)]
                 beyond = (max(-left, 0), max(right - width, 0), max(-top, 0), max(bottom - height, 0))
                 lines.append(torch.nn.functional.pad(line, beyond))
             counts.append(len(boxes))
-        batch = pad_batch(lines)
-        if line_decoding(self.model) == LINE_DECODING_CTC:
-            tokens, _ = self.model.predict_ctc(batch)  # type: ignore[operator]
-        else:
-            tokens = self.model.predict(batch)  # type: ignore[operator]
-        texts, pages, start = self.vocabulary.decode(tokens), [], 0
+        texts: list[str] = []
+        if lines:  # else every page of the batch is blank
+            batch = pad_batch(lines)
+            if line_decoding(self.model) == LINE_DECODING_CTC:
+                tokens, _ = self.model.predict_ctc(batch)  # type: ignore[operator]
+            else:
+                tokens = self.model.predict(batch)  # type: ignore[operator]
+            texts = self.vocabulary.decode(tokens)
+        pages, start = [], 0
         for count in counts:
             pages.append("\n".join(texts[start : start + count])[: length - 2])  # <S> and <E> must fit
             start += count

@@ -31,8 +31,10 @@ import cv2
 import numpy as np
 from PIL import Image
 
+from text_recognizer.stems.paragraph_core import LIGHT_BACKGROUND_THRESHOLD
+from text_recognizer.util import to_grayscale
+
 WORKING_SIDE = 2000  # px, long side: phone photos (3,000-4,000 px) are halved, scans and crops kept
-LIGHT_PAPER = 128  # median at least this bright: dark ink on light paper (white_ink_on_black's rule)
 
 # The sheet, found on a copy SHEET_SEARCH_SIDE px long, blurred and split by Otsu's threshold.
 SHEET_SEARCH_SIDE = 400
@@ -77,11 +79,16 @@ class NormalizedPage:
 
     def box_to_original(self, box: tuple[int, int, int, int]) -> tuple[int, int, int, int]:
         """(top, bottom, left, right) on `image` -> the axis-aligned box of its corners in the input."""
-        top, bottom, left, right = box
-        corners = np.array([[left, top, 1], [right, top, 1], [left, bottom, 1], [right, bottom, 1]], np.float64)
-        mapped = corners @ self.to_original.T
-        xs, ys = mapped[:, 0] / mapped[:, 2], mapped[:, 1] / mapped[:, 2]
-        return int(math.floor(ys.min())), int(math.ceil(ys.max())), int(math.floor(xs.min())), int(math.ceil(xs.max()))
+        return map_box(self.to_original, box)
+
+
+def map_box(matrix: np.ndarray, box: tuple[int, int, int, int]) -> tuple[int, int, int, int]:
+    """(top, bottom, left, right) -> the axis-aligned box that holds its four corners mapped by a 3x3 matrix."""
+    top, bottom, left, right = box
+    corners = np.array([[left, top, 1], [right, top, 1], [left, bottom, 1], [right, bottom, 1]], np.float64)
+    mapped = corners @ matrix.T
+    xs, ys = mapped[:, 0] / mapped[:, 2], mapped[:, 1] / mapped[:, 2]
+    return int(math.floor(ys.min())), int(math.ceil(ys.max())), int(math.floor(xs.min())), int(math.ceil(xs.max()))
 
 
 def _gray(image: Image.Image) -> np.ndarray:
@@ -91,13 +98,11 @@ def _gray(image: Image.Image) -> np.ndarray:
         return np.asarray(image)
     if image.mode == "RGB":
         return np.asarray(image).min(axis=2)
-    if image.mode in ("RGB", "RGBA", "P", "CMYK", "YCbCr", "LA", "PA"):
+    if image.mode in ("RGBA", "P", "CMYK", "YCbCr", "LA", "PA"):
         rgba = image.convert("RGBA")
         white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
         return np.asarray(Image.alpha_composite(white, rgba).convert("RGB")).min(axis=2)
-    from text_recognizer.util import to_grayscale  # 16-bit and float modes keep their tones
-
-    return np.asarray(to_grayscale(image))
+    return np.asarray(to_grayscale(image))  # 16-bit and float modes keep their tones
 
 
 def _scale_matrix(scale: float) -> np.ndarray:
@@ -305,7 +310,7 @@ def normalize_page(image: Image.Image) -> NormalizedPage:
         to_input = _scale_matrix(1 / scale)
         steps.append("reduced")
     corners = _find_sheet(gray)
-    inverted_input = corners is None and float(np.median(gray)) < LIGHT_PAPER
+    inverted_input = corners is None and float(np.median(gray)) < LIGHT_BACKGROUND_THRESHOLD  # white_ink_on_black's rule
     if inverted_input:  # white ink on black already (or a dark page): work on dark ink on light
         gray = 255 - gray
         corners = _find_sheet(gray)

@@ -169,12 +169,11 @@ def line_boxes(pixels: np.ndarray) -> list[tuple[int, int, int, int]]:
     return boxes
 
 
-def split_lines(image: Image.Image) -> list[Image.Image]:
-    """The lines of a white-ink-on-black page, top to bottom (`line_boxes`, black beyond the page); the
-    whole page when it has no ink, so that a blank page is read like any other."""
-    boxes = line_boxes(np.asarray(image.convert("L")))
-    if not boxes:
-        return [image]
+def split_lines(image: Image.Image, boxes: Sequence[tuple[int, int, int, int]] | None = None) -> list[Image.Image]:
+    """The lines of a white-ink-on-black page, top to bottom: `boxes` (by default `line_boxes`'s) cut out,
+    black beyond the page; none when the page has no ink (a blank page reads as no text)."""
+    if boxes is None:
+        boxes = line_boxes(np.asarray(image.convert("L")))
     return [image.crop((left, top, right, bottom)) for top, bottom, left, right in boxes]
 
 

@@ -13,12 +13,16 @@ from __future__ import annotations
 import argparse
 import io
 import math
+import random
 from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
 import numpy as np
 from PIL import Image
+
+from text_recognizer.stems.page_normalize import map_box, normalize_page
+from text_recognizer.stems.paragraph_core import estimate_line_pitch, rescale
 
 PAPERS = {"white": (246, 246, 242), "cream": (250, 241, 214), "gray": (228, 229, 226), "yellow": (252, 246, 190)}
 INKS = {"black": (28, 28, 34), "blue": (28, 52, 150), "dark blue": (22, 30, 92), "pencil": (88, 88, 96)}
@@ -72,8 +76,6 @@ def _draw_rulings(sheet: np.ndarray, rng: np.random.Generator, pitch: float, kin
 def _sheet(page: np.ndarray, rng: np.random.Generator, scale: float) -> tuple[np.ndarray, np.ndarray]:
     """The page's ink written on a sheet of paper (RGB float32), margins around it, at `scale`; and the
     3x3 matrix from the page's pixels to the sheet's."""
-    from text_recognizer.stems.paragraph_core import estimate_line_pitch
-
     margin = rng.uniform(0.08, 0.2, 4)
     background = float(np.median(page))  # the crop's own paper level (about 10): not ink
     page = ((page.astype(np.float32) - background).clip(0) * (255 / (255 - background))).astype(np.uint8)
@@ -183,11 +185,6 @@ class PhotoAugment:
         self.probability = probability
 
     def __call__(self, image: Image.Image) -> Image.Image:
-        import random
-
-        from text_recognizer.stems.page_normalize import normalize_page
-        from text_recognizer.stems.paragraph_core import rescale
-
         if random.random() >= self.probability:
             return image
         scale = random.uniform(*PHOTO_AUGMENT_SCALE)
@@ -197,10 +194,9 @@ class PhotoAugment:
         if not normalized.image.getbbox():
             return image
         # The crop's own frame, found again on the normalized page (the sheet's margins are not the crop's).
-        corners = np.array([[0, 0, 1], [image.width, 0, 1], [0, image.height, 1], [image.width, image.height, 1]], float)
-        mapped = corners @ (np.linalg.inv(normalized.to_original) @ page_to_photo).T
-        xs, ys = mapped[:, 0] / mapped[:, 2], mapped[:, 1] / mapped[:, 2]
-        frame = normalized.image.crop((round(xs.min()), round(ys.min()), round(xs.max()), round(ys.max())))
+        top, bottom, left, right = map_box(np.linalg.inv(normalized.to_original) @ page_to_photo,
+                                           (0, image.height, 0, image.width))
+        frame = normalized.image.crop((left, top, right, bottom))
         return rescale(frame, 1 / scale, Image.Resampling.BILINEAR)
 
     def __repr__(self) -> str:
