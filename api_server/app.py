@@ -322,7 +322,7 @@ def _fetch_url(url: str, settings: Settings) -> bytes:
     if not settings.allow_internal_urls:
         parts = urllib.parse.urlsplit(url)
         try:
-            addresses = {info[4][0] for info in socket.getaddrinfo(parts.hostname or "", parts.port or 80)}
+            addresses = {str(info[4][0]) for info in socket.getaddrinfo(parts.hostname or "", parts.port or 80)}
         except (OSError, ValueError, UnicodeError) as error:
             raise ClientError(400, f"could not resolve the host of {url[:200]}: {str(error)[:100]}") from None
         internal = sorted(a for a in addresses if not ipaddress.ip_address(a.split("%")[0]).is_global)
