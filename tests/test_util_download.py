@@ -33,6 +33,15 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             except OSError:  # the client gave up
                 pass
             return
+        if self.path == "/trickle-headers":  # the status line and headers, one byte every 0.2 s
+            try:
+                for byte in b"HTTP/1.0 200 OK\r\nContent-Length: 3\r\n\r\nabc":
+                    self.wfile.write(bytes([byte]))
+                    self.wfile.flush()
+                    time.sleep(0.2)
+            except OSError:
+                pass
+            return
         if self.path == "/no-length-short":  # no Content-Length; the connection closes after half the file
             self.send_response(200)
             self.end_headers()
@@ -116,6 +125,16 @@ def test_a_trickling_server_trips_the_overall_deadline(server_url, tmp_path):
     with pytest.raises(DownloadError, match="did not finish within 1 s"):
         download_url(f"{server_url}/trickle", tmp_path / "file.zip", None, timeout=5, deadline=1)
     assert time.monotonic() - started < 4
+    assert leftovers(tmp_path) == []
+
+
+def test_the_overall_deadline_holds_while_a_server_trickles_its_status_line_and_headers(server_url, tmp_path):
+    """A read timeout alone never trips when a byte comes every 0.2 s (issue 35: 1 byte every 5 s held a
+    fetch 150 s): the deadline covers connect, status line and headers, not only the body."""
+    started = time.monotonic()
+    with pytest.raises(DownloadError, match="did not finish within 1 s"):
+        download_url(f"{server_url}/trickle-headers", tmp_path / "file.zip", None, timeout=5, deadline=1)
+    assert time.monotonic() - started < 2.5
     assert leftovers(tmp_path) == []
 
 

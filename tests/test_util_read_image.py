@@ -53,6 +53,33 @@ def test_a_url_that_never_answers_times_out(monkeypatch):
         assert time.monotonic() - started < 5
 
 
+def test_a_url_whose_server_trickles_its_headers_is_given_up_at_the_deadline(monkeypatch):
+    """One byte of the status line every 0.2 s never trips the per-read timeout; the URL's deadline, which
+    covers the headers too, does (issue 35: 1 byte every 5 s held predict(url) for 150 s)."""
+    monkeypatch.setattr(util, "IMAGE_URL_DEADLINE_S", 1)
+    stop = threading.Event()
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+
+        def trickle() -> None:
+            connection, _ = listener.accept()
+            with connection:
+                for byte in b"HTTP/1.0 200 OK\r\nContent-Type: image/png\r\n\r\n":
+                    if stop.wait(0.2):
+                        return
+                    connection.sendall(bytes([byte]))
+
+        threading.Thread(target=trickle, daemon=True).start()
+        started = time.monotonic()
+        try:
+            with pytest.raises(OSError, match="did not finish within 1 s"):
+                read_image_pil(f"http://127.0.0.1:{listener.getsockname()[1]}/page.png")
+            assert time.monotonic() - started < 2.5
+        finally:
+            stop.set()
+
+
 # above Pillow's warning level (we refuse, having read the size), and above its error level (Pillow refuses)
 @pytest.mark.parametrize("side, pixels", [(40, "40x40"), (100, "over 2000")])
 def test_decompression_bombs_are_refused_naming_the_file_and_the_limit(tmp_path, monkeypatch, side, pixels):

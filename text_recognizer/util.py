@@ -11,6 +11,7 @@ import math
 import os
 import shutil
 import signal
+import socket
 import tempfile
 import threading
 import time
@@ -18,9 +19,9 @@ import urllib.error
 import urllib.request
 import warnings
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 import numpy as np
 import smart_open
@@ -95,12 +96,14 @@ def non_negative_int(value: str) -> int:
     return _int_at_least(value, 0)
 
 
-def _read_bytes(source: str | Path, max_url_bytes: int = MAX_IMAGE_URL_BYTES) -> bytes:
-    """The bytes of a local path, an http(s) URL (bounded in time and to `max_url_bytes`) or an s3:// URI."""
+def _read_bytes(source: str | Path, max_url_bytes: int = MAX_IMAGE_URL_BYTES, deadline_s: float | None = None) -> bytes:
+    """The bytes of a local path, an http(s) URL (bounded in time and to `max_url_bytes`) or an s3:// URI.
+    A URL's whole fetch, connect to last byte, takes at most `deadline_s` (default IMAGE_URL_DEADLINE_S)."""
     uri = str(source)
     if uri.startswith(("http://", "https://")):
         buffer = io.BytesIO()
-        _stream(uri, buffer, IMAGE_URL_TIMEOUT_S, IMAGE_URL_DEADLINE_S, description=None, max_bytes=max_url_bytes)
+        deadline = IMAGE_URL_DEADLINE_S if deadline_s is None else deadline_s
+        _stream(uri, buffer, min(IMAGE_URL_TIMEOUT_S, deadline), deadline, description=None, max_bytes=max_url_bytes)
         return buffer.getvalue()
     if "://" not in uri:
         if not Path(uri).is_file():
@@ -430,6 +433,110 @@ def _sigterm_raises() -> Iterator[None]:
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
 
+class _DeadlinePassed(TimeoutError):
+    """The overall deadline of a transfer passed before its answer was complete."""
+
+
+def _raise_if_passed(give_up: float) -> None:
+    if time.monotonic() >= give_up:
+        raise _DeadlinePassed("the overall deadline passed")
+
+
+class _DeadlineReader(io.RawIOBase):
+    """A socket's reading side whose every read waits at most until `give_up` (and at most the socket's own
+    per-read timeout). A per-read timeout alone let a server that trickles its status line and headers, one
+    byte every 5 s, hold a fetch for 150 s: http.client reads them through this, so the deadline holds there
+    as well as in the body."""
+
+    def __init__(self, sock: socket.socket, give_up: float) -> None:
+        super().__init__()
+        self.sock, self.give_up = sock, give_up
+        self.per_read = sock.gettimeout()
+        self.raw = sock.makefile("rb", buffering=0)  # counted by the socket: it stays open while this reads
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int | None:
+        _raise_if_passed(self.give_up)
+        remaining = max(self.give_up - time.monotonic(), 1e-3)
+        self.sock.settimeout(min(self.per_read or math.inf, remaining) if remaining < math.inf else self.per_read)
+        try:
+            return self.raw.readinto(buffer)
+        except TimeoutError:
+            _raise_if_passed(self.give_up)
+            raise
+
+    def close(self) -> None:
+        self.raw.close()
+        super().close()
+
+
+class _DeadlineSocket:
+    """A connected socket for http.client whose responses are read through a _DeadlineReader."""
+
+    def __init__(self, sock: socket.socket, give_up: float) -> None:
+        self._sock, self._give_up = sock, give_up
+
+    def makefile(self, mode: str = "r", *args: Any, **kwargs: Any) -> IO[bytes]:
+        assert mode == "rb", mode  # http.client reads its responses only this way
+        return io.BufferedReader(_DeadlineReader(self._sock, self._give_up))
+
+    def __getattr__(self, name: str) -> Any:  # sendall, close, settimeout...: the socket's own
+        return getattr(self._sock, name)
+
+
+def _connect_within(connection: http.client.HTTPConnection, connect: Callable[[], None], give_up: float) -> None:
+    """`connect` (an HTTP(S)Connection's own, TLS included) within the time left, then wrap its socket."""
+    _raise_if_passed(give_up)
+    remaining = max(give_up - time.monotonic(), 1e-3)
+    connection.timeout = remaining if connection.timeout is None else min(connection.timeout, remaining)
+    try:
+        connect()
+    except TimeoutError:
+        _raise_if_passed(give_up)
+        raise
+    connection.sock = _DeadlineSocket(connection.sock, give_up)  # type: ignore[assignment]  # what http.client uses
+
+
+class _DeadlineHTTPConnection(http.client.HTTPConnection):
+    def __init__(self, host: str, *, give_up: float = math.inf, **kwargs: Any) -> None:
+        super().__init__(host, **kwargs)
+        self.give_up = give_up
+
+    def connect(self) -> None:
+        _connect_within(self, super().connect, self.give_up)
+
+
+class _DeadlineHTTPSConnection(http.client.HTTPSConnection):
+    def __init__(self, host: str, *, give_up: float = math.inf, **kwargs: Any) -> None:
+        super().__init__(host, **kwargs)
+        self.give_up = give_up
+
+    def connect(self) -> None:
+        _connect_within(self, super().connect, self.give_up)
+
+
+class _DeadlineHTTPHandler(urllib.request.HTTPHandler):
+    """urllib's http handler, its connections (redirects included) bounded by one deadline, `give_up`."""
+
+    def __init__(self, give_up: float) -> None:
+        super().__init__()
+        self.give_up = give_up
+
+    def http_open(self, req: urllib.request.Request) -> http.client.HTTPResponse:
+        return self.do_open(_DeadlineHTTPConnection, req, give_up=self.give_up)
+
+
+class _DeadlineHTTPSHandler(urllib.request.HTTPSHandler):
+    def __init__(self, give_up: float) -> None:
+        super().__init__()  # the default TLS context, as urllib's own handler has
+        self.give_up = give_up
+
+    def https_open(self, req: urllib.request.Request) -> http.client.HTTPResponse:
+        return self.do_open(_DeadlineHTTPSConnection, req, give_up=self.give_up)
+
+
 def _stream(
     url: str,
     out: IO[bytes],
@@ -441,12 +548,16 @@ def _stream(
 ) -> None:
     """Copy the body of `url` into `out`, checking it arrived whole, in time and not too large."""
     give_up = time.monotonic() + deadline
+    opener = urllib.request.build_opener(_DeadlineHTTPHandler(give_up), _DeadlineHTTPSHandler(give_up))
     try:
-        response = urllib.request.urlopen(url, timeout=timeout)  # noqa: S310 (http/https/file by design)
+        response = opener.open(url, timeout=timeout)
     except urllib.error.HTTPError as error:  # before URLError, which it subclasses
         raise DownloadError(f"could not download {url} (HTTP {error.code} {error.reason})") from error
     except (urllib.error.URLError, OSError, http.client.HTTPException) as error:
         reason = getattr(error, "reason", error)
+        if isinstance(reason, _DeadlinePassed):
+            raise DownloadError(f"download of {url} did not finish within {deadline:g} s (no answer yet: the "
+                                "server is too slow); try again later or place the file yourself") from error
         raise DownloadError(f"could not download {url} ({reason})") from error
     with response:
         announced = response.headers.get("Content-Length")
@@ -466,10 +577,12 @@ def _stream(
                     if max_bytes is not None and received > max_bytes:
                         raise DownloadError(f"{url} sent more than the {max_bytes} bytes allowed")
                     if time.monotonic() > give_up:
-                        raise DownloadError(
-                            f"download of {url} did not finish within {deadline:g} s ({received} bytes received); "
-                            "the server is too slow: try again later or place the file yourself"
-                        )
+                        raise _DeadlinePassed
+            except _DeadlinePassed:
+                raise DownloadError(
+                    f"download of {url} did not finish within {deadline:g} s ({received} bytes received); "
+                    "the server is too slow: try again later or place the file yourself"
+                ) from None
             except (OSError, urllib.error.URLError, http.client.HTTPException) as error:
                 raise DownloadError(f"download of {url} broke off after {received} bytes ({error})") from error
     if total is not None and received != total:
