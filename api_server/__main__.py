@@ -14,7 +14,8 @@ from pathlib import Path
 ENV_PREFIX = "TEXT_RECOGNIZER_"
 SETTING_FLAGS = {"model_path": Path, "backend": str, "max_in_flight": int, "max_batch": int, "allow_json": bool, "allow_urls": bool,
                  "allow_internal_urls": bool,
-                 "threads": int, "line_decoding": str, "show_run_command": bool}
+                 "threads": int, "line_decoding": str, "show_run_command": bool, "body_deadline_s": float,
+                 "header_deadline_s": float, "max_url_fetches": int}
 
 
 def app_from_environment():  # uvicorn's factory: one call per worker process
@@ -32,6 +33,7 @@ def main(argv: list[str] | None = None) -> int:
     from api_server.app import Settings
     from text_recognizer.paragraph_text_recognizer import BACKENDS
     from text_recognizer.stems.paragraph_core import LINE_DECODINGS
+    from text_recognizer.util import positive_float, positive_int
 
     defaults = Settings()
     parser = argparse.ArgumentParser(description="Serve the paragraph recognizer: REST API and web page.")
@@ -54,6 +56,12 @@ def main(argv: list[str] | None = None) -> int:
                         "(public addresses only, at most the upload size)")
     parser.add_argument("--allow_internal_urls", action="store_true",
                         help="with --allow_urls: let URLs name loopback, private and link-local addresses too")
+    parser.add_argument("--body_deadline_s", type=positive_float, default=defaults.body_deadline_s,
+                        help="a request body must arrive whole within this (else 408), and an image URL be fetched")
+    parser.add_argument("--header_deadline_s", type=positive_float, default=defaults.header_deadline_s,
+                        help="a connection must send a request's headers within this, else it is closed")
+    parser.add_argument("--max_url_fetches", type=positive_int, default=defaults.max_url_fetches,
+                        help="with --allow_urls: image URLs fetched at once; more get 503")
     parser.add_argument("--show_run_command", action="store_true",
                         help="GET /v1/model gives the model's training command verbatim (the trainer's paths)")
     args = parser.parse_args(argv)
@@ -75,7 +83,9 @@ def main(argv: list[str] | None = None) -> int:
     import uvicorn
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    uvicorn.run("api_server.__main__:app_from_environment", factory=True, host=args.host, port=args.port, workers=args.workers)
+    # The h11 protocol with a deadline for request headers (uvicorn has none): api_server.connections.
+    uvicorn.run("api_server.__main__:app_from_environment", factory=True, host=args.host, port=args.port, workers=args.workers,
+                http="api_server.connections:HeaderDeadlineProtocol")
     return 0
 
 

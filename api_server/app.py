@@ -16,10 +16,13 @@ import asyncio
 import base64
 import binascii
 import dataclasses
+import functools
 import logging
+import threading
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,6 +43,7 @@ from text_recognizer.stems.paragraph_core import READ_BY_LINES
 from text_recognizer.util import decode_image, enable_heif
 
 logger = logging.getLogger("api_server")
+HEADER_DEADLINE_STATE = "header_deadline_s"  # the lifespan state's key that api_server.connections reads
 STATIC_DIRNAME = Path(__file__).resolve().parent / "static"
 IMAGE_TYPES = ("image/png", "image/jpeg", "image/tiff", "image/bmp", "image/gif", "image/webp", "image/heic", "image/heif")
 
@@ -59,6 +63,14 @@ class Settings:
     threads: int = 0  # the model's CPU threads per worker (0: auto, SERVER_TORCH_THREADS for torch, one per core for onnx)
     line_decoding: str = ""  # a line model's: "" the recognizer's default (joint), "ctc" about 2.5x faster, "attention"
     show_run_command: bool = False  # GET /v1/model gives the training command (the trainer's paths) verbatim
+    # A slow or stalled client holds a connection and the part of its body sent so far, never a place in
+    # flight (taken once the image is read): these bound how long. A request body (an upload) must arrive
+    # whole within body_deadline_s of its headers, else 408; an image URL is fetched, connect to last byte,
+    # within the same time, else 400. A connection must send a request's headers within header_deadline_s
+    # of opening (or of its previous answer), else it is closed (api_server.connections).
+    body_deadline_s: float = 30.0
+    header_deadline_s: float = 10.0
+    max_url_fetches: int = 4  # image URLs fetched at once (their own threads, never the uploads'); more get 503
 
 
 class ClientError(Exception):
@@ -71,10 +83,11 @@ class ClientError(Exception):
 
 class BodyLimit:
     """ASGI middleware: a body over `max_bytes` is refused with 413, by its Content-Length before it is
-    read, or while it streams in (chunked uploads)."""
+    read, or while it streams in (chunked uploads); a body still arriving `deadline_s` after the request
+    began is refused with 408 (a client that sends part of its body and stalls)."""
 
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
-        self.app, self.max_bytes = app, max_bytes
+    def __init__(self, app: ASGIApp, max_bytes: int, deadline_s: float) -> None:
+        self.app, self.max_bytes, self.deadline_s = app, max_bytes, deadline_s
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -86,10 +99,16 @@ class BodyLimit:
             await response(scope, receive, send)
             return
         received = 0
+        loop = asyncio.get_running_loop()
+        give_up = loop.time() + self.deadline_s
 
         async def limited_receive() -> Message:
             nonlocal received
-            message = await receive()
+            try:
+                message = await asyncio.wait_for(receive(), max(give_up - loop.time(), 0))
+            except TimeoutError:
+                raise ClientError(408, f"the request body did not arrive within {self.deadline_s:g} s "
+                                       f"({received} bytes came); send it whole, or a smaller image") from None
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > self.max_bytes:
@@ -145,22 +164,29 @@ def create_app(settings: Settings | None = None, recognizer: ParagraphTextRecogn
                                              line_decoding=settings.line_decoding or None)
     model_info = describe(recognizer, settings.show_run_command)
     batcher = Batcher(recognizer.predict_tensors, settings.max_batch, settings.batch_window_s, settings.max_in_flight)
+    fetches = FetchPool(settings.max_url_fetches)
 
     @asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    async def lifespan(app: FastAPI) -> AsyncIterator[dict[str, Any]]:
         await batcher.start()
-        yield
+        # The lifespan's state reaches the server's connections too: api_server.connections reads its
+        # header deadline there (uvicorn has no setting for it).
+        yield {HEADER_DEADLINE_STATE: settings.header_deadline_s}
         await batcher.stop()
+        fetches.stop()
 
     app = FastAPI(title="text_recognizer", lifespan=lifespan, docs_url="/docs", redoc_url=None)
     app.state.settings, app.state.batcher, app.state.recognizer = settings, batcher, recognizer
-    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes, deadline_s=settings.body_deadline_s)
 
     @app.exception_handler(ClientError)
     async def client_error(request: Request, error: ClientError) -> JSONResponse:
         rid = request_id(request.scope)
         logger.info("request %s: %d %s", rid, error.status, error.message)
-        return error_response(error.status, error.message, rid)
+        response = error_response(error.status, error.message, rid)
+        if error.status in (408, 413):  # the body was not read whole: the connection cannot carry another request
+            response.headers["Connection"] = "close"
+        return response
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, error: StarletteHTTPException) -> JSONResponse:
@@ -195,12 +221,14 @@ def create_app(settings: Settings | None = None, recognizer: ParagraphTextRecogn
         photo's light, sheet, skew and rulings were corrected) and its line boxes on it: to see what went wrong."""
         started = time.perf_counter()
         rid = request_id(request.scope)
+        # The image is read before a place in flight is taken: 32 clients stalled halfway through their
+        # bodies held all 32 places, and every other upload got 503 for as long as they stayed (issue 35).
+        data, name = await read_upload(request, settings, fetches)
         try:
             batcher.acquire()
         except Overloaded as error:
             raise ClientError(503, str(error)) from None
         try:
-            data, name = await read_upload(request, settings)
             prepared = await asyncio.to_thread(preprocess, recognizer, data, name, settings)
             prediction = await batcher.submit(prepared.inputs)
         finally:
@@ -265,7 +293,39 @@ def describe(recognizer: ParagraphTextRecognizer, show_run_command: bool = False
     }
 
 
-async def read_upload(request: Request, settings: Settings) -> tuple[bytes, str]:
+class FetchPool:
+    """Threads of their own for image URL fetches, at most `size` at once; one more is refused at once (503).
+    Fetches and upload preprocessing shared asyncio's default threads: 7 URLs whose server trickled its
+    headers froze every multipart upload for about 150 s (issue 35)."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._slots = threading.BoundedSemaphore(size)  # released by the thread when the fetch ends, not when
+        self._executor = ThreadPoolExecutor(max_workers=size, thread_name_prefix="url-fetch")  # a client leaves
+
+    async def run(self, fetch: Callable[[], bytes]) -> bytes:
+        if not self._slots.acquire(blocking=False):
+            raise ClientError(503, f"{self.size} image URLs are being fetched, the limit is {self.size}; retry "
+                                   "shortly, or upload the image itself")
+
+        def job() -> bytes:
+            try:
+                return fetch()
+            finally:
+                self._slots.release()
+
+        try:
+            future = self._executor.submit(job)
+        except BaseException:
+            self._slots.release()
+            raise
+        return await asyncio.wrap_future(future)
+
+    def stop(self) -> None:
+        self._executor.shutdown(wait=False, cancel_futures=True)  # a fetch under way ends by its deadline
+
+
+async def read_upload(request: Request, settings: Settings, fetches: FetchPool) -> tuple[bytes, str]:
     """The image bytes of a request and a name for messages; ClientError for anything else."""
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if content_type == "multipart/form-data":
@@ -296,7 +356,8 @@ async def read_upload(request: Request, settings: Settings) -> tuple[bytes, str]
         if "url" in payload:
             if not settings.allow_urls:
                 raise ClientError(400, "image URLs are disabled on this server: upload the image itself")
-            return await asyncio.to_thread(_fetch_url, str(payload["url"]), settings), str(payload["url"])[:200]
+            url = str(payload["url"])
+            return await fetches.run(functools.partial(_fetch_url, url, settings)), url[:200]
         if "image_base64" in payload and settings.allow_json:
             try:
                 return base64.b64decode(str(payload["image_base64"]), validate=True), "the base64 image"
@@ -307,7 +368,7 @@ async def read_upload(request: Request, settings: Settings) -> tuple[bytes, str]
 
 
 def _fetch_url(url: str, settings: Settings) -> bytes:
-    """An image URL's bytes, bounded in time (util.IMAGE_URL_*) and by the upload limit (max_body_bytes): one
+    """An image URL's bytes, bounded in time (body_deadline_s, connect to last byte) and by the upload limit (max_body_bytes): one
     size cap whatever way the image comes. A host that resolves to this machine or its private network is
     refused unless allow_internal_urls (a server that fetches for strangers must not reach inside). The name
     is resolved again by the fetch: a host that changes its answer in between is not stopped here."""
@@ -330,7 +391,7 @@ def _fetch_url(url: str, settings: Settings) -> bytes:
             raise ClientError(400, f"{url[:200]} names an internal address ({internal[0]}); this server fetches only "
                                    "public addresses (--allow_internal_urls to allow)")
     try:
-        return _read_bytes(url, max_url_bytes=settings.max_body_bytes)
+        return _read_bytes(url, max_url_bytes=settings.max_body_bytes, deadline_s=settings.body_deadline_s)
     except Exception as error:
         raise ClientError(400, f"could not fetch {url[:200]}: {str(error)[:200]}") from None
 

@@ -96,6 +96,21 @@ def non_negative_int(value: str) -> int:
     return _int_at_least(value, 0)
 
 
+def positive_float(value: str) -> float:
+    """argparse type for finite amounts above 0 (`--lr`, `--body_deadline_s`).
+
+    >>> positive_float("0.5")
+    0.5
+    """
+    try:
+        number = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {value!r}") from None
+    if not math.isfinite(number) or number <= 0:
+        raise argparse.ArgumentTypeError(f"must be a finite number above 0, got {value}")
+    return number
+
+
 def _read_bytes(source: str | Path, max_url_bytes: int = MAX_IMAGE_URL_BYTES, deadline_s: float | None = None) -> bytes:
     """The bytes of a local path, an http(s) URL (bounded in time and to `max_url_bytes`) or an s3:// URI.
     A URL's whole fetch, connect to last byte, takes at most `deadline_s` (default IMAGE_URL_DEADLINE_S)."""
