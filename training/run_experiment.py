@@ -46,6 +46,7 @@ from training.trainer_flags import (
     ValidateAtMaxSteps,
     add_trainer_args,
     check_checkpoint_file,
+    check_flags,
     run_folder_checkpoint,
     trainer_kwargs,
 )
@@ -185,6 +186,7 @@ def run(args: argparse.Namespace, command: list[str] | None = None) -> dict[str,
     and the trained LightningModule."""
     import pytorch_lightning as pl
 
+    check_flags(args)  # seed, log folder, a resumed checkpoint's model flags: before any data work or run folder
     trainer_settings = trainer_kwargs(args)  # first: bad trainer flags fail before any data work
     if getattr(args, "lr_decay_by_time", False) and not args.max_time:
         raise TrainerFlagError("--lr_decay_by_time spans the run's wall-clock limit: add --max_time=DD:HH:MM:SS")

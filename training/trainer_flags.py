@@ -21,7 +21,7 @@ from pytorch_lightning.plugins import TorchCheckpointIO
 from pytorch_lightning.utilities.exceptions import SIGTERMException
 
 from text_recognizer.run_files import CHECKPOINTS_DIR, best_checkpoint
-from text_recognizer.util import atomic_path, str2bool
+from text_recognizer.util import atomic_path, positive_int, str2bool
 
 # --accelerator values of Lightning 1.x that named a strategy: value -> (strategy, accelerator)
 OLD_ACCELERATOR_STRATEGIES = {
@@ -36,6 +36,9 @@ AUTO_PRECISION = "auto"
 # bf16 than in fp32 on this project's machines.
 CPU_BF16_FLAGS = ("avx512_bf16", "amx_bf16")
 DEFAULT_MAX_EPOCHS = 1000  # as in Lightning 1.x; early stopping usually ends sooner
+ACCELERATORS = ("auto", "cpu", "gpu", "cuda", "mps", *OLD_ACCELERATOR_STRATEGIES)
+PRECISIONS = ("32-true", "bf16-mixed", "16-mixed", "64-true", "bf16-true", "16-true", *OLD_PRECISIONS, AUTO_PRECISION)
+MAX_SEED = 2**32 - 1  # numpy's seeds are uint32
 
 
 class TrainerFlagError(ValueError):
@@ -221,22 +224,110 @@ def _devices(value: str) -> str | int | list[int]:
     return int(value)
 
 
+def devices_flag(value: str) -> str:
+    """argparse type of --devices and --gpus: what _devices reads, checked when the flags are parsed.
+
+    >>> devices_flag("0,1"), devices_flag("-1")
+    ('0,1', '-1')
+    """
+    try:
+        devices = _devices(value.strip())
+    except ValueError:
+        devices = None
+    if devices is None or (isinstance(devices, int) and (devices == 0 or devices < -1)) or \
+            (isinstance(devices, list) and (not devices or min(devices) < 0)):
+        raise argparse.ArgumentTypeError(f"expected auto, a count (-1 for all) or indices like 0,1; got {value!r}")
+    return value.strip()
+
+
+def gpus_flag(value: str) -> str:
+    """argparse type of the old --gpus: as --devices, and 0 (no GPU) too."""
+    return value.strip() if value.strip() == "0" else devices_flag(value)
+
+
+def duration_flag(value: str) -> str:
+    """argparse type of --max_time: DD:HH:MM:SS (Lightning's Timer format), more than zero.
+
+    >>> duration_flag("00:01:30:00")
+    '00:01:30:00'
+    """
+    parts = value.strip().split(":")
+    if len(parts) != 4 or not all(part.isdigit() for part in parts) or any(len(part) != 2 for part in parts[1:]):
+        raise argparse.ArgumentTypeError(f"expected DD:HH:MM:SS such as 00:02:30:00 (2 h 30 min), got {value!r}")
+    if not any(int(part) for part in parts):
+        raise argparse.ArgumentTypeError("a limit of 00:00:00:00 would stop at once; give a duration above zero")
+    return value.strip()
+
+
+def check_flags(args: argparse.Namespace) -> None:
+    """What argparse's per-flag types cannot see, checked before any data is built or run folder made:
+    the seed's range, a usable --log_dir, and a --resume_from_checkpoint written with these model flags."""
+    if not 0 <= args.seed <= MAX_SEED:
+        raise TrainerFlagError(f"--seed={args.seed} is out of range: numpy takes 0 to {MAX_SEED}")
+    _check_log_dir(Path(args.log_dir))
+    _check_resume_matches(args)
+
+
+def _check_log_dir(log_dir: Path) -> None:
+    existing = log_dir
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        raise TrainerFlagError(f"--log_dir={log_dir}: {existing} is not a folder; pass a folder where runs may be written")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise TrainerFlagError(f"--log_dir={log_dir}: {existing} is not writable by this user; pass a folder where "
+                               "runs may be written")
+
+
+def _model_flag_names(model_class: str) -> set[str]:
+    """The flags the model class adds (its add_to_argparse), with --model_class and --loss."""
+    import importlib
+
+    found = getattr(importlib.import_module("text_recognizer.models"), model_class, None)
+    if found is None or not hasattr(found, "add_to_argparse"):
+        return {"model_class", "loss"}  # run_experiment names what is wrong with the class itself
+    parser = argparse.ArgumentParser(add_help=False)
+    found.add_to_argparse(parser)
+    return {"model_class", "loss", *vars(parser.parse_args([]))}
+
+
+def _check_resume_matches(args: argparse.Namespace) -> None:
+    """A run resumed with other model flags fails deep in Lightning with a size-mismatch traceback, after a
+    run folder is made: compare the checkpoint's model flags with this run's first."""
+    path = args.resume_from_checkpoint
+    check_checkpoint_file("--resume_from_checkpoint", path)
+    if path is None:
+        return
+    content = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+    hyper = content.get("hyper_parameters") or {}
+    saved = dict(hyper.get("args") or {})
+    if "model_class" not in saved and hyper.get("model_class"):
+        saved["model_class"] = hyper["model_class"]
+    ours = vars(args)
+    differ = [f"--{name}={saved[name]} (this run: {ours[name]})" for name in sorted(_model_flag_names(args.model_class))
+              if name in saved and name in ours and saved[name] != ours[name]]
+    if differ:
+        raise TrainerFlagError(f"--resume_from_checkpoint: {path} was written with {', '.join(differ)}; resume with "
+                               "the model flags of the run that wrote it (its config.json and run_command.txt), or "
+                               "start a new run from its weights with --load_checkpoint")
+
+
 def add_trainer_args(parser: argparse._ActionsContainer) -> None:
     add = parser.add_argument
-    add("--accelerator", type=str, default="auto", help="cpu, gpu, mps, auto; old values ddp/ddp_spawn/dp mean --strategy")
-    add("--devices", type=str, default="1", help="number of devices, -1 for all, or a list like 0,1")
+    add("--accelerator", type=str, choices=ACCELERATORS, default="auto", help="cpu, gpu, mps, auto; old values ddp/ddp_spawn/dp mean --strategy")
+    add("--devices", type=devices_flag, default="1", help="number of devices, -1 for all, or a list like 0,1")
     add("--strategy", type=str, default="auto", help="auto, ddp, ddp_spawn, fsdp, ...")
     add("--num_nodes", type=int, default=1, help="machines (torchrun / SLURM launch them)")
-    add("--gpus", type=str, default=None, help="(Lightning 1.x) GPUs to use: a count, -1 for all, or 0,1")
+    add("--gpus", type=gpus_flag, default=None, help="(Lightning 1.x) GPUs to use: a count, -1 for all, or 0,1")
     add("--num_processes", type=int, default=None, help="(Lightning 1.x) CPU processes, i.e. --devices on cpu")
-    add("--precision", type=str, default="32-true",
+    add("--precision", type=str, choices=PRECISIONS, default="32-true",
         help=f"32-true, bf16-mixed, 16-mixed, 64-true (old: 32, 16, bf16), or {AUTO_PRECISION}: bf16-mixed where the "
         "GPU or CPU computes bf16 natively, 32-true otherwise")
     add("--max_epochs", type=int, default=None, help=f"epochs to train (default {DEFAULT_MAX_EPOCHS})")
     add("--min_epochs", type=int, default=None, help="train at least this many epochs")
     add("--max_steps", type=int, default=-1, help="optimizer steps to train, -1 for no limit")
-    add("--max_time", type=str, default=None, help="wall-clock limit, DD:HH:MM:SS")
-    add("--accumulate_grad_batches", type=int, default=1, help="batches per optimizer step")
+    add("--max_time", type=duration_flag, default=None, help="wall-clock limit, DD:HH:MM:SS")
+    add("--accumulate_grad_batches", type=positive_int, default=1, help="batches per optimizer step")
     add("--gradient_clip_val", type=float, default=None, help="clip gradient norm to this value")
     add("--check_val_every_n_epoch", type=int, default=1, help="validate every N epochs")
     add("--val_check_interval", type=_int_or_float, default=None, help="validate every N batches or fraction of an epoch")

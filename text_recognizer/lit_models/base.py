@@ -11,6 +11,8 @@ from pytorch_lightning.callbacks import Timer
 from torch import nn
 from torchmetrics.classification import MulticlassAccuracy
 
+from text_recognizer.util import non_negative_int, positive_float, positive_int
+
 OPTIMIZER = "Adam"
 LR = 1e-3
 ONE_CYCLE_TOTAL_STEPS = 100
@@ -18,6 +20,30 @@ LOSS = "cross_entropy"
 WARMUP_STEPS = 0
 LR_DECAY_STEPS = 0
 LR_DECAY_FLOOR = 0.1  # a cosine decay ends at this fraction of --lr
+
+
+def optimizer_name(value: str) -> str:
+    """argparse type of --optimizer: an optimizer class of torch.optim.
+
+    >>> optimizer_name("AdamW")
+    'AdamW'
+    """
+    found = getattr(torch.optim, value, None)
+    if not (isinstance(found, type) and issubclass(found, torch.optim.Optimizer)):
+        raise argparse.ArgumentTypeError(f"{value!r} is not an optimizer of torch.optim (e.g. Adam, AdamW, SGD)")
+    return value
+
+
+def loss_name(value: str) -> str:
+    """argparse type of --loss: transformer, ctc, or a loss function of torch.nn.functional.
+
+    >>> loss_name("cross_entropy")
+    'cross_entropy'
+    """
+    if value not in ("transformer", "ctc") and not callable(getattr(torch.nn.functional, value, None)):
+        raise argparse.ArgumentTypeError(f"{value!r} is neither transformer, ctc nor a function of torch.nn.functional "
+                                         "(e.g. cross_entropy, nll_loss)")
+    return value
 
 
 class TrainingStepError(RuntimeError):
@@ -85,19 +111,19 @@ class BaseLitModel(pl.LightningModule):
 
     @staticmethod
     def add_to_argparse(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
-        parser.add_argument("--optimizer", type=str, default=OPTIMIZER, help="optimizer class in torch.optim")
-        parser.add_argument("--lr", type=float, default=LR, help="learning rate")
+        parser.add_argument("--optimizer", type=optimizer_name, default=OPTIMIZER, help="optimizer class in torch.optim")
+        parser.add_argument("--lr", type=positive_float, default=LR, help="learning rate")
         parser.add_argument(
-            "--one_cycle_max_lr", type=float, default=None, help="peak lr of a OneCycleLR schedule (off when unset)"
+            "--one_cycle_max_lr", type=positive_float, default=None, help="peak lr of a OneCycleLR schedule (off when unset)"
         )
         parser.add_argument(
-            "--one_cycle_total_steps", type=int, default=ONE_CYCLE_TOTAL_STEPS, help="length of the one-cycle schedule"
+            "--one_cycle_total_steps", type=positive_int, default=ONE_CYCLE_TOTAL_STEPS, help="length of the one-cycle schedule"
         )
         parser.add_argument(
-            "--warmup_steps", type=int, default=WARMUP_STEPS, help="linear warm-up of the lr over this many steps"
+            "--warmup_steps", type=non_negative_int, default=WARMUP_STEPS, help="linear warm-up of the lr over this many steps"
         )
         parser.add_argument(
-            "--lr_decay_steps", type=int, default=LR_DECAY_STEPS,
+            "--lr_decay_steps", type=non_negative_int, default=LR_DECAY_STEPS,
             help=f"after the warm-up, cosine decay to {LR_DECAY_FLOOR} x lr over this many steps, then flat (0: flat)",
         )
         parser.add_argument(
@@ -106,7 +132,7 @@ class BaseLitModel(pl.LightningModule):
             "it reaches the floor when the run stops, however fast the machine turns out to be",
         )
         parser.add_argument(
-            "--loss", type=str, default=LOSS, help="transformer, ctc, or a loss function of torch.nn.functional"
+            "--loss", type=loss_name, default=LOSS, help="transformer, ctc, or a loss function of torch.nn.functional"
         )
         return parser
 
