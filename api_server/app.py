@@ -6,6 +6,7 @@ POST /v1/recognize  an image as a multipart upload (field "image"); JSON {"image
 GET  /healthz       {"status": "ok", ...}
 GET  /v1/model      what is loaded: class, backend, its model_config, data config, training run command
 GET  /              the web page (static/index.html)
+GET  /docs          the API in Swagger UI, from files installed with the server (works offline)
 
 Every error is a JSON {"error": {"status", "message"}, "request_id"} with a 4xx status (503 when
 overloaded); nothing reaches a client as a traceback. Errors are logged with the request id.
@@ -30,7 +31,9 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import FileResponse, JSONResponse
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
+from fastapi.staticfiles import StaticFiles
 from PIL import Image
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -43,6 +46,7 @@ from text_recognizer.stems.paragraph_core import READ_BY_LINES
 from text_recognizer.util import decode_image, enable_heif
 
 logger = logging.getLogger("api_server")
+DOCS_ASSETS_URL = "/docs-assets"  # Swagger UI's files (docs_assets())
 HEADER_DEADLINE_STATE = "header_deadline_s"  # the lifespan state's key that api_server.connections reads
 STATIC_DIRNAME = Path(__file__).resolve().parent / "static"
 IMAGE_TYPES = ("image/png", "image/jpeg", "image/tiff", "image/bmp", "image/gif", "image/webp", "image/heic", "image/heif")
@@ -175,7 +179,10 @@ def create_app(settings: Settings | None = None, recognizer: ParagraphTextRecogn
         await batcher.stop()
         fetches.stop()
 
-    app = FastAPI(title="text_recognizer", lifespan=lifespan, docs_url="/docs", redoc_url=None)
+    # /docs is served below from files installed with the server (Swagger UI was loaded from a CDN: a blank
+    # page offline).
+    app = FastAPI(title="text_recognizer", lifespan=lifespan, docs_url=None, redoc_url=None)
+    app.mount(DOCS_ASSETS_URL, StaticFiles(directory=docs_assets()), name="docs-assets")
     app.state.settings, app.state.batcher, app.state.recognizer = settings, batcher, recognizer
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes, deadline_s=settings.body_deadline_s)
 
@@ -207,6 +214,14 @@ def create_app(settings: Settings | None = None, recognizer: ParagraphTextRecogn
     async def page() -> FileResponse:
         return FileResponse(STATIC_DIRNAME / "index.html", media_type="text/html")
 
+    @app.get("/docs", include_in_schema=False)
+    async def docs(request: Request) -> HTMLResponse:
+        root = request.scope.get("root_path", "")
+        return get_swagger_ui_html(openapi_url=root + (app.openapi_url or "/openapi.json"), title="text_recognizer API",
+                                   swagger_js_url=f"{root}{DOCS_ASSETS_URL}/swagger-ui-bundle.js",
+                                   swagger_css_url=f"{root}{DOCS_ASSETS_URL}/swagger-ui.css",
+                                   swagger_favicon_url=f"{root}{DOCS_ASSETS_URL}/favicon.png")
+
     @app.get("/healthz")
     async def healthz() -> dict[str, Any]:
         return {"status": "ok", "in_flight": batcher.in_flight, "batches_run": batcher.batches_run}
@@ -215,7 +230,7 @@ def create_app(settings: Settings | None = None, recognizer: ParagraphTextRecogn
     async def model() -> dict[str, Any]:
         return model_info
 
-    @app.post("/v1/recognize")
+    @app.post("/v1/recognize", openapi_extra={"requestBody": recognize_request_body(settings)})
     async def recognize(request: Request, normalized: bool = False) -> JSONResponse:
         """`?normalized=true` adds the page as the model read it (a PNG data URL, white ink on black, after the
         photo's light, sheet, skew and rulings were corrected) and its line boxes on it: to see what went wrong."""
@@ -247,6 +262,33 @@ def create_app(settings: Settings | None = None, recognizer: ParagraphTextRecogn
         return JSONResponse(body, headers={"X-Request-ID": rid})
 
     return app
+
+
+def docs_assets() -> Path:
+    """Swagger UI's script, stylesheet and icon (swagger-ui-dist 5) as the fastapi-offline package installs them."""
+    import fastapi_offline
+
+    return Path(fastapi_offline.__file__).resolve().parent / "static"
+
+
+def recognize_request_body(settings: Settings) -> dict[str, Any]:
+    """The OpenAPI request body of /v1/recognize. read_upload reads the body itself (for its limits and
+    messages), so FastAPI cannot see it: written here, it gives /docs a file chooser ("Try it out")."""
+    content: dict[str, Any] = {"multipart/form-data": {"schema": {
+        "type": "object", "required": ["image"],
+        "properties": {"image": {"type": "string", "format": "binary",
+                                 "description": f"the image file: {', '.join(IMAGE_TYPES)}; at most "
+                                                f"{settings.max_body_bytes >> 20} MB and {settings.max_pixels:,} pixels"}},
+    }}}
+    if settings.allow_json or settings.allow_urls:
+        properties: dict[str, Any] = {}
+        if settings.allow_json:
+            properties["image_base64"] = {"type": "string", "contentEncoding": "base64", "description": "the image file, base64"}
+        if settings.allow_urls:
+            properties["url"] = {"type": "string", "format": "uri", "description": "an http(s) URL the server fetches"}
+        content["application/json"] = {"schema": {"type": "object", "properties": properties,
+                                                  "minProperties": 1, "maxProperties": 1}}
+    return {"required": True, "content": content}
 
 
 def normalized_view(prepared: PreparedPage) -> dict[str, Any]:

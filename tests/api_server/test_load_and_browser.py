@@ -117,3 +117,25 @@ def test_the_web_page_reads_an_uploaded_paragraph_in_a_real_browser(server, reco
         assert driver.save_screenshot(str(shot)) and shot.stat().st_size > 1000
     finally:
         driver.quit()
+
+
+def test_the_api_docs_render_offline_and_let_one_choose_a_file_to_upload(server):
+    """Swagger UI came from a CDN (a blank /docs offline) and /v1/recognize declared no body ("Try it out"
+    had nothing to upload): issue 34. Here the machine has no network: the page renders from the server's
+    files, and trying /v1/recognize out offers a file input."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    driver = browser()
+    try:
+        driver.get(server.url + "/docs")
+        operation = WebDriverWait(driver, 60).until(
+            lambda d: d.find_element(By.CSS_SELECTOR, "[id^='operations-'][id*='recognize']"))
+        operation.find_element(By.CSS_SELECTOR, ".opblock-summary").click()
+        WebDriverWait(driver, 30).until(lambda d: operation.find_element(By.CSS_SELECTOR, ".try-out__btn")).click()
+        chooser = WebDriverWait(driver, 30).until(lambda d: operation.find_element(By.CSS_SELECTOR, "input[type='file']"))
+        assert chooser.is_displayed()
+        loaded = driver.execute_script("return performance.getEntriesByType('resource').map(e => e.name)")
+        assert loaded and all(name.startswith(server.url) for name in loaded), loaded  # nothing from elsewhere
+    finally:
+        driver.quit()
