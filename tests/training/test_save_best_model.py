@@ -8,9 +8,9 @@ import torch
 from model_fixtures import cnn_content, save_crafted_model_file
 
 from text_recognizer.model_file import load_model, read_checkpoint
-from training.run_experiment import build_parser, run
-from training.save_best_model import main, plain_config
-from training.trainer_flags import TrainerFlagError, run_folder_checkpoint
+from text_recognizer.training.run_experiment import build_parser, run
+from text_recognizer.training.save_best_model import main, plain_config
+from text_recognizer.training.trainer_flags import TrainerFlagError, run_folder_checkpoint
 
 SMALL = ["--data_class=FakeImageData", "--model_class=CNN", "--num_samples=64", "--batch_size=32", "--conv_dim=4",
          "--fc_dim=8", "--num_sanity_val_steps=0", "--enable_progress_bar=false", "--max_epochs=2"]
@@ -263,7 +263,7 @@ def test_load_checkpoint_takes_a_run_folder_and_means_its_best_epoch(tmp_path):
 def test_the_text_recognizers_folder_takes_only_models_that_read_text(tmp_path, monkeypatch, capsys):
     """Issue 35: a FakeImageData run replaced the shipped paragraph recognizer with a CNN. The project's
     artifacts folder (here a stand-in for it) now refuses it; another --artifacts_dir takes it."""
-    import training.save_best_model as save_best_model
+    import text_recognizer.training.save_best_model as save_best_model
 
     shipped = tmp_path / "artifacts"
     (shipped / "paragraph_text_recognizer").mkdir(parents=True)

@@ -334,8 +334,9 @@ def check_export(model: ResnetTransformer, json_path: Path, tolerance: float = 1
     return worst
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+def main(argv: list[str] | None = None, prog: str | None = None) -> int:
+    """`prog` names the command in the usage line (default: the script's name)."""
+    parser = argparse.ArgumentParser(prog=prog, description=__doc__.split("\n\n")[0])
     parser.add_argument("--model_path", default=str(DEFAULT_MODEL_PATH), help="model.pt or a Lightning .ckpt")
     parser.add_argument("--output_dir", default=None, help="where to write the graphs (default: beside the model)")
     args = parser.parse_args(argv)

@@ -35,8 +35,8 @@ if TYPE_CHECKING:
 
     from text_recognizer.data.base_data_module import BaseDataModule
     from text_recognizer.lit_models.base import BaseLitModel
-from training.fine_tuning import load_initial_weights
-from training.trainer_flags import (
+from text_recognizer.training.fine_tuning import load_initial_weights
+from text_recognizer.training.trainer_flags import (
     DiskFullError,
     FiniteLossCheck,
     NonFiniteLossError,
@@ -110,8 +110,9 @@ def lit_model_class(loss: str) -> type[BaseLitModel]:
     return found
 
 
-def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
-    """The full parser: its flags depend on the chosen data class, model class and loss."""
+def build_parser(argv: list[str] | None = None, prog: str | None = None) -> argparse.ArgumentParser:
+    """The full parser: its flags depend on the chosen data class, model class and loss. `prog` names the
+    command in the usage line (the console's `text-recognizer train`; default: the script's name)."""
     base = argparse.ArgumentParser(add_help=False, allow_abbrev=False)
     base.add_argument("--data_class", type=str, default=DEFAULT_DATA_CLASS, help="class in text_recognizer.data")
     base.add_argument("--model_class", type=str, default=DEFAULT_MODEL_CLASS, help="class in text_recognizer.models")
@@ -121,7 +122,7 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     chosen, _ = base.parse_known_args(argv)
 
     parser = argparse.ArgumentParser(
-        description=__doc__.split("\n\n")[0], formatter_class=HelpFormatter, allow_abbrev=False
+        prog=prog, description=__doc__.split("\n\n")[0], formatter_class=HelpFormatter, allow_abbrev=False
     )
     experiment = parser.add_argument_group("Experiment")
     experiment.add_argument("--data_class", type=str, default=DEFAULT_DATA_CLASS, help="class in text_recognizer.data")
@@ -255,10 +256,10 @@ def _write_run_files(run_dir: Path, args: argparse.Namespace, command: list[str]
     (run_dir / RUN_COMMAND_FILE).write_text("python " + shlex.join(argv) + "\n")
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None, prog: str | None = None) -> int:
     # Lightning 2.6 trips over its own deprecation in torch >= 2.11; nothing a user can act on.
     warnings.filterwarnings("ignore", message=".*isinstance\\(treespec, LeafSpec\\).*")
-    parser = build_parser(argv)
+    parser = build_parser(argv, prog)
     args = parser.parse_args(argv)
     try:
         run(args, command=None if argv is None else ["training/run_experiment.py", *argv])

@@ -253,8 +253,8 @@ def write_artifacts(choice: RunChoice, artifacts_dir: Path, data_class: str, hal
     return final
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog=prog, description=__doc__.split("\n\n")[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     parser.add_argument("--entity", type=str, default=None, help="W&B entity (user or team)")
     parser.add_argument("--project", type=str, default=None, help="W&B project")
     parser.add_argument("--trained_data_class", type=str, required=True, help="data class the runs trained on")
@@ -282,9 +282,10 @@ def select_run(args: argparse.Namespace, api: Any, download_dir: Path) -> RunCho
     return find_best_wandb_run(api, args.entity, args.project, args.trained_data_class, args.metric, args.mode, download_dir)
 
 
-def main(argv: list[str] | None = None, api: Any = None) -> int:
-    """`api` replaces wandb.Api() (tests pass a stand-in, since no W&B server runs here)."""
-    args = build_parser().parse_args(argv)
+def main(argv: list[str] | None = None, api: Any = None, prog: str | None = None) -> int:
+    """`api` replaces wandb.Api() (tests pass a stand-in, since no W&B server runs here); `prog` names the
+    command in the usage line (default: the script's name)."""
+    args = build_parser(prog).parse_args(argv)
     try:
         with tempfile.TemporaryDirectory() as download_dir:
             choice = select_run(args, api, Path(download_dir))
