@@ -10,6 +10,7 @@ readers (the recognizer, export_model, the API server):
         checkpoints/epoch=...ckpt, last.ckpt   the best epoch's (by the Lightning module's metric), the latest
     text_recognizer/artifacts/paragraph_text_recognizer/
         model.pt, config.json, run_command.txt   what the recognizer loads (and the run it came from)
+        MODEL_CARD.md                            its training data, figures, limits and licences
 """
 from __future__ import annotations
 
@@ -31,6 +32,7 @@ METRICS_FILE = "metrics.csv"
 CHECKPOINTS_DIR = "checkpoints"
 LAST_CHECKPOINT = "last"  # checkpoints/last.ckpt: the latest validation's state, what a resume continues
 MODEL_FILE = "model.pt"
+MODEL_CARD_FILE = "MODEL_CARD.md"  # what the model is for and how well it reads (save_best_model writes a skeleton)
 
 PARAGRAPH_RECOGNIZER_DIR = "paragraph_text_recognizer"
 LINE_RECOGNIZER_DIR = "line_text_recognizer"

@@ -44,6 +44,21 @@ def test_local_selection_writes_the_best_runs_artifacts(local_runs, tmp_path, ca
     assert torch.equal(model(x).argmax(-1), reference(x).argmax(-1))
 
 
+def test_a_new_model_gets_a_skeleton_card_that_keeps_only_the_old_cards_licences(local_runs, tmp_path, capsys):
+    """The card beside a model describes that model: a replaced model's figures would be false of the new
+    one, so the new card says what the run knows and marks the rest TODO; the licences section stays."""
+    log_dir, _ = local_runs
+    folder = tmp_path / "paragraph_text_recognizer"
+    folder.mkdir()
+    (folder / "MODEL_CARD.md").write_text("# Old\n\n## How well it reads\n\nCER 0.07\n\n## Licences\n\n- MIT, and the fonts' own.\n")
+    assert main(["--local", str(log_dir), "--trained_data_class=FakeImageData", f"--artifacts_dir={tmp_path}"]) == 0
+    card = (folder / "MODEL_CARD.md").read_text()
+    assert card.startswith("# Model card: CNN from run ") and "val_loss = " in card and "data class `FakeImageData`" in card
+    assert "TODO" in card and "CER 0.07" not in card
+    assert card.endswith("## Licences\n\n- MIT, and the fonts' own.\n")
+    assert "MODEL_CARD.md (a skeleton" in capsys.readouterr().out
+
+
 def test_line_data_classes_go_to_the_line_folder(local_runs, tmp_path):
     log_dir, _ = local_runs
     for path in Path(log_dir).glob("**/config.json"):  # pretend the runs trained on IAMLines

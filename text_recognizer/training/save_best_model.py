@@ -30,6 +30,7 @@ from text_recognizer.run_files import (
     CSV_LOGGER_NAME,
     DEFAULT_LOG_DIR,
     METRICS_FILE,
+    MODEL_CARD_FILE,
     MODEL_FILE,
     RUN_COMMAND_FILE,
     best_checkpoint,
@@ -236,9 +237,56 @@ def reads_text(model_class: Any) -> bool:
     return isinstance(found, type) and issubclass(found, ImageToTextTransformer)
 
 
-def write_artifacts(choice: RunChoice, artifacts_dir: Path, data_class: str, half: bool = True) -> Path:
-    """Write config.json, model.pt and run_command.txt to a temporary folder, then swap it in. The project's
-    own artifacts folder is the text recognizer's: only a model that reads text goes there."""
+CARD_TODO = "TODO"  # marks what only a measurement can fill in; a card with it is not ready to ship
+LICENCES_HEADING = "## Licences"
+
+
+def model_card(choice: RunChoice, data_class: str, metric: str, previous: str | None = None) -> str:
+    """A skeleton model card for a model just selected: what its run says (data, model, selection) and
+    TODO where only a measurement can (figures, limits, intended use). The card of the model it replaces
+    describes that model, so only its licences section (not about the weights' quality) is kept."""
+    config = choice.config
+    data = f"data class `{data_class}`"
+    if config.get("iam_source"):
+        data += f", `--iam_source={config['iam_source']}`"
+        if config["iam_source"] == "rendered":
+            data += f" (rendered fonts, no real handwriting; font set `{config.get('iam_rendered_fonts', 'all')}`)"
+    if config.get("load_checkpoint"):
+        data += f"; it started from `{config['load_checkpoint']}`"
+    licences = f"{LICENCES_HEADING}\n\n{CARD_TODO}: the code is MIT (LICENSE); say the weights' licence and the fonts' licences.\n"
+    if previous and LICENCES_HEADING in previous:
+        licences = LICENCES_HEADING + previous.split(LICENCES_HEADING, 1)[1].split("\n## ", 1)[0].rstrip() + "\n"
+    return f"""# Model card: {config.get('model_class', 'model')} from run {choice.name}
+
+Written by save_best_model; the {CARD_TODO} markers are for whoever ships it. `config.json` beside it holds
+the run's flags, `{RUN_COMMAND_FILE}` the commands that trained it.
+
+## Training data
+
+{data}.
+
+## How well it reads
+
+Selected by {metric} = {choice.value:.4g} (the run's best checkpoint, `{choice.checkpoint.name}`).
+{CARD_TODO}: CER on the unseen-family test writers, clean and photographed (training/evaluate_model.py
+--iam_source=rendered --splits=test_train_family,val,test_unseen_family --limit=0, and --photos).
+
+## What it is not good at
+
+{CARD_TODO}: real scans, photos, the weakest families.
+
+## Intended use
+
+{CARD_TODO}
+
+{licences}"""
+
+
+def write_artifacts(choice: RunChoice, artifacts_dir: Path, data_class: str, half: bool = True,
+                    metric: str = METRIC) -> Path:
+    """Write config.json, model.pt, run_command.txt and a skeleton MODEL_CARD.md to a temporary folder,
+    then swap it in. The project's own artifacts folder is the text recognizer's: only a model that reads
+    text goes there."""
     final = Path(artifacts_dir) / recognizer_dirname(data_class)
     content = read_checkpoint(choice.checkpoint)  # before touching anything: fails on a bad checkpoint
     if Path(artifacts_dir).resolve() == Path(ARTIFACTS_DIR).resolve() and not reads_text(content["model_class"]):
@@ -249,6 +297,9 @@ def write_artifacts(choice: RunChoice, artifacts_dir: Path, data_class: str, hal
     with atomic_path(final, is_dir=True) as staging:
         (staging / CONFIG_FILE).write_text(json.dumps(plain_config(choice.config), indent=2) + "\n")
         (staging / RUN_COMMAND_FILE).write_text(choice.run_command + "\n")
+        previous = final / MODEL_CARD_FILE
+        card = model_card(choice, data_class, metric, previous.read_text() if previous.is_file() else None)
+        (staging / MODEL_CARD_FILE).write_text(card)
         save_model_file(content, staging / MODEL_FILE, half=half)
     return final
 
@@ -289,12 +340,14 @@ def main(argv: list[str] | None = None, api: Any = None, prog: str | None = None
     try:
         with tempfile.TemporaryDirectory() as download_dir:
             choice = select_run(args, api, Path(download_dir))
-            folder = write_artifacts(choice, Path(args.artifacts_dir), args.trained_data_class, half=not args.full_precision)
+            folder = write_artifacts(choice, Path(args.artifacts_dir), args.trained_data_class, half=not args.full_precision,
+                                     metric=args.metric)
     except (SelectionError, FileNotFoundError, ValueError) as error:
         print(f"error: {error}; the artifacts were left unchanged", file=sys.stderr)
         return 1
     print(f"best run: {choice.name} ({args.metric}={choice.value:.4g}), checkpoint {choice.checkpoint.name}")
-    print(f"wrote {folder}/config.json, model.pt ({(folder / MODEL_FILE).stat().st_size / 1e6:.1f} MB), run_command.txt")
+    print(f"wrote {folder}/config.json, model.pt ({(folder / MODEL_FILE).stat().st_size / 1e6:.1f} MB), run_command.txt, "
+          f"{MODEL_CARD_FILE} (a skeleton: fill in its {CARD_TODO} markers before shipping)")
     return 0
 
 
