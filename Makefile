@@ -17,7 +17,7 @@ help:  ## List the targets.
 
 install: $(STAMP)  ## Create .venv and install the pinned requirements (fast when nothing changed).
 
-$(STAMP): $(LOCKS) setup.cfg
+$(STAMP): $(LOCKS) pyproject.toml
 	@test -x $(PYTHON) || python3 -m venv $(VENV)
 	$(PIP) install --quiet --upgrade pip
 	$(PIP) install --quiet -r requirements/prod.txt -r requirements/dev.txt

@@ -41,7 +41,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from api_server.batching import Batcher, Overloaded
 from text_recognizer.metadata import iam_paragraphs as metadata
 from text_recognizer.paragraph_text_recognizer import ParagraphTextRecognizer, PreparedPage
-from text_recognizer.run_files import DEFAULT_MODEL_PATH, RUN_COMMAND_FILE
+from text_recognizer.run_files import DEFAULT_MODEL_PATH, MODEL_CARD_FILE, RUN_COMMAND_FILE
 from text_recognizer.stems.paragraph_core import READ_BY_LINES
 from text_recognizer.util import decode_image, enable_heif
 
@@ -309,7 +309,8 @@ def normalized_view(prepared: PreparedPage) -> dict[str, Any]:
 
 def describe(recognizer: ParagraphTextRecognizer, show_run_command: bool = False) -> dict[str, Any]:
     """GET /v1/model: the loaded model's class, backend, settings, data config (the mapping as its size), and
-    whether it has a training run command (the command itself with show_run_command)."""
+    whether it has a training run command (the command itself with show_run_command), and its model card's
+    text (MODEL_CARD.md beside the model; None when it has none)."""
     path = Path(recognizer.model_path)
     folder = path if path.is_dir() else path.parent
     run_command = folder / RUN_COMMAND_FILE
@@ -332,6 +333,7 @@ def describe(recognizer: ParagraphTextRecognizer, show_run_command: bool = False
         # for it (Settings.show_run_command), else whether there is one.
         "run_command": (run_command.read_text().strip() if run_command.is_file() else None) if show_run_command
         else run_command.is_file(),
+        "model_card": (folder / MODEL_CARD_FILE).read_text() if (folder / MODEL_CARD_FILE).is_file() else None,
     }
 
 

@@ -32,7 +32,7 @@ def save_small_model(path: Path, seed: int = 0, **args: object) -> Path:
 
 def exported_small_model(folder: Path, **args: object) -> Path:
     """model.pt and its ONNX graphs in `folder`; returns the model.pt."""
-    from training.export_model import export
+    from text_recognizer.training.export_model import export
 
     path = save_small_model(folder / "model.pt", **args)
     export(path)

@@ -74,7 +74,7 @@ def test_vocabulary_texts_are_the_tokens_decode_writes():
 def test_joint_reading_keeps_the_ctc_text_over_a_looping_decoder_on_both_backends(tmp_path):
     """The CTC head writes "a" per line with confidence; the attention decoder loops until the line
     guard ends it, a text CTC finds impossible: every line reads "a", by torch and by ONNX alike."""
-    from training.export_model import export
+    from text_recognizer.training.export_model import export
 
     path = save_ctc_line_model(tmp_path / "ctc.pt")
     pages = [page_of_bars(), page_of_bars([150])]
@@ -134,7 +134,7 @@ def test_blank_pages_read_as_empty_text_by_every_decoding_on_both_backends(tmp_p
     """Issue 35: a blank page crashed the default (joint) reading on both backends. The model's CTC head
     writes only blanks and its decoder never ends a text: on blank pages every reading is empty, by the
     line guard (no ink, no characters) and the CTC head alike."""
-    from training.export_model import export
+    from text_recognizer.training.export_model import export
 
     path = save_ctc_line_model(tmp_path / "blank.pt", letter="<B>")
     export(path)

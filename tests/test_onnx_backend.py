@@ -160,7 +160,7 @@ def test_a_model_never_exported_is_a_clear_error(tmp_path):
 @pytest.mark.slow
 @pytest.mark.skipif(not DEFAULT_MODEL_PATH.is_file(), reason=f"no model shipped yet at {DEFAULT_MODEL_PATH}")
 def test_the_shipped_model_reads_alike_on_both_backends(tmp_path, paragraphs):
-    from training.export_model import export
+    from text_recognizer.training.export_model import export
 
     export(DEFAULT_MODEL_PATH, tmp_path)  # into a temporary folder: the artifacts are never written by tests
     files, _ = paragraphs

@@ -102,7 +102,7 @@ def test_a_blank_page_has_no_lines_and_says_no_text_was_found(line_model):
 
 @pytest.mark.slow
 def test_the_onnx_backend_reads_by_lines_as_the_torch_one(line_model):
-    from training.export_model import export
+    from text_recognizer.training.export_model import export
 
     export(line_model)
     onnx = ParagraphTextRecognizer(line_model, backend="onnx")
@@ -165,7 +165,7 @@ def test_a_model_without_a_ctc_head_is_read_by_attention_and_refuses_ctc(line_mo
 
 @pytest.mark.slow
 def test_the_onnx_backend_decodes_lines_by_the_exported_ctc_head_as_torch_does(tmp_path):
-    from training.export_model import export
+    from text_recognizer.training.export_model import export
 
     path = save_ctc_line_model(tmp_path / "ctc.pt", letter="e")
     json_path = export(path)

@@ -1,22 +1,28 @@
 """Where runs and shipped models live and what their files are called.
 
-One owner for the writer (training/run_experiment.py writes a run folder), the selector
-(training/save_best_model.py copies a run's best checkpoint into an artifacts folder) and the
+One owner for the writer (text_recognizer/training/run_experiment.py writes a run folder), the selector
+(text_recognizer/training/save_best_model.py copies a run's best checkpoint into an artifacts folder) and the
 readers (the recognizer, export_model, the API server):
 
-    training/logs/csv/version_N/            a run folder
+    training/logs/csv/version_N/            a run folder (./text_recognizer_logs/... outside a clone)
         config.json, run_command.txt        the run's flags and the command that started it
         metrics.csv, hparams.yaml           written by Lightning's CSVLogger
         checkpoints/epoch=...ckpt, last.ckpt   the best epoch's (by the Lightning module's metric), the latest
     text_recognizer/artifacts/paragraph_text_recognizer/
         model.pt, config.json, run_command.txt   what the recognizer loads (and the run it came from)
+        MODEL_CARD.md                            its training data, figures, limits and licences
 """
 from __future__ import annotations
 
 from pathlib import Path
 
+from text_recognizer.metadata.shared import PROJECT_DIRNAME, in_clone
+
 PACKAGE_DIR = Path(__file__).resolve().parent
-DEFAULT_LOG_DIR = PACKAGE_DIR.parent / "training" / "logs"  # the package is installed editable from a clone
+# Runs go to the clone's training/logs; an installed package (no clone, site-packages no place for runs)
+# writes them under the working directory, as Lightning's lightning_logs/ does. --log_dir (and
+# save_best_model's --local LOG_DIR) override it.
+DEFAULT_LOG_DIR = PROJECT_DIRNAME / "training" / "logs" if in_clone() else Path("text_recognizer_logs")
 ARTIFACTS_DIR = PACKAGE_DIR / "artifacts"
 
 CSV_LOGGER_NAME = "csv"  # run folders are <log dir>/csv/version_N
@@ -26,6 +32,7 @@ METRICS_FILE = "metrics.csv"
 CHECKPOINTS_DIR = "checkpoints"
 LAST_CHECKPOINT = "last"  # checkpoints/last.ckpt: the latest validation's state, what a resume continues
 MODEL_FILE = "model.pt"
+MODEL_CARD_FILE = "MODEL_CARD.md"  # what the model is for and how well it reads (save_best_model writes a skeleton)
 
 PARAGRAPH_RECOGNIZER_DIR = "paragraph_text_recognizer"
 LINE_RECOGNIZER_DIR = "line_text_recognizer"

@@ -173,7 +173,7 @@ def serving_table(model: ResnetTransformer, args: argparse.Namespace) -> None:
 
     from text_recognizer.model_file import save_model_file
     from text_recognizer.onnx_model import OnnxTextModel
-    from training.export_model import export
+    from text_recognizer.training.export_model import export
 
     global clock
     clock = CLOCKS["wall"]
@@ -243,7 +243,7 @@ def reading_table(args: argparse.Namespace) -> None:
         LINE_DECODING_JOINT,
         pad_arrays,
     )
-    from training.export_model import export
+    from text_recognizer.training.export_model import export
 
     global clock
     clock = CLOCKS["wall"]

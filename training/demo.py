@@ -57,7 +57,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"({time.perf_counter() - started:.0f} s)")
 
     if not args.skip_training:
-        from training import run_experiment, save_best_model
+        from text_recognizer.training import run_experiment, save_best_model
 
         started = step(2, "training a small ResnetTransformer for a few minutes")
         log_dir = DEMO_DIRNAME / "logs"

@@ -211,6 +211,19 @@ def test_the_model_description_keeps_the_trainers_command_unless_asked(recognize
         run_command.unlink()
 
 
+def test_the_model_description_holds_its_model_card(recognizer):
+    """Issue 34: /v1/model returns MODEL_CARD.md beside the model (what it trained on, its limits), or None."""
+    card = recognizer.model_path.parent / "MODEL_CARD.md"
+    try:
+        with client_for(recognizer) as client:
+            assert client.get("/v1/model").json()["model_card"] is None
+        card.write_text("# Model card\n\nRendered fonts only.\n")
+        with client_for(recognizer) as client:
+            assert client.get("/v1/model").json()["model_card"] == "# Model card\n\nRendered fonts only.\n"
+    finally:
+        card.unlink(missing_ok=True)
+
+
 @pytest.mark.parametrize("workers", ["1", "2"])
 def test_a_bad_model_is_one_line_and_exit_1_before_any_worker_starts(tmp_path, capsys, workers):
     """Issue 35: with --workers 2 uvicorn respawned workers that each died with a traceback, forever."""

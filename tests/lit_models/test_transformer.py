@@ -286,8 +286,8 @@ def test_ctc_frames_per_column_give_lines_longer_than_the_columns_an_alignment()
 
 
 def test_weights_trained_at_another_line_pitch_are_refused(tmp_path):
-    from training.fine_tuning import load_initial_weights
-    from training.trainer_flags import TrainerFlagError
+    from text_recognizer.training.fine_tuning import load_initial_weights
+    from text_recognizer.training.trainer_flags import TrainerFlagError
 
     def lit_at(pitch):
         args = argparse.Namespace(**ARGS)

@@ -2,7 +2,7 @@
 import pytest
 from emnist_fixtures import _emnist_cache_dir, emnist_paths, tiny_emnist_archive  # noqa: F401
 
-from training.run_experiment import build_parser, run
+from text_recognizer.training.run_experiment import build_parser, run
 
 SMALL = ["--batch_size=4", "--fast_dev_run=1", "--enable_progress_bar=false"]
 FEW_LINES = ["--num_train=8", "--num_val=4", "--num_test=4"]

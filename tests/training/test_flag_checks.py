@@ -3,8 +3,8 @@ flag, before any data is built or run folder made. Parsing and checking only: no
 import pytest
 import torch
 
-from training.run_experiment import build_parser, main
-from training.trainer_flags import check_flags
+from text_recognizer.training.run_experiment import build_parser, main
+from text_recognizer.training.trainer_flags import check_flags
 
 SMALL = ["--data_class=FakeImageData", "--model_class=CNN", "--num_samples=64", "--conv_dim=8", "--fc_dim=16"]
 

@@ -23,8 +23,8 @@ from text_recognizer.metadata import iam_paragraphs
 from text_recognizer.metadata.shared import DATA_DIR_ENV_VAR
 from text_recognizer.model_file import load_model, read_checkpoint, save_model_file
 from text_recognizer.models import LineCNNTransformer
+from text_recognizer.training.run_experiment import build_parser, main, run
 from text_recognizer.vocabulary import trim_padding
-from training.run_experiment import build_parser, main, run
 
 pytestmark = pytest.mark.usefixtures("own_data_cache")  # HandwritingFolder's caches in each test's tmp_path
 QUIET = ["--num_sanity_val_steps=0", "--enable_progress_bar=false", "--num_workers=0", "--augment_data=false"]

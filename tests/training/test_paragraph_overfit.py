@@ -11,8 +11,8 @@ from conftest import TINY_IAM_FLAGS
 from text_recognizer.data.iam_paragraphs import IAMParagraphs
 from text_recognizer.lit_models.metrics import character_error_rate
 from text_recognizer.stems.paragraph import pad_batch
+from text_recognizer.training.run_experiment import build_parser, run
 from text_recognizer.vocabulary import convert_labels_to_strings
-from training.run_experiment import build_parser, run
 
 STEPS = 160  # with a one-cycle lr (120 read the family split's tiny tree at 0.072); 250 steps at a flat 1e-3 also passed
 

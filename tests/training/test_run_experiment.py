@@ -10,7 +10,7 @@ import torch
 from text_recognizer.data.fake_images import FakeImageData
 from text_recognizer.lit_models.base import BaseLitModel
 from text_recognizer.models import CNN
-from training.run_experiment import build_parser, main, run
+from text_recognizer.training.run_experiment import build_parser, main, run
 
 ROOT = Path(__file__).resolve().parents[2]
 SMALL = ["--data_class=FakeImageData", "--model_class=CNN", "--num_samples=256", "--batch_size=32", "--lr=0.003",
@@ -146,7 +146,7 @@ def test_ddp_runs_two_real_processes_on_cpu(tmp_path):
 
 
 def test_auto_precision_uses_bf16_only_where_the_hardware_has_it(monkeypatch):
-    from training import trainer_flags
+    from text_recognizer.training import trainer_flags
 
     monkeypatch.setattr(trainer_flags.torch.cuda, "is_available", lambda: False)
     for native, expected in ((False, "32-true"), (True, "bf16-mixed")):
@@ -182,7 +182,7 @@ def test_a_bad_checkpoint_flag_is_a_clear_error_before_any_run_folder(tmp_path, 
 def test_an_interrupted_run_says_which_file_resumes_it_and_the_resume_continues(tmp_path, capsys, monkeypatch):
     import signal
 
-    from training import run_experiment
+    from text_recognizer.training import run_experiment
 
     class InterruptInSecondEpoch(run_experiment.TrainingClock):
         def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
@@ -247,7 +247,7 @@ def test_a_checkpoint_that_fails_to_reach_the_disk_leaves_the_old_one_whole(tmp_
     import errno
     import os
 
-    from training.trainer_flags import AtomicCheckpointIO, DiskFullError
+    from text_recognizer.training.trainer_flags import AtomicCheckpointIO, DiskFullError
 
     path = tmp_path / "last.ckpt"
     AtomicCheckpointIO().save_checkpoint({"epoch": 1}, path)

@@ -8,9 +8,9 @@ import torch
 from model_fixtures import cnn_content, save_crafted_model_file
 
 from text_recognizer.model_file import load_model, read_checkpoint
-from training.run_experiment import build_parser, run
-from training.save_best_model import main, plain_config
-from training.trainer_flags import TrainerFlagError, run_folder_checkpoint
+from text_recognizer.training.run_experiment import build_parser, run
+from text_recognizer.training.save_best_model import main, plain_config
+from text_recognizer.training.trainer_flags import TrainerFlagError, run_folder_checkpoint
 
 SMALL = ["--data_class=FakeImageData", "--model_class=CNN", "--num_samples=64", "--batch_size=32", "--conv_dim=4",
          "--fc_dim=8", "--num_sanity_val_steps=0", "--enable_progress_bar=false", "--max_epochs=2"]
@@ -42,6 +42,21 @@ def test_local_selection_writes_the_best_runs_artifacts(local_runs, tmp_path, ca
     reference = load_model(results[1]["best_checkpoint"])  # a Lightning checkpoint is accepted too
     x = torch.rand(4, 1, 28, 28)
     assert torch.equal(model(x).argmax(-1), reference(x).argmax(-1))
+
+
+def test_a_new_model_gets_a_skeleton_card_that_keeps_only_the_old_cards_licences(local_runs, tmp_path, capsys):
+    """The card beside a model describes that model: a replaced model's figures would be false of the new
+    one, so the new card says what the run knows and marks the rest TODO; the licences section stays."""
+    log_dir, _ = local_runs
+    folder = tmp_path / "paragraph_text_recognizer"
+    folder.mkdir()
+    (folder / "MODEL_CARD.md").write_text("# Old\n\n## How well it reads\n\nCER 0.07\n\n## Licences\n\n- MIT, and the fonts' own.\n")
+    assert main(["--local", str(log_dir), "--trained_data_class=FakeImageData", f"--artifacts_dir={tmp_path}"]) == 0
+    card = (folder / "MODEL_CARD.md").read_text()
+    assert card.startswith("# Model card: CNN from run ") and "val_loss = " in card and "data class `FakeImageData`" in card
+    assert "TODO" in card and "CER 0.07" not in card
+    assert card.endswith("## Licences\n\n- MIT, and the fonts' own.\n")
+    assert "MODEL_CARD.md (a skeleton" in capsys.readouterr().out
 
 
 def test_line_data_classes_go_to_the_line_folder(local_runs, tmp_path):
@@ -263,7 +278,7 @@ def test_load_checkpoint_takes_a_run_folder_and_means_its_best_epoch(tmp_path):
 def test_the_text_recognizers_folder_takes_only_models_that_read_text(tmp_path, monkeypatch, capsys):
     """Issue 35: a FakeImageData run replaced the shipped paragraph recognizer with a CNN. The project's
     artifacts folder (here a stand-in for it) now refuses it; another --artifacts_dir takes it."""
-    import training.save_best_model as save_best_model
+    import text_recognizer.training.save_best_model as save_best_model
 
     shipped = tmp_path / "artifacts"
     (shipped / "paragraph_text_recognizer").mkdir(parents=True)

@@ -4,7 +4,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from training.run_experiment import build_parser
+from text_recognizer.training.run_experiment import build_parser
 
 SWEEP_DIR = Path(__file__).resolve().parents[2] / "training" / "sweeps"
 SWEEPS = sorted(SWEEP_DIR.glob("*.yml"))

@@ -2,18 +2,41 @@
 import os
 from pathlib import Path
 
-PROJECT_DIRNAME = Path(__file__).resolve().parents[2]
-# The datasets' own facts (URLs, checksums, test lists) are part of the project, always here.
-RAW_DATA_DIRNAME = PROJECT_DIRNAME / "data" / "raw"
-# Downloads and caches go under one folder, the project's data/ unless this variable names another
-# (a larger disk, a shared cache, a test's temporary folder): the one setting for where data lives.
+PACKAGE_DIRNAME = Path(__file__).resolve().parents[1]
+PROJECT_DIRNAME = PACKAGE_DIRNAME.parent  # a clone's root when the package runs from a clone
+# The datasets' own facts (URLs, checksums, test lists) ship inside the package, so that an installed
+# wheel has them too: text_recognizer/metadata/raw/<dataset>/metadata.toml.
+RAW_DATA_DIRNAME = PACKAGE_DIRNAME / "metadata" / "raw"
+# Downloads and caches go under one folder, the project's data/ in a clone (the user's cache folder
+# for an installed package) unless this variable names another (a larger disk, a shared cache, a
+# test's temporary folder): the one setting for where data lives.
 DATA_DIR_ENV_VAR = "TEXT_RECOGNIZER_DATA_DIR"
+APP_NAME = "text_recognizer"
+
+
+def in_clone() -> bool:
+    """Whether the package runs from a clone of the project (an editable install, PYTHONPATH), where data
+    and runs have folders of their own; False for a package installed from a wheel into site-packages."""
+    return (PROJECT_DIRNAME / "pyproject.toml").is_file() and (PROJECT_DIRNAME / "training").is_dir()
+
+
+def user_cache_dirname() -> Path:
+    """The user's cache folder for the package: platformdirs' where installed, else $XDG_CACHE_HOME (or
+    ~/.cache) / text_recognizer, which is what platformdirs answers on Linux."""
+    try:
+        import platformdirs
+    except ImportError:
+        return Path(os.environ.get("XDG_CACHE_HOME") or "~/.cache").expanduser() / APP_NAME
+    return Path(platformdirs.user_cache_dir(APP_NAME))
 
 
 def data_dirname() -> Path:
-    """The folder of downloads and caches: $TEXT_RECOGNIZER_DATA_DIR, else the project's data/ (read at each call)."""
+    """The folder of downloads and caches (read at each call): $TEXT_RECOGNIZER_DATA_DIR, else the clone's
+    data/, else (an installed package, where data/ would be inside site-packages) the user's cache folder."""
     value = os.environ.get(DATA_DIR_ENV_VAR)
-    return Path(value).expanduser().resolve() if value else PROJECT_DIRNAME / "data"
+    if value:
+        return Path(value).expanduser().resolve()
+    return PROJECT_DIRNAME / "data" if in_clone() else user_cache_dirname()
 
 
 def downloaded_dirname(name: str) -> Path:

@@ -2,7 +2,7 @@
 
 Where the characters come from, in order: `--emnist_archive=PATH` (or the environment variable
 EMNIST_ARCHIVE), else `data/downloaded/emnist/matlab.zip`, downloaded from the URL in
-`data/raw/emnist/metadata.toml` when missing. Any EMNIST-format zip works; for offline runs,
+`text_recognizer/metadata/raw/emnist/metadata.toml` when missing. Any EMNIST-format zip works; for offline runs,
 `python -m text_recognizer.data.synthetic.fake_emnist PATH` writes a tiny made-up one.
 
 Processing (once, cached in data/processed/emnist/): parse `matlab/emnist-byclass.mat`, shift its

@@ -24,7 +24,7 @@ from text_recognizer.model_file import (
     upgrade_lightning_state_dict,
 )
 from text_recognizer.stems.paragraph_core import TARGET_LINE_PITCH
-from training.trainer_flags import TrainerFlagError
+from text_recognizer.training.trainer_flags import TrainerFlagError
 
 MAX_FLAGS_SHOWN = 6
 
