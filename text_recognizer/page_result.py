@@ -16,11 +16,12 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from text_recognizer.stems.paragraph_core import READ_BY_LINES
+
 # Where the baseline is estimated, as a fraction of a line box's height from its top. A box is its band's ink
 # grown by a margin on every side; ascenders and capitals take the upper part, descenders about a fifth.
 BASELINE_DEPTH = 0.75
 
-READ_BY_LINES, READ_BY_PAGE = "lines", "page"  # paragraph_core.READ_BY, named here without importing the stems
 
 Point = tuple[int, int]
 
@@ -30,7 +31,9 @@ class LineResult:
     """One line of a page; coordinates are pixels of the image as given (x right, y down)."""
 
     text: str
-    confidence: float  # in [0, 1]; low: the line is likely misread (docs/confidence.md)
+    # in [0, 1]: the geometric mean of the per-token probabilities (joint reading: of the joint CTC-attention
+    # score); low: the line is likely misread (docs/confidence.md; ranks lines, is not calibrated)
+    confidence: float
     box: tuple[int, int, int, int]  # (x0, y0, x1, y1): left, top, right, bottom, clipped to the image
     polygon: list[Point]  # the line's rectangle's corners: top left, top right, bottom right, bottom left
     baseline: list[Point]  # an estimate: two points, left to right, BASELINE_DEPTH down the rectangle
@@ -41,8 +44,8 @@ class Prediction:
     """A page read: `text` is its lines' texts joined by "\\n" (`predict` returns it alone)."""
 
     text: str
-    # Reading by lines, the mean of the lines' confidences; reading whole pages, the geometric mean of the
-    # per-token probabilities. 1.0 where there is no ink and no text.
+    # Its lines' confidences, each weighted by its characters (+1); read whole, the page's one line's.
+    # 1.0 where there is no ink and no text.
     confidence: float
     warnings: list[str] = field(default_factory=list)  # e.g. NO_TEXT_FOUND, with empty text
     lines: list[LineResult] = field(default_factory=list)  # top to bottom; [] when no text was found

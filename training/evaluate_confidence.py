@@ -211,11 +211,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--from_rows", type=Path, default=None, help="a --rows file: report and plot it, read nothing")
     args = parser.parse_args(argv)
     if args.from_rows is not None:
-        groups = json.loads(args.from_rows.read_text())
-        for name, group in groups.items():
+        saved: dict[str, dict[str, Any]] = json.loads(args.from_rows.read_text())
+        for name, group in saved.items():
             report(name, group["lines"], group["pages"], group["skipped"])
         if args.plot is not None:
-            reliability_plot({name: group["lines"] for name, group in groups.items()}, SHIPPED, args.plot)
+            reliability_plot({name: group["lines"] for name, group in saved.items()}, SHIPPED, args.plot)
         return 0
 
     data = IAMParagraphs(args)
