@@ -2,7 +2,9 @@
 
 POST /v1/recognize  an image as a multipart upload (field "image"); JSON {"image_base64": ...} or
                     {"url": ...} only when Settings.allow_json / allow_urls enable them.
-                    -> {"text", "confidence", "lines", "warnings", "model", "elapsed_ms", "request_id"}
+                    -> {"text", "confidence", "lines", "warnings", "image_size", "read_by", "model", "elapsed_ms",
+                    "request_id"} (api_server/responses.py), each line {"text", "confidence", "box", "polygon",
+                    "baseline"} in the uploaded image's pixels; ?format=page|alto|hocr: that XML document instead.
 GET  /healthz       {"status": "ok", ...}
 GET  /v1/model      what is loaded: class, backend, its model_config, data config, training run command
 GET  /              the web page (static/index.html)
@@ -27,20 +29,22 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.docs import get_swagger_ui_html
-from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from PIL import Image
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api_server.batching import Batcher, Overloaded
+from api_server.responses import Recognition, recognition
 from text_recognizer.metadata import iam_paragraphs as metadata
 from text_recognizer.paragraph_text_recognizer import ParagraphTextRecognizer, PreparedPage
+from text_recognizer.result_formats import MEDIA_TYPES, XML_FORMATS, render
 from text_recognizer.run_files import DEFAULT_MODEL_PATH, MODEL_CARD_FILE, RUN_COMMAND_FILE
 from text_recognizer.stems.paragraph_core import READ_BY_LINES
 from text_recognizer.util import decode_image, enable_heif
@@ -48,6 +52,7 @@ from text_recognizer.util import decode_image, enable_heif
 logger = logging.getLogger("api_server")
 DOCS_ASSETS_URL = "/docs-assets"  # Swagger UI's files (docs_assets())
 HEADER_DEADLINE_STATE = "header_deadline_s"  # the lifespan state's key that api_server.connections reads
+ResponseFormat = Literal["json", "text", "page", "alto", "hocr"]  # result_formats.FORMATS; JSON is the API's own
 STATIC_DIRNAME = Path(__file__).resolve().parent / "static"
 IMAGE_TYPES = ("image/png", "image/jpeg", "image/tiff", "image/bmp", "image/gif", "image/webp", "image/heic", "image/heif")
 
@@ -167,7 +172,7 @@ def create_app(settings: Settings | None = None, recognizer: ParagraphTextRecogn
         recognizer = ParagraphTextRecognizer(settings.model_path, backend=backend, threads=_threads(settings, backend),
                                              line_decoding=settings.line_decoding or None)
     model_info = describe(recognizer, settings.show_run_command)
-    batcher = Batcher(recognizer.predict_tensors, settings.max_batch, settings.batch_window_s, settings.max_in_flight)
+    batcher = Batcher(recognizer.predict_prepared, settings.max_batch, settings.batch_window_s, settings.max_in_flight)
     fetches = FetchPool(settings.max_url_fetches)
 
     @asynccontextmanager
@@ -230,10 +235,23 @@ def create_app(settings: Settings | None = None, recognizer: ParagraphTextRecogn
     async def model() -> dict[str, Any]:
         return model_info
 
-    @app.post("/v1/recognize", openapi_extra={"requestBody": recognize_request_body(settings)})
-    async def recognize(request: Request, normalized: bool = False) -> JSONResponse:
-        """`?normalized=true` adds the page as the model read it (a PNG data URL, white ink on black, after the
-        photo's light, sheet, skew and rulings were corrected) and its line boxes on it: to see what went wrong."""
+    xml_types = {fmt: {"schema": {"type": "string"}} for fmt in sorted({MEDIA_TYPES[f] for f in XML_FORMATS})}
+
+    @app.post("/v1/recognize", response_model=Recognition, responses={200: {"content": xml_types}},
+              openapi_extra={"requestBody": recognize_request_body(settings)})
+    async def recognize(request: Request, normalized: bool = False, format: ResponseFormat = "json") -> Response:
+        """The text of a handwritten page, and each line's text, confidence and place in the image.
+
+        `lines` are objects: {"text", "confidence", "box": [x0, y0, x1, y1], "polygon": [[x, y], ...],
+        "baseline"}, in the uploaded image's pixels (after its EXIF orientation). **Breaking change** (issue 34):
+        `lines` was a list of strings (the text split at "\n"); `[line["text"] for line in body["lines"]]`
+        gives them back. `text`, `confidence` and `warnings` are as before.
+
+        `?format=page|alto|hocr` answers with that document instead of JSON (PAGE XML 2019, ALTO v4,
+        hOCR; media types application/xml and application/xhtml+xml); `?format=text` with the text alone.
+        `?normalized=true` (JSON only) adds the page as the model read it (a PNG data URL, white ink on black,
+        after the photo's light, sheet, skew and rulings were corrected) and its line boxes on it: to see what
+        went wrong."""
         started = time.perf_counter()
         rid = request_id(request.scope)
         # The image is read before a place in flight is taken: 32 clients stalled halfway through their
@@ -245,18 +263,20 @@ def create_app(settings: Settings | None = None, recognizer: ParagraphTextRecogn
             raise ClientError(503, str(error)) from None
         try:
             prepared = await asyncio.to_thread(preprocess, recognizer, data, name, settings)
-            prediction = await batcher.submit(prepared.inputs)
+            prediction = await batcher.submit(prepared)
         finally:
             batcher.release()
-        body = {
-            "text": prediction.text,
-            "confidence": prediction.confidence,
-            "lines": prediction.text.split("\n") if prediction.text else [],
-            "warnings": prediction.warnings,
-            "model": {"class": model_info["class"], "backend": model_info["backend"], "source": model_info["source"]},
-            "elapsed_ms": round((time.perf_counter() - started) * 1e3, 1),
-            "request_id": rid,
-        }
+        if format != "json":
+            # the file name the document cites: the upload's or the URL's ("the upload" without one: "image")
+            image_name = Path(name.split("?")[0]).name
+            document = render(prediction, format, image_name=image_name if "." in image_name else "image")
+            return Response(document, media_type=MEDIA_TYPES[format], headers={"X-Request-ID": rid})
+        body = recognition(
+            prediction,
+            model={"class": model_info["class"], "backend": model_info["backend"], "source": model_info["source"]},
+            elapsed_ms=round((time.perf_counter() - started) * 1e3, 1),
+            request_id=rid,
+        )
         if normalized:
             body["normalized"] = await asyncio.to_thread(normalized_view, prepared)
         return JSONResponse(body, headers={"X-Request-ID": rid})

@@ -17,8 +17,9 @@ from text_recognizer.stems.paragraph_core import padded_size
 
 
 def batch_size_of(image: Any) -> tuple[int, int]:
-    """The padded (H, W) a preprocessed image is read at: a page, or the lines of a page read by lines
-    (a list of images, padded together)."""
+    """The padded (H, W) a preprocessed image (or a prepared page's) is read at: a page, or the lines of a page
+    read by lines (a list of images, padded together)."""
+    image = getattr(image, "inputs", image)  # a PreparedPage: what the model reads of it
     parts = image if isinstance(image, (list, tuple)) else [image]
     if not parts:  # a page with no lines (blank): read by no model call, grouped with any
         return (0, 0)

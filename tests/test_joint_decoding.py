@@ -166,16 +166,16 @@ def test_the_script_prints_a_good_page_after_eight_blank_ones_and_survives_a_fai
     assert [p["file"] for p in printed] == files and [p["text"] for p in printed[:8]] == [""] * 8
 
     poisoned = files[3]
-    original = ParagraphTextRecognizer.predict_tensors
+    original = ParagraphTextRecognizer.predict_prepared
 
-    def failing(self, tensors):  # any batch holding the poisoned page fails in decoding
-        if any(line.shape == shape_of_poisoned for page in tensors for line in page):
+    def failing(self, pages):  # any batch holding the poisoned page fails in decoding
+        if any(line.shape == shape_of_poisoned for page in pages for line in page.inputs):
             raise RuntimeError("decoding went wrong")
-        return original(self, tensors)
+        return original(self, pages)
 
     page_of_bars([123]).save(poisoned)  # one line of a width of its own, so that only it fails
     shape_of_poisoned = ParagraphTextRecognizer(path).preprocess(poisoned)[0].shape
-    monkeypatch.setattr(ParagraphTextRecognizer, "predict_tensors", failing)
+    monkeypatch.setattr(ParagraphTextRecognizer, "predict_prepared", failing)
     assert main(["--model_path", str(path), "--json", *files]) == 1
     captured = capsys.readouterr()
     assert [json.loads(line)["file"] for line in captured.out.splitlines()] == files[:3] + files[4:]

@@ -1,6 +1,7 @@
-"""Read a page of handwriting: ParagraphTextRecognizer().predict(image) -> text with "\\n" between lines.
+"""Read a page of handwriting: ParagraphTextRecognizer().predict(image) -> text with "\\n" between lines;
+`predict_batch` -> a Prediction per image: the text, and each line's text, confidence and place in the image.
 
-As a script: `python text_recognizer/paragraph_text_recognizer.py FILE... [--json]`.
+As a script: `python text_recognizer/paragraph_text_recognizer.py FILE|FOLDER|'GLOB'... [--format text|json|page|alto|hocr]`.
 """
 from __future__ import annotations
 
@@ -11,11 +12,12 @@ if __name__ == "__main__":  # run as a file: make the package importable and do 
     sys.path[0] = str(Path(__file__).resolve().parents[1])
 
 import argparse
+import glob
 import json
 import math
 import sys
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
@@ -23,10 +25,11 @@ import numpy as np
 from PIL import Image
 
 from text_recognizer.metadata import iam_paragraphs as metadata
+from text_recognizer.page_result import LineResult, PageGeometry, Prediction
 from text_recognizer.run_files import DEFAULT_MODEL_PATH
 from text_recognizer.stems import paragraph_core
 from text_recognizer.stems.page_normalize import NormalizedPage, normalize_page
-from text_recognizer.util import ImageSource, positive_int, read_image_pil
+from text_recognizer.util import ORIGINAL_SIZE, ImageSource, positive_int, read_image_pil
 from text_recognizer.vocabulary import convert_labels_to_strings
 
 if TYPE_CHECKING:  # torch is imported by the torch backend only: the ONNX backend runs without it
@@ -38,12 +41,7 @@ BACKENDS = ("torch", "onnx")
 
 NO_TEXT_FOUND = "no text found"  # the page's warning when it holds no ink that could be writing
 
-
-@dataclass
-class Prediction:
-    text: str
-    confidence: float  # geometric mean of the per-token probabilities of the decoded text, in (0, 1]; 1: no ink, no text
-    warnings: list[str] = field(default_factory=list)  # e.g. NO_TEXT_FOUND, with empty text
+__all__ = ["LineResult", "ParagraphTextRecognizer", "Prediction", "PreparedPage", "NO_TEXT_FOUND"]
 
 
 @dataclass
@@ -54,6 +52,14 @@ class PreparedPage:
     page: Image.Image  # what the model reads, white ink on black: at its line pitch, or fitted to its canvas
     boxes: list[tuple[int, int, int, int]]  # (top, bottom, left, right) of each line on `page`; [] read whole
     inputs: Any  # `preprocess`'s result: what predict_tensors takes
+    geometry: PageGeometry  # `page`'s pixels (read whole: the normalized page's) -> the image as given
+
+    def place(self, texts: list[str], confidences: list[float]) -> list[LineResult]:
+        """The lines read, each where it is in the image as given. Read whole, the page is the one line."""
+        if not self.boxes:
+            width, height = self.normalized.image.size
+            return [self.geometry.line(texts[0], confidences[0], (0, height, 0, width))] if texts else []
+        return [self.geometry.line(text, confidence, box) for text, confidence, box in zip(texts, confidences, self.boxes)]
 
 
 @runtime_checkable
@@ -66,6 +72,12 @@ class TextModel(Protocol):
     def predict(
         self, x: torch.Tensor, *, beam_width: int = 1, return_log_probs: bool = False, guard_lines: bool = True
     ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]: ...
+
+
+def line_confidence(text: str, log_prob: float) -> float:
+    """The geometric mean of the per-token probabilities of a decoded text (+1: the <E> token is part of
+    what the model decided)."""
+    return math.exp(log_prob / (len(text) + 1))
 
 
 class ParagraphTextRecognizer:
@@ -188,16 +200,23 @@ class ParagraphTextRecognizer:
             raise ValueError(f"{image if isinstance(image, (str, Path)) else 'the image'} has no pixels")
         # Colour, light, the sheet, skew, rulings and polarity: a phone photo becomes a clean page first.
         normalized = normalize_page(pil)
+        image_size = tuple(pil.info.get(ORIGINAL_SIZE, pil.size))
+
+        def geometry(page: Image.Image) -> PageGeometry:
+            scale = (page.width / normalized.image.width, page.height / normalized.image.height)
+            return PageGeometry.compose(normalized.to_original, scale, pil.size, image_size)  # type: ignore[arg-type]
+
         if self.read_by != paragraph_core.READ_BY_LINES:
             page = self.transform(normalized.image)
-            return PreparedPage(normalized, page, [], self._tensor(paragraph_core.to_array(page)))
+            inputs = self._tensor(paragraph_core.to_array(page))
+            return PreparedPage(normalized, page, [], inputs, geometry(normalized.image))
         assert self.transform.match is not None
         page = self.transform.match(normalized.image)
         # No lines on a blank page (or a photo of a wall): nothing is read and the page says no text was found.
         boxes = paragraph_core.line_boxes(np.asarray(page))
         lines = [self._tensor(paragraph_core.to_array(self.line_transform(line)))
                  for line in paragraph_core.split_lines(page, boxes)]
-        return PreparedPage(normalized, page, boxes, lines)
+        return PreparedPage(normalized, page, boxes, lines, geometry(page))
 
     def _tensor(self, array: Any) -> Any:
         if self.backend == "onnx":
@@ -207,33 +226,52 @@ class ParagraphTextRecognizer:
         return torch.from_numpy(array)
 
     def predict_batch(self, images: Sequence[ImageSource], batch_size: int = BATCH_SIZE) -> list[Prediction]:
+        """A Prediction per image: its text, confidence and warnings, its lines (text, confidence, box and
+        polygon in the image's pixels) and the image's size."""
         predictions: list[Prediction] = []
         for start in range(0, len(images), batch_size):
-            predictions += self.predict_tensors([self.preprocess(image) for image in images[start : start + batch_size]])
+            predictions += self.predict_prepared([self.prepare(image) for image in images[start : start + batch_size]])
         return predictions
+
+    def predict_prepared(self, pages: Sequence[PreparedPage]) -> list[Prediction]:
+        """Read pages already prepared (`prepare`) as one batch, each line placed in its image."""
+        return [self._result(reading, page) for reading, page in zip(self._read([page.inputs for page in pages]), pages)]
 
     def predict_tensors(self, tensors: Sequence[Any]) -> list[Prediction]:
         """Read images already preprocessed (`preprocess`), as one batch (reading by lines: every line of
-        every page in one batch, each page's lines joined again)."""
+        every page in one batch, each page's lines joined again). Without the page's geometry the lines
+        have no place: their `lines` are empty (predict_prepared gives them)."""
+        return [self._result(reading, None) for reading in self._read(tensors)]
+
+    def _read(self, tensors: Sequence[Any]) -> list[tuple[list[str], list[float]] | None]:
+        """Per image its lines' texts and confidences (read whole: one "line", the page); None: no ink."""
         if self.read_by != paragraph_core.READ_BY_LINES:
-            return [self._prediction(text, log_prob) if float(tensor.max()) > 0 else self._no_text()
-                    for tensor, text, log_prob in zip(tensors, *self._decode(tensors))]
+            return [([text], [confidence]) if float(tensor.max()) > 0 else None
+                    for tensor, text, confidence in zip(tensors, *self._decode(tensors))]
         pages = [list(item) if isinstance(item, (list, tuple)) else [item] for item in tensors]
         lines = [line for page in pages for line in page]
-        texts, log_probs = self._decode(lines) if lines else ([], [])
-        predictions, start = [], 0
+        texts, confidences = self._decode(lines) if lines else ([], [])
+        readings: list[tuple[list[str], list[float]] | None] = []
+        start = 0
         for page in pages:
-            if not page:
-                predictions.append(self._no_text())
-                continue
             end = start + len(page)
-            # A page's probability is its lines' product: each line's <E> counts where a page has "\n".
-            predictions.append(self._prediction("\n".join(texts[start:end]), sum(log_probs[start:end])))
+            readings.append((texts[start:end], confidences[start:end]) if page else None)
             start = end
-        return predictions
+        return readings
+
+    def _result(self, reading: tuple[list[str], list[float]] | None, page: PreparedPage | None) -> Prediction:
+        image_size = page.geometry.image_size if page is not None else (0, 0)
+        if reading is None:  # nothing to read is certain: low confidence means doubtful text
+            return Prediction("", 1.0, [NO_TEXT_FOUND], [], image_size, self.read_by)
+        texts, confidences = reading
+        # The page's confidence: its lines', each weighing as many characters as it holds (its <E> counted).
+        weights = [len(text) + 1 for text in texts]
+        confidence = sum(w * c for w, c in zip(weights, confidences)) / sum(weights)
+        lines = page.place(texts, confidences) if page is not None else []
+        return Prediction("\n".join(texts), confidence, [], lines, image_size, self.read_by)
 
     def _decode(self, tensors: Sequence[Any]) -> tuple[list[str], list[float]]:
-        """The texts of preprocessed images, read as one batch, and each text's log-probability."""
+        """The texts of preprocessed images, read as one batch, and each text's confidence (line_confidence)."""
         if self.backend == "onnx":
             batch = paragraph_core.pad_arrays(list(tensors))
             if self.ctc_decoding == paragraph_core.LINE_DECODING_CTC:
@@ -242,7 +280,8 @@ class ParagraphTextRecognizer:
                 onnx_tokens, onnx_log_probs = self.onnx_model.predict_joint(batch, guard_lines=self.guard_lines)
             else:
                 onnx_tokens, onnx_log_probs = self.onnx_model.predict(batch, guard_lines=self.guard_lines)
-            return convert_labels_to_strings(onnx_tokens, self.mapping), onnx_log_probs.tolist()
+            texts = convert_labels_to_strings(onnx_tokens, self.mapping)
+            return texts, [line_confidence(text, log_prob) for text, log_prob in zip(texts, onnx_log_probs.tolist())]
         import torch
 
         from text_recognizer.stems.paragraph import pad_batch
@@ -265,29 +304,76 @@ class ParagraphTextRecognizer:
         finally:
             if torch.get_num_threads() != default_threads:
                 torch.set_num_threads(default_threads)
-        return convert_labels_to_strings(tokens.cpu(), self.mapping), log_probs.tolist()
-
-    @staticmethod
-    def _no_text() -> Prediction:
-        return Prediction("", 1.0, [NO_TEXT_FOUND])  # nothing to read is certain: low confidence means doubtful text
-
-    @staticmethod
-    def _prediction(text: str, log_prob: float) -> Prediction:
-        # +1: the <E> token is part of what the model decided
-        return Prediction(text, math.exp(log_prob / (len(text) + 1)))
+        texts = convert_labels_to_strings(tokens.cpu(), self.mapping)
+        return texts, [line_confidence(text, log_prob) for text, log_prob in zip(texts, log_probs.tolist())]
 
     def predict(self, image: ImageSource) -> str:
         return self.predict_batch([image])[0].text
 
 
+# What a folder argument reads: the files with these suffixes (any case), by name.
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".gif", ".webp", ".heic", ".heif")
+GLOB_CHARACTERS = "*?["
+
+
+def expand_inputs(arguments: Sequence[str]) -> tuple[list[str], list[str]]:
+    """The script's arguments -> the files to read, in order, and an error per argument that names none: a
+    folder gives its images (IMAGE_SUFFIXES, sorted by name), a pattern ('scans/*.jpg', quoted so that the
+    shell leaves it) its matches sorted; a URL or any other path is read as it is (a missing file fails there)."""
+    files: list[str] = []
+    errors: list[str] = []
+    for argument in arguments:
+        path = Path(argument)
+        if "://" in argument or path.is_file():
+            files.append(argument)
+        elif path.is_dir():
+            images = sorted(str(p) for p in path.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+            files += images
+            if not images:
+                errors.append(f"{argument}: the folder holds no image ({', '.join(IMAGE_SUFFIXES)})")
+        elif any(c in argument for c in GLOB_CHARACTERS):
+            matches = sorted(m for m in glob.glob(argument, recursive=True) if Path(m).is_file())
+            files += matches
+            if not matches:
+                errors.append(f"{argument}: no file matches this pattern")
+        else:
+            files.append(argument)
+    return files, errors
+
+
+def output_names(files: Sequence[str], suffix: str) -> list[str]:
+    """A file name per input for --output: its stem and the format's suffix, numbered where two inputs share
+    a stem (scans/a.jpg and photos/a.png)."""
+    names: list[str] = []
+    for file in files:
+        stem = Path(file.split("?")[0].rstrip("/")).stem or "image"
+        name, n = f"{stem}{suffix}", 1
+        while name in names:
+            n += 1
+            name = f"{stem}-{n}{suffix}"
+        names.append(name)
+    return names
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Prints each readable file's text (or JSON line) in order, and each unreadable one on stderr with
-    its name; exits 1 if any file failed, after reading all the others."""
-    parser = argparse.ArgumentParser(description="Print the text of each handwritten paragraph image.")
-    parser.add_argument("files", nargs="+", help="image paths or URLs (PNG, JPEG, ...)")
+    """Writes each readable file's result in order (text, a JSON line, or a PAGE/ALTO/hOCR document), and
+    each unreadable one on stderr with its name; exits 1 if any file failed, after reading all the others."""
+    from tqdm import tqdm
+
+    from text_recognizer.result_formats import FORMATS, SUFFIXES, XML_FORMATS, as_json, render
+
+    parser = argparse.ArgumentParser(description="Print the text of each handwritten paragraph image (or write it as "
+                                     "JSON, PAGE XML, ALTO or hOCR, with each line's box and confidence).")
+    parser.add_argument("files", nargs="+", help="image paths, folders (every image in them, by name), quoted glob "
+                        "patterns ('scans/*.jpg') or URLs (PNG, JPEG, ...)")
     parser.add_argument("--model_path", default=None, help=f"model.pt or .ckpt (default: {DEFAULT_MODEL_PATH})")
     parser.add_argument("--beam_width", type=positive_int, default=1, help="1 = greedy decoding")
-    parser.add_argument("--json", action="store_true", help="print one JSON object per file, with a confidence")
+    parser.add_argument("--format", choices=FORMATS, default="text", help="text: the text (several files: each after "
+                        "a '==> FILE <==' line); json: one JSON object per file, with its lines' boxes and confidences; "
+                        "page, alto, hocr: an XML document per file (several files need --output)")
+    parser.add_argument("--json", action="store_const", dest="format", const="json", help="the same as --format json")
+    parser.add_argument("--output", type=Path, default=None,
+                        help="write each file's result into this folder (NAME.txt, .json, .page.xml, .alto.xml, .hocr.html)")
     parser.add_argument("--backend", choices=BACKENDS, default="torch", help="onnx: the graphs of training/export_model.py")
     parser.add_argument("--read_by", choices=paragraph_core.READ_BY, default=None,
                         help="read each page whole or one line at a time (default: as the model was trained)")
@@ -295,40 +381,72 @@ def main(argv: list[str] | None = None) -> int:
                         help="lines read one at a time: by the model's CTC head and its attention decoder jointly, "
                         "by either alone (default: joint where the model has a line CTC head, else attention)")
     args = parser.parse_args(argv)
+    files, argument_errors = expand_inputs(args.files)
+    if args.format in XML_FORMATS and len(files) > 1 and args.output is None:
+        parser.error(f"--format {args.format} writes one document per file: with {len(files)} files, give --output "
+                     "DIR to write them into")
+    for message in argument_errors:
+        print(f"error: {message}", file=sys.stderr)
+    if not files:
+        return 1
     try:
         recognizer = ParagraphTextRecognizer(args.model_path, beam_width=args.beam_width, backend=args.backend,
                                              read_by=args.read_by, line_decoding=args.line_decoding)
+        if args.output is not None:
+            args.output.mkdir(parents=True, exist_ok=True)
     except (FileNotFoundError, ValueError, OSError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
-    failed = 0
-    for start in range(0, len(args.files), BATCH_SIZE):
-        good: list[tuple[str, Any]] = []
-        for filename in args.files[start : start + BATCH_SIZE]:
+    names = dict(zip(files, output_names(files, SUFFIXES[args.format])))
+    failed = len(argument_errors)
+    # A bar on stderr while several files are read (tqdm leaves it out where stderr is no terminal).
+    progress = tqdm(total=len(files), unit="file", file=sys.stderr, disable=None if len(files) > 1 else True)
+
+    def fail(message: str) -> None:
+        nonlocal failed
+        progress.write(f"error: {message}", file=sys.stderr)
+        failed += 1
+
+    def write(filename: str, prediction: Prediction) -> None:
+        if args.format == "json":
+            result = json.dumps({"file": filename, **as_json(prediction)})
+        else:
+            result = render(prediction, args.format, image_name=Path(filename.split("?")[0]).name or filename)
+        if args.output is not None:
+            (args.output / names[filename]).write_text(result if result.endswith("\n") else result + "\n", encoding="utf-8")
+            return
+        if args.format == "text" and len(files) > 1:
+            print(f"==> {filename} <==")
+        print(result, end="" if result.endswith("\n") else "\n", flush=True)
+
+    for start in range(0, len(files), BATCH_SIZE):
+        good: list[tuple[str, PreparedPage]] = []
+        for filename in files[start : start + BATCH_SIZE]:
             try:
-                good.append((filename, recognizer.preprocess(filename)))
+                good.append((filename, recognizer.prepare(filename)))
             except (FileNotFoundError, ValueError, OSError) as error:
                 message = str(error)
-                print(f"error: {message if filename in message else f'{filename}: {message}'}", file=sys.stderr)
-                failed += 1
+                fail(message if filename in message else f"{filename}: {message}")
+                progress.update()
         if not good:
             continue
         try:
-            predictions: list[Prediction | None] = list(recognizer.predict_tensors([x for _, x in good]))
+            predictions: list[Prediction | None] = list(recognizer.predict_prepared([page for _, page in good]))
         except Exception:  # noqa: BLE001 - one page must not cost the others: read each alone, name the one that fails
             predictions = []
-            for filename, x in good:
+            for filename, page in good:
                 try:
-                    predictions.append(recognizer.predict_tensors([x])[0])
+                    predictions.append(recognizer.predict_prepared([page])[0])
                 except Exception as error:  # noqa: BLE001 - the script reads every file it can (see the docstring)
-                    print(f"error: {filename}: could not be read ({type(error).__name__}: {error})", file=sys.stderr)
-                    failed += 1
+                    fail(f"{filename}: could not be read ({type(error).__name__}: {error})")
                     predictions.append(None)
         for (filename, _), prediction in zip(good, predictions):
             if prediction is not None:
-                print(json.dumps({"file": filename, **asdict(prediction)}) if args.json else prediction.text, flush=True)
+                write(filename, prediction)
+            progress.update()
+    progress.close()
     if failed:
-        print(f"error: {failed} of {len(args.files)} files could not be read", file=sys.stderr)
+        print(f"error: {failed} of {len(files) + len(argument_errors)} files could not be read", file=sys.stderr)
     return 1 if failed else 0
 
 

@@ -128,6 +128,9 @@ def _read_bytes(source: str | Path, max_url_bytes: int = MAX_IMAGE_URL_BYTES, de
         return file.read()
 
 
+ORIGINAL_SIZE = "text_recognizer.original_size"  # Image.info key: (width, height) of the file before any reduction
+
+
 def read_image_pil(source: ImageSource, grayscale: bool = False, fit_within: tuple[int, int] | None = None) -> Image.Image:
     """Read an image from a path, an http(s) URL, an s3:// URI, a PIL image or a numpy array.
 
@@ -214,6 +217,9 @@ def _decode(data: bytes, source: object, fit_within: tuple[int, int] | None) -> 
         elif image.mode.startswith("I;16"):
             image = image.convert("I")
         image = image.reduce(factor)
+    # The size as given (after EXIF orientation), where the pixels were reduced on the way: line boxes are
+    # mapped back into it (page_result.PageGeometry).
+    image.info[ORIGINAL_SIZE] = upright_size
     return image
 
 

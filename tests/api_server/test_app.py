@@ -84,8 +84,44 @@ def test_an_upload_is_read_as_the_recognizer_reads_it(client, recognizer, paragr
     assert response.status_code == 200, response.text
     body = response.json()
     assert body["text"] == expected.text and abs(body["confidence"] - expected.confidence) < 1e-6
-    assert body["lines"] == expected.text.split("\n") and body["elapsed_ms"] > 0
+    assert body["elapsed_ms"] > 0
     assert body["model"]["class"] == "ResnetTransformer" and body["request_id"] == "test-42"
+    # lines are objects (issue 34; they were strings): text, confidence, box and polygon in the upload's pixels
+    width, height = Image.open(paragraphs[0]).size
+    assert body["image_size"] == [width, height] and body["read_by"] == expected.read_by
+    assert [line["text"] for line in body["lines"]] == [line.text for line in expected.lines]
+    assert "\n".join(line["text"] for line in body["lines"]) == body["text"]
+    for line, want in zip(body["lines"], expected.lines):
+        assert line["box"] == list(want.box) and line["polygon"] == [list(p) for p in want.polygon]
+        x0, y0, x1, y1 = line["box"]
+        assert 0 <= x0 < x1 <= width and 0 <= y0 < y1 <= height
+        assert abs(line["confidence"] - want.confidence) < 1e-6 and 0 <= line["confidence"] <= 1
+
+
+@pytest.mark.parametrize("fmt,media_type,root", [
+    ("page", "application/xml", "{http://schema.primaresearch.org/PAGE/gts/pagecontent/2019-07-15}PcGts"),
+    ("alto", "application/xml", "{http://www.loc.gov/standards/alto/ns-v4#}alto"),
+    ("hocr", "application/xhtml+xml", "{http://www.w3.org/1999/xhtml}html"),
+])
+def test_format_returns_the_document_with_its_media_type(client, paragraphs, fmt, media_type, root):
+    from lxml import etree
+
+    with open(paragraphs[0], "rb") as file:
+        response = client.post(f"/v1/recognize?format={fmt}", files={"image": ("scan 7.png", file, "image/png")})
+    assert response.status_code == 200, response.text
+    assert response.headers["content-type"].startswith(media_type) and response.headers["x-request-id"]
+    document = etree.fromstring(response.content)
+    assert document.tag == root
+    assert "scan 7.png" in response.text  # the document cites the uploaded file
+    assert_client_error(client.post("/v1/recognize?format=docx", files={"image": ("a.png", b"x", "image/png")}), 422)
+
+
+def test_the_openapi_document_shows_the_response_model(client):
+    schema = client.get("/openapi.json").json()
+    line = schema["components"]["schemas"]["Line"]["properties"]
+    assert {"text", "confidence", "box", "polygon"} <= set(line)
+    answers = schema["paths"]["/v1/recognize"]["post"]["responses"]["200"]["content"]
+    assert {"application/json", "application/xml", "application/xhtml+xml"} <= set(answers)
 
 
 def test_a_phone_photo_in_heic_is_read_and_shows_what_the_model_read(client, recognizer, paragraphs):

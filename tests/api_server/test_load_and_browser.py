@@ -106,8 +106,23 @@ def test_the_web_page_reads_an_uploaded_paragraph_in_a_real_browser(server, reco
         assert text == expected.text
         assert f"{expected.confidence:.2f}" in driver.find_element(By.ID, "confidence").text
         low = "low" in (driver.find_element(By.ID, "text").get_attribute("class") or "")
-        assert low == (expected.confidence < 0.5)  # doubtful text is marked
-        assert driver.find_element(By.ID, "preview").is_displayed()
+        threshold = driver.execute_script("return LOW_CONFIDENCE")
+        assert low == (expected.confidence < threshold)  # doubtful text is marked
+        # the uploaded image with each line's box drawn on it, in its own pixels
+        WebDriverWait(driver, 30).until(lambda d: d.find_element(By.ID, "boxes").is_displayed())
+        boxes = driver.find_element(By.ID, "boxes")
+        assert boxes.get_attribute("data-lines") == str(len(expected.lines))
+        width, height = driver.execute_script("const c = document.getElementById('boxes'); return [c.width, c.height]")
+        assert (width, height) == expected.image_size
+        # each line with its confidence, the doubtful ones marked
+        items = driver.find_elements(By.CSS_SELECTOR, "#lines li")
+        assert len(items) == len(expected.lines)
+        for item, line in zip(items, expected.lines):
+            assert f"{line.confidence:.2f}" in item.text and line.text in item.text
+            assert ("low" in (item.get_attribute("class") or "")) == (line.confidence < threshold)
+        # text, PAGE and ALTO downloads offered
+        for name in ("download-text", "download-page", "download-alto"):
+            assert driver.find_element(By.ID, name).is_enabled()
         # what the model read is shown, its lines boxed: as many as the recognizer cuts the page into
         WebDriverWait(driver, 30).until(lambda d: d.find_element(By.ID, "read").is_displayed())
         lines = driver.find_element(By.ID, "read").get_attribute("data-lines")
