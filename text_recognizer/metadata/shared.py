@@ -25,6 +25,17 @@ def processed_dirname(name: str) -> Path:
     """Where caches made from dataset `name` live: <data dir>/processed/<name>."""
     return data_dirname() / "processed" / name
 
+
+def shown_path(path: str | os.PathLike) -> str:
+    """`path` as messages print it: relative to the project when inside it, else as given. Printed
+    messages end up in notebook outputs and logs, which should not carry the folder a clone lives in."""
+    path = Path(path)
+    # Lexically first (data/downloaded may be a link to another clone's), then with links resolved.
+    for candidate in (Path(os.path.normpath(path)), path.resolve()):
+        if candidate.is_absolute() and candidate.is_relative_to(PROJECT_DIRNAME):
+            return str(candidate.relative_to(PROJECT_DIRNAME))
+    return str(path)
+
 BLANK_TOKEN, START_TOKEN, END_TOKEN, PADDING_TOKEN = "<B>", "<S>", "<E>", "<P>"
 SPECIAL_TOKENS = [BLANK_TOKEN, START_TOKEN, END_TOKEN, PADDING_TOKEN]
 # The 79 characters of IAM (and of EMNIST's byclass set plus punctuation); space is index 66.
