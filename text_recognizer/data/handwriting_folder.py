@@ -305,7 +305,7 @@ class HandwritingFolder(ContentSizedLoaders, BaseDataModule):
     def sources_by_split(self) -> dict[str, list[SampleSource]]:
         if not self.data_dir.is_dir():
             raise DataUnavailableError(f"--data_dir={self.data_dir or '(not given)'} is not a folder: pass the folder "
-                                       "holding your images and transcriptions (see the README, 'Training on your own data')")
+                                       "holding your images and transcriptions (see docs/own_data.md)")
         if (self.data_dir / "train").is_dir():
             found = {split: find_samples(self.data_dir / split, self.unit, self.allow_outside) if (self.data_dir / split).is_dir() else []
                      for split in metadata.SPLIT_FOLDERS}
@@ -324,8 +324,8 @@ class HandwritingFolder(ContentSizedLoaders, BaseDataModule):
                                            f"characters, more than the {longest} a {self.unit} can hold: give long pages "
                                            "as PAGE/ALTO regions or lines (--unit=line), or leave that sample out")
         if not found["train"]:
-            raise DataUnavailableError(f"{self.data_dir} holds no training samples (unit {self.unit}): see the README, "
-                                       "'Training on your own data', for the layouts it reads")
+            raise DataUnavailableError(f"{self.data_dir} holds no training samples (unit {self.unit}): see docs/own_data.md "
+                                       "for the layouts it reads")
         return found
 
     @property
