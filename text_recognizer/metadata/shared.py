@@ -30,8 +30,14 @@ def shown_path(path: str | os.PathLike) -> str:
     """`path` as messages print it: relative to the project when inside it, else as given. Printed
     messages end up in notebook outputs and logs, which should not carry the folder a clone lives in."""
     path = Path(path)
-    # Lexically first (data/downloaded may be a link to another clone's), then with links resolved.
-    for candidate in (Path(os.path.normpath(path)), path.resolve()):
+    resolved = path.resolve()
+    candidates = [Path(os.path.normpath(path)), resolved]
+    # data/downloaded or data/processed may be links to a larger disk: a path there is named by the link.
+    for name in ("downloaded", "processed"):
+        link = data_dirname() / name
+        if resolved.is_relative_to(link.resolve()):
+            candidates.append(link / resolved.relative_to(link.resolve()))
+    for candidate in candidates:
         if candidate.is_absolute() and candidate.is_relative_to(PROJECT_DIRNAME):
             return str(candidate.relative_to(PROJECT_DIRNAME))
     return str(path)
