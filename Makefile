@@ -51,8 +51,10 @@ demo: install  ## Build the offline data, train briefly, select the run and read
 # The notebooks import this clone's text_recognizer (PYTHONPATH), also when .venv is another clone's.
 NOTEBOOK_ENV := PYTHONPATH=$(CURDIR)$${PYTHONPATH:+:$$PYTHONPATH}
 
+# Jupyter refuses to start as root unless told (a container, CI): told only then.
 notebook: install  ## Start Jupyter on 127.0.0.1 in notebooks/ (ARGS="--port=8889 ...").
-	$(NOTEBOOK_ENV) $(PYTHON) -m jupyter notebook --ip=127.0.0.1 --no-browser --ServerApp.root_dir=notebooks $(ARGS)
+	$(NOTEBOOK_ENV) $(PYTHON) -m jupyter notebook --ip=127.0.0.1 --no-browser --ServerApp.root_dir=notebooks \
+		$$([ "$$(id -u)" = 0 ] && echo --allow-root) $(ARGS)
 
 notebooks-run: install  ## Re-execute every notebook in place, outputs stored (nbconvert; a few minutes).
 	cd notebooks && $(NOTEBOOK_ENV) MPLBACKEND=Agg $(abspath $(PYTHON)) -m jupyter nbconvert --to notebook --execute --inplace \
