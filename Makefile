@@ -48,8 +48,20 @@ export: install  ## Export the shipped model to ONNX beside it (ARGS="--model_pa
 demo: install  ## Build the offline data, train briefly, select the run and read test paragraphs.
 	$(PYTHON) training/demo.py
 
+# The notebooks import this clone's text_recognizer (PYTHONPATH), also when .venv is another clone's.
+NOTEBOOK_ENV := PYTHONPATH=$(CURDIR)$${PYTHONPATH:+:$$PYTHONPATH}
+
+# Jupyter refuses to start as root unless told (a container, CI): told only then.
+notebook: install  ## Start Jupyter on 127.0.0.1 in notebooks/ (ARGS="--port=8889 ...").
+	$(NOTEBOOK_ENV) $(PYTHON) -m jupyter notebook --ip=127.0.0.1 --no-browser --ServerApp.root_dir=notebooks \
+		$$([ "$$(id -u)" = 0 ] && echo --allow-root) $(ARGS)
+
+notebooks-run: install  ## Re-execute every notebook in place, outputs stored (nbconvert; a few minutes).
+	cd notebooks && $(NOTEBOOK_ENV) MPLBACKEND=Agg $(abspath $(PYTHON)) -m jupyter nbconvert --to notebook --execute --inplace \
+		--ExecutePreprocessor.timeout=900 --ExecutePreprocessor.kernel_name=python3 *.ipynb
+
 pip-tools: install  ## Recompile requirements/*.txt from requirements/*.in.
 	cd requirements && env -u PIP_FIND_LINKS PIP_CONFIG_FILE=/dev/null ../$(VENV)/bin/pip-compile -q --strip-extras prod.in -o prod.txt
 	cd requirements && env -u PIP_FIND_LINKS PIP_CONFIG_FILE=/dev/null ../$(VENV)/bin/pip-compile -q --strip-extras dev.in -o dev.txt
 
-.PHONY: help install browser test lint serve export demo pip-tools
+.PHONY: help install browser test lint serve export demo notebook notebooks-run pip-tools

@@ -145,7 +145,7 @@ def error_response(status: int, message: str, rid: str) -> JSONResponse:
     )
 
 
-# Measured with api_server.load_test on an idle 2-core machine (README, "Under load"): behind the server
+# Measured with api_server.load_test on an idle 2-core machine (docs/serving.md, "Under load"): behind the server
 # the torch backend serves twice the requests a second on one thread (2.2 against 1.2 at 16 clients,
 # half the latency at 1), while onnx is best on its default threads (3.0 against 2.4).
 SERVER_TORCH_THREADS = 1

@@ -129,7 +129,7 @@ class OnnxTextModel:
         check_description(self.config, self.config_path)
         graphs = {role: _inside(folder, self.config.get(role), role, self.config_path) for role in GRAPH_INPUTS}
         # onnxruntime's default threads (one per core) for the decoder step too: on an idle 2-core machine a
-        # full 682-token decode at batch 1 took 243 ms on both cores against 321 ms on one (README).
+        # full 682-token decode at batch 1 took 243 ms on both cores against 321 ms on one (docs/measurements.md, "How fast").
         self.encoder = _session(graphs["encoder"], threads, "encoder")
         self.decoder_step = _session(graphs["decoder_step"], threads, "decoder_step")
         self.decoder_sequence = _session(graphs["decoder_sequence"], threads, "decoder_sequence")

@@ -155,7 +155,7 @@ class ParagraphTextRecognizer:
             raise ValueError(f"{path} has no line CTC head (it was trained without --ctc_weight, or exported before "
                              f"the head was), which line_decoding={line_decoding!r} needs: use line_decoding='attention'")
         # Joint reading is the most accurate (on the offline source's unseen writers, standard CER 0.088
-        # against 0.109 by CTC alone; README) and about 2.5x slower than CTC; beam search is the decoder's.
+        # against 0.109 by CTC alone; docs/training.md, "The shipped model") and about 2.5x slower than CTC; beam search is the decoder's.
         default = (paragraph_core.LINE_DECODING_JOINT if has_ctc_head and beam_width == 1
                    else paragraph_core.LINE_DECODING_ATTENTION)
         self.line_decoding: str = line_decoding or default

@@ -33,8 +33,8 @@ from text_recognizer.util import non_negative_int, str2bool
 
 BUCKET_BATCHES = 32  # batches sorted together: similar sizes without a fixed order of sizes
 ALL_LINES = "all"
-# Lines for six epochs, then paragraphs: the schedule of the README's best run so far. Moving on after
-# four epochs of lines (with a decaying lr) had not left the "the the the" phase (README's curves).
+# Lines for six epochs, then paragraphs: the schedule of the best page run (docs/training.md). Moving on after
+# four epochs of lines (with a decaying lr) had not left the "the the the" phase (docs/training.md's curves).
 CURRICULUM = "0:1,6:2,7:4,8:all"
 SAMPLES_PER_EPOCH = 3200  # an epoch is this many samples from the curriculum's pool (0: the training set's size)
 SAMPLER_SEED = 0

@@ -23,6 +23,7 @@ from text_recognizer.data.sources.emnist import (
 )
 from text_recognizer.data.util import BaseDataset, split_dataset
 from text_recognizer.metadata import emnist as metadata
+from text_recognizer.metadata.shared import shown_path
 from text_recognizer.util import compute_sha256
 
 SPLIT_SEED = 42
@@ -88,7 +89,7 @@ class EMNIST(BaseDataModule):
         self.data_test = BaseDataset(self.x_test, torch.from_numpy(self.y_test), transform=self.transform)
 
     def __repr__(self) -> str:
-        source = self.archive if self.archive is not None else "the NIST download"
+        source = shown_path(self.archive) if self.archive is not None else "the NIST download"
         return f"{super().__repr__()}\n  source: {source}"
 
 

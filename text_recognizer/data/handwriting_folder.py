@@ -39,6 +39,7 @@ from text_recognizer.data.synthetic.photo_effects import add_photo_augment_flag,
 from text_recognizer.data.vocabulary_check import apply_unknown_chars
 from text_recognizer.metadata import handwriting_folder as metadata
 from text_recognizer.metadata import iam_lines, iam_paragraphs
+from text_recognizer.metadata.shared import shown_path
 from text_recognizer.stems.line import IAMLineStem
 from text_recognizer.stems.page_normalize import normalize_page
 from text_recognizer.stems.paragraph import (
@@ -304,7 +305,7 @@ class HandwritingFolder(ContentSizedLoaders, BaseDataModule):
     def sources_by_split(self) -> dict[str, list[SampleSource]]:
         if not self.data_dir.is_dir():
             raise DataUnavailableError(f"--data_dir={self.data_dir or '(not given)'} is not a folder: pass the folder "
-                                       "holding your images and transcriptions (see the README, 'Training on your own data')")
+                                       "holding your images and transcriptions (see docs/own_data.md)")
         if (self.data_dir / "train").is_dir():
             found = {split: find_samples(self.data_dir / split, self.unit, self.allow_outside) if (self.data_dir / split).is_dir() else []
                      for split in metadata.SPLIT_FOLDERS}
@@ -323,8 +324,8 @@ class HandwritingFolder(ContentSizedLoaders, BaseDataModule):
                                            f"characters, more than the {longest} a {self.unit} can hold: give long pages "
                                            "as PAGE/ALTO regions or lines (--unit=line), or leave that sample out")
         if not found["train"]:
-            raise DataUnavailableError(f"{self.data_dir} holds no training samples (unit {self.unit}): see the README, "
-                                       "'Training on your own data', for the layouts it reads")
+            raise DataUnavailableError(f"{self.data_dir} holds no training samples (unit {self.unit}): see docs/own_data.md "
+                                       "for the layouts it reads")
         return found
 
     @property
@@ -366,8 +367,8 @@ class HandwritingFolder(ContentSizedLoaders, BaseDataModule):
         if iam_crops.cache_exists(cache):
             return
         sources = self.sources_by_split()
-        print(f"HandwritingFolder: cutting {sum(map(len, sources.values()))} {self.unit} samples of {self.data_dir} "
-              f"into {cache} ...")
+        print(f"HandwritingFolder: cutting {sum(map(len, sources.values()))} {self.unit} samples of {shown_path(self.data_dir)} "
+              f"into {shown_path(cache)} ...")
         iam_crops.write_cache(cache, {split: self._crops(items) for split, items in sources.items()})
 
     def setup(self, stage: str | None = None) -> None:
@@ -396,7 +397,7 @@ class HandwritingFolder(ContentSizedLoaders, BaseDataModule):
         self.data_train, self.data_val, self.data_test = (datasets[split] for split in metadata.SPLIT_FOLDERS)
 
     def __repr__(self) -> str:
-        text = super().__repr__() + f"\n  folder: {self.data_dir}, unit: {self.unit}, stem: {self.stem_kind}"
+        text = super().__repr__() + f"\n  folder: {shown_path(self.data_dir)}, unit: {self.unit}, stem: {self.stem_kind}"
         dataset = getattr(self, "data_train", None)
         if dataset is not None and len(dataset):
             text += f"\n  first train label: {convert_labels_to_strings(dataset[0][1][None], self.mapping)[0]!r}"

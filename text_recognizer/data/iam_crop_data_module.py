@@ -9,6 +9,7 @@ from types import ModuleType
 from text_recognizer.data.base_data_module import BaseDataModule
 from text_recognizer.data.sources import iam_crops
 from text_recognizer.data.sources.iam import IAM
+from text_recognizer.metadata.shared import shown_path
 from text_recognizer.util import str2bool
 from text_recognizer.vocabulary import convert_labels_to_strings, convert_strings_to_labels
 
@@ -77,7 +78,7 @@ class IAMCropDataModule(BaseDataModule):
         if iam_crops.cache_exists(self.cache_dirname):
             return
         self.iam.prepare_data()
-        print(f"{type(self).__name__}: cropping {self.crop_kind} into {self.cache_dirname} ...")
+        print(f"{type(self).__name__}: cropping {self.crop_kind} into {shown_path(self.cache_dirname)} ...")
         iam_crops.write_cache(self.cache_dirname, self.crops_by_split())
 
     def __repr__(self) -> str:

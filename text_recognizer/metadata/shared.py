@@ -48,6 +48,23 @@ def processed_dirname(name: str) -> Path:
     """Where caches made from dataset `name` live: <data dir>/processed/<name>."""
     return data_dirname() / "processed" / name
 
+
+def shown_path(path: str | os.PathLike) -> str:
+    """`path` as messages print it: relative to the project when inside it, else as given. Printed
+    messages end up in notebook outputs and logs, which should not carry the folder a clone lives in."""
+    path = Path(path)
+    resolved = path.resolve()
+    candidates = [Path(os.path.normpath(path)), resolved]
+    # data/downloaded or data/processed may be links to a larger disk: a path there is named by the link.
+    for name in ("downloaded", "processed"):
+        link = data_dirname() / name
+        if resolved.is_relative_to(link.resolve()):
+            candidates.append(link / resolved.relative_to(link.resolve()))
+    for candidate in candidates:
+        if candidate.is_absolute() and candidate.is_relative_to(PROJECT_DIRNAME):
+            return str(candidate.relative_to(PROJECT_DIRNAME))
+    return str(path)
+
 BLANK_TOKEN, START_TOKEN, END_TOKEN, PADDING_TOKEN = "<B>", "<S>", "<E>", "<P>"
 SPECIAL_TOKENS = [BLANK_TOKEN, START_TOKEN, END_TOKEN, PADDING_TOKEN]
 # The 79 characters of IAM (and of EMNIST's byclass set plus punctuation); space is index 66.

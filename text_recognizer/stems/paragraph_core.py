@@ -21,7 +21,7 @@ SIZE_MULTIPLE = 32  # ResNet's stride: a padded batch is a whole number of featu
 # the offline source; IAM's halved crops are alike). Through the recognizer, 24 unseen-writer test
 # paragraphs at 0.75x-3x read alike at any one fixed pitch (spread <= 0.03), where leaving pages inside
 # that range untouched read small hands worst (0.65 at 0.75x against 0.48 at 1x); of the targets
-# 42, 48, 52, 56 and 64 px, 48 read best (README, "Handwriting at any scale").
+# 42, 48, 52, 56 and 64 px, 48 read best (docs/measurements.md, "Handwriting at any scale").
 TARGET_LINE_PITCH = 48.0
 # --line_pitch reads everything smaller, to save the ResNet's pixels: training crops are rescaled by
 # line_pitch / TARGET_LINE_PITCH (the native crops read best at 48) and inference matches line_pitch.
@@ -126,14 +126,14 @@ LINE_DECODINGS_WITH_CTC = (LINE_DECODING_CTC, LINE_DECODING_JOINT)  # those that
 # Line splitting. A cut is the emptiest row, smoothed over a
 # quarter pitch, between these fractions of a pitch below the previous cut (the first: below the
 # top of the ink). On the offline source's pages it finds every line of the 265 validation
-# paragraphs and of 274 of the 275 test ones (README, "One line at a time").
+# paragraphs and of 274 of the 275 test ones (docs/training.md, "The shipped model").
 CUT_SEARCH = (0.6, 1.4)
 FIRST_CUT_SEARCH = (0.5, 1.5)
 MIN_LINE_INK = 0.02  # a band with less of the page's ink is a stray stroke, not a line
 # A line is read in its ink's box grown by this many pitches on every side, as training's line crops
 # are (the words' boxes and a margin). Chosen on 32 validation paragraphs read by a line model's CTC
 # head: margins of 0.1 / 0.2 / 0.3 pitches 0.244 / 0.226 / 0.241 standard CER, boxes 1.0 / 1.3 pitches
-# tall about the ink 0.237 / 0.244; lines cut to their ink alone made its decoder loop (README).
+# tall about the ink 0.237 / 0.244; lines cut to their ink alone made its decoder loop (docs/training.md, "The shipped model").
 LINE_MARGIN_PITCHES = 0.2
 
 

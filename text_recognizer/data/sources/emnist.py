@@ -59,7 +59,7 @@ def download_emnist() -> Path:
                 "remove it to download it again, or replace it with NIST's matlab.zip"
             )
         return filename
-    print(f"Downloading EMNIST ({info['url']}, about 700 MB) to {filename}...")
+    print(f"Downloading EMNIST ({info['url']}, about 700 MB) to {shared.shown_path(filename)}...")
     try:
         return download_url(info["url"], filename, sha256=info["sha256"])
     except DownloadError as error:

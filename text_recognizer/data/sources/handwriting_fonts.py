@@ -124,7 +124,7 @@ def fetch_npm_fonts(packages: tuple[NpmPackage, ...] = NPM_PACKAGES, registry: s
     dirname = Path(dirname or fonts_dirname())
     missing = [package for package in packages if not _npm_dirname(package, dirname).is_dir()]
     if missing:
-        print(f"Fetching {len(missing)} npm handwriting font packages into {dirname} ...", flush=True)
+        print(f"Fetching {len(missing)} npm handwriting font packages into {shared.shown_path(dirname)} ...", flush=True)
     for package in missing:
         tarball = dirname / "npm" / PurePosixPath(package.url_path).name
         if tarball.is_file() and compute_sha256(tarball) != package.sha256:

@@ -19,6 +19,7 @@ from PIL import Image
 
 from text_recognizer.data.sources.iam import IAM
 from text_recognizer.data.sources.iam_xml import Region
+from text_recognizer.metadata.shared import shown_path
 
 LAYOUTS = ("page", "page2013", "alto", "image_txt")
 PAGE_NAMESPACES = {
@@ -107,7 +108,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     iam = IAM.from_args(args).load()
     ids = iam.all_ids[: args.forms] if args.forms else iam.all_ids
-    print(f"Wrote {len(ids)} forms as {args.layout} into {export_forms(iam, ids, args.output, args.layout)}")
+    print(f"Wrote {len(ids)} forms as {args.layout} into {shown_path(export_forms(iam, ids, args.output, args.layout))}")
 
 
 if __name__ == "__main__":

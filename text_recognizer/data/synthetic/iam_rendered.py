@@ -202,7 +202,7 @@ def render_tree(dirname: Path, options: RenderOptions = RenderOptions(), process
     assignment = _form_writers(options, len(writers))
     jobs = [(dirname, id_, writers[w], options.seed * 1_000_003 + index) for index, (id_, w) in enumerate(zip(ids, assignment))]
     started = time.time()
-    print(f"Rendering {options.forms} handwritten forms by {options.writers} writers into {dirname}...")
+    print(f"Rendering {options.forms} handwritten forms by {options.writers} writers into {shared.shown_path(dirname)}...")
     # A daemonic process (a DataLoader worker, say) may not start a pool: render in-process there.
     if processes > 1 and len(jobs) > 8 and not multiprocessing.current_process().daemon:
         with multiprocessing.get_context("spawn").Pool(processes) as pool:
