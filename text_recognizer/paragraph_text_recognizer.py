@@ -64,7 +64,8 @@ class TextModel(Protocol):
     config: Any  # its settings: a dataclass of text_recognizer/models/config.py
 
     def predict(
-        self, x: torch.Tensor, *, beam_width: int = 1, return_log_probs: bool = False, guard_lines: bool = True
+        self, x: torch.Tensor, *, beam_width: int = 1, return_log_probs: bool = False, guard_lines: bool = True,
+        sizes: Sequence[tuple[int, int]] | None = None,
     ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]: ...
 
 
@@ -233,15 +234,17 @@ class ParagraphTextRecognizer:
         return predictions
 
     def _decode(self, tensors: Sequence[Any]) -> tuple[list[str], list[float]]:
-        """The texts of preprocessed images, read as one batch, and each text's log-probability."""
+        """The texts of preprocessed images, read as one batch, and each text's log-probability. Each image is
+        read on its own region of the padded batch (`sizes`): it reads the same in any batch (issue 34)."""
+        sizes = paragraph_core.own_sizes([tuple(tensor.shape[-2:]) for tensor in tensors])
         if self.backend == "onnx":
             batch = paragraph_core.pad_arrays(list(tensors))
             if self.ctc_decoding == paragraph_core.LINE_DECODING_CTC:
-                onnx_tokens, onnx_log_probs = self.onnx_model.predict_ctc(batch)
+                onnx_tokens, onnx_log_probs = self.onnx_model.predict_ctc(batch, sizes=sizes)
             elif self.ctc_decoding == paragraph_core.LINE_DECODING_JOINT:
-                onnx_tokens, onnx_log_probs = self.onnx_model.predict_joint(batch, guard_lines=self.guard_lines)
+                onnx_tokens, onnx_log_probs = self.onnx_model.predict_joint(batch, guard_lines=self.guard_lines, sizes=sizes)
             else:
-                onnx_tokens, onnx_log_probs = self.onnx_model.predict(batch, guard_lines=self.guard_lines)
+                onnx_tokens, onnx_log_probs = self.onnx_model.predict(batch, guard_lines=self.guard_lines, sizes=sizes)
             return convert_labels_to_strings(onnx_tokens, self.mapping), onnx_log_probs.tolist()
         import torch
 
@@ -255,12 +258,13 @@ class ParagraphTextRecognizer:
             with torch.inference_mode():
                 x = pad_batch(list(tensors)).to(self.device)
                 if self.ctc_decoding == paragraph_core.LINE_DECODING_CTC:
-                    tokens, log_probs = self.model.predict_ctc(x)  # type: ignore[attr-defined]
+                    tokens, log_probs = self.model.predict_ctc(x, sizes=sizes)  # type: ignore[attr-defined]
                 elif self.ctc_decoding == paragraph_core.LINE_DECODING_JOINT:
-                    tokens, log_probs = self.model.predict_joint(x, guard_lines=self.guard_lines)  # type: ignore[attr-defined]
+                    tokens, log_probs = self.model.predict_joint(  # type: ignore[attr-defined]
+                        x, guard_lines=self.guard_lines, sizes=sizes)
                 else:
                     tokens, log_probs = self.model.predict(
-                        x, beam_width=self.beam_width, return_log_probs=True, guard_lines=self.guard_lines
+                        x, beam_width=self.beam_width, return_log_probs=True, guard_lines=self.guard_lines, sizes=sizes
                     )
         finally:
             if torch.get_num_threads() != default_threads:

@@ -279,6 +279,17 @@ def padded_size(sizes: Sequence[tuple[int, int]], multiple: int = SIZE_MULTIPLE)
     return height, width
 
 
+def own_sizes(sizes: Sequence[tuple[int, int]], multiple: int = SIZE_MULTIPLE) -> list[tuple[int, int]]:
+    """The (H, W) each of these (h, w) images is padded to when it is batched alone: the region of a padded
+    batch that is its own. Models read each image on its own region (issue 34), so that what a page reads
+    does not depend on the pages it is batched with.
+
+    >>> own_sizes([(2, 3), (40, 1)])
+    [(32, 32), (64, 32)]
+    """
+    return [padded_size([size], multiple) for size in sizes]
+
+
 def pad_arrays(images: Sequence[np.ndarray], multiple: int = SIZE_MULTIPLE) -> np.ndarray:
     """numpy `pad_batch`: (1, h_i, w_i) arrays -> (B, 1, H, W), each at the top left of a black canvas."""
     height, width = padded_size([image.shape[-2:] for image in images], multiple)
