@@ -221,7 +221,8 @@ class ParagraphTextRecognizer:
                     for tensor, text, log_prob in zip(tensors, *self._decode(tensors))]
         pages = [list(item) if isinstance(item, (list, tuple)) else [item] for item in tensors]
         lines = [line for page in pages for line in page]
-        texts, log_probs = self._decode(lines) if lines else ([], [])
+        regions = paragraph_core.line_regions([[tuple(line.shape[-2:]) for line in page] for page in pages])
+        texts, log_probs = self._decode(lines, regions) if lines else ([], [])
         predictions, start = [], 0
         for page in pages:
             if not page:
@@ -233,10 +234,11 @@ class ParagraphTextRecognizer:
             start = end
         return predictions
 
-    def _decode(self, tensors: Sequence[Any]) -> tuple[list[str], list[float]]:
+    def _decode(self, tensors: Sequence[Any], sizes: list[tuple[int, int]] | None = None) -> tuple[list[str], list[float]]:
         """The texts of preprocessed images, read as one batch, and each text's log-probability. Each image is
-        read on its own region of the padded batch (`sizes`): it reads the same in any batch (issue 34)."""
-        sizes = paragraph_core.own_sizes([tuple(tensor.shape[-2:]) for tensor in tensors])
+        read on its region of the padded batch (`sizes`; by default its own size padded): it reads the same in
+        any batch (issue 34)."""
+        sizes = sizes or paragraph_core.own_sizes([tuple(tensor.shape[-2:]) for tensor in tensors])
         if self.backend == "onnx":
             batch = paragraph_core.pad_arrays(list(tensors))
             if self.ctc_decoding == paragraph_core.LINE_DECODING_CTC:
