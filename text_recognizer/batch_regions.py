@@ -6,8 +6,10 @@ the whole padded canvas: the ResNet's receptive fields at the right and bottom e
 padding), the decoder's cross-attention attended to the padding's memory cells, and the line CTC head read its
 columns. A page then read differently alone and in a batch (9 of 9 lines on a real scan).
 
-Now both backends encode the images of a batch in groups of one own size (`groups_of_equal_size`), each group
-cropped to that size: an image's memory and CTC frames are then the ones it has alone. The decoder reads all
+Now each image is read on its own region of the batch (a page: its own size padded, paragraph_core.own_sizes;
+a page's lines: the page's lines padded together, paragraph_core.line_regions), and both backends encode the
+images in groups of one region size (`groups_of_equal_size`), each group cropped to it: an image's memory and
+CTC frames are then the ones it has when its page is read alone. The decoder reads all
 of them at once, the memory padded and masked (decoding.py: the padding's attention weight is exactly zero), and
 the CTC frames padded with frames certain of the blank (`pad_ctc_frames`). Numpy only: the ONNX backend uses it.
 """
