@@ -1,8 +1,10 @@
 """Requests that arrive together are read as one batch; the number in flight is bounded.
 
 A request waits at most `window_s` for others to join it (up to `max_batch`); the batch is read on
-one worker thread, so the model never runs twice at once. Only images of the same padded size share
-a batch: padding changes what the model sees, and batching must never change an answer. When
+one worker thread, so the model never runs twice at once. Images of any size share a batch: the
+recognizer reads each on its own region of the padded batch, so batching never changes an answer
+(issue 34; the batcher used to run each padded size as a batch of its own, and distinct pages rarely
+share one). When
 `max_in_flight` requests are already being served, a new one is refused at once (the API answers 503)
 instead of waiting in an unbounded queue.
 """
@@ -12,18 +14,6 @@ import asyncio
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
-
-from text_recognizer.stems.paragraph_core import padded_size
-
-
-def batch_size_of(image: Any) -> tuple[int, int]:
-    """The padded (H, W) a preprocessed image (or a prepared page's) is read at: a page, or the lines of a page
-    read by lines (a list of images, padded together)."""
-    image = getattr(image, "inputs", image)  # a PreparedPage: what the model reads of it
-    parts = image if isinstance(image, (list, tuple)) else [image]
-    if not parts:  # a page with no lines (blank): read by no model call, grouped with any
-        return (0, 0)
-    return padded_size([tuple(part.shape[-2:]) for part in parts])
 
 
 class Overloaded(RuntimeError):
@@ -77,11 +67,7 @@ class Batcher:
                     batch.append(await asyncio.wait_for(self._queue.get(), remaining))
                 except TimeoutError:
                     break
-            groups: dict[tuple[int, int], list[tuple[Any, asyncio.Future[Any]]]] = {}
-            for item in batch:
-                groups.setdefault(batch_size_of(item[0]), []).append(item)
-            for group in groups.values():
-                await self._run_group(loop, group)
+            await self._run_group(loop, batch)
 
     async def _run_group(self, loop: asyncio.AbstractEventLoop, group: list[tuple[Any, asyncio.Future[Any]]]) -> None:
         try:

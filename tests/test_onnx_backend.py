@@ -197,6 +197,9 @@ def test_an_older_export_format_and_a_decode_past_the_trained_positions_are_clea
     description.write_text(json.dumps({**json.loads(description.read_text()), "format": 2}))  # a step that grew its cache
     with pytest.raises(ValueError, match="re-export"):
         onnx_model.OnnxTextModel(folder)
+    description.write_text(json.dumps({**json.loads(description.read_text()), "format": 3}))  # no memory_mask yet
+    with pytest.raises(ValueError, match="no memory_mask.*re-export it with `make export`"):
+        onnx_model.OnnxTextModel(folder)
 
 
 def test_the_teacher_forced_graph_scores_texts_as_the_torch_decoder_does(model_path):

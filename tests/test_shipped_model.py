@@ -99,6 +99,16 @@ def test_reads_unseen_handwriting_in_either_polarity(recognizer, unseen):
     assert [p.text for p in recognizer.predict_batch(inverted)] == [p.text for p in recognizer.predict_batch(images)]
 
 
+def test_a_page_reads_the_same_alone_and_batched_with_others(recognizer, unseen):
+    """Issue 34: on a real scan 9 of 9 lines read differently alone and in a batch (the padding was read)."""
+    images, _ = unseen
+    batched = recognizer.predict_batch(images)
+    for image, together in zip(images[:2], batched):
+        alone = recognizer.predict_batch([image])[0]
+        assert together.text == alone.text
+        assert together.confidence == pytest.approx(alone.confidence, abs=1e-4)
+
+
 @pytest.mark.parametrize("line_decoding", ["ctc", "joint"])
 def test_reads_the_same_at_any_scale(unseen, line_decoding):
     images, truths = unseen

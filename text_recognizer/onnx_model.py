@@ -3,7 +3,9 @@
 `OnnxTextModel(json_path).predict(x)` is ResnetTransformer.predict(x, return_log_probs=True) for greedy
 decoding: the same rule (argmax, the log-probability of each chosen token summed until <E>, <P>
 after it) on the logits of the exported decoder step, which feeds only the newest token and carries
-the keys and values of the earlier ones.
+the keys and values of the earlier ones. Given `sizes`, each image is read on its own region of the padded
+batch, as the torch backend reads it (batch_regions.py): the encoder runs once per size, and the decoder
+graphs take a memory mask.
 """
 from __future__ import annotations
 
@@ -14,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from text_recognizer.batch_regions import groups_of_equal_size, pad_ctc_frames
 from text_recognizer.bounds import MAX_MAPPING_SIZE, MAX_OUTPUT_LENGTH, check_data_config, check_int
 from text_recognizer.joint_decoding import JOINT_CTC_WEIGHT, ctc_log_likelihoods, joint_choice
 from text_recognizer.line_guard import line_length_limits, min_char_width
@@ -21,7 +24,9 @@ from text_recognizer.metadata.iam_paragraphs import NEW_LINE_TOKEN
 from text_recognizer.util import compute_sha256
 from text_recognizer.vocabulary import Vocabulary
 
-FORMAT_VERSION = 3  # 3: a step that copies no cache (2: the cache grown by the step; 1: the run's flags under "args")
+# 4: decoder graphs with a memory_mask input (3: a step that copies no cache; 2: the cache grown by the step;
+# 1: the run's flags under "args")
+FORMAT_VERSION = 4
 CONFIG_FILENAME = "onnx_model.json"
 ENCODER_FILENAME = "encoder.onnx"
 DECODER_STEP_FILENAME = "decoder_step.onnx"
@@ -32,7 +37,8 @@ FIRST_CACHE_SLOTS = 64  # the decoder cache's first capacity; it doubles when fu
 
 # The inputs each graph must take: a graph swapped for another (or from another export) is named at load,
 # not found out by onnxruntime in the middle of a read.
-GRAPH_INPUTS = {"encoder": {"image"}, "decoder_step": {"token", "position", "cache_mask"}, "decoder_sequence": {"tokens"}}
+GRAPH_INPUTS = {"encoder": {"image"}, "decoder_step": {"token", "position", "cache_mask", "memory_mask"},
+                "decoder_sequence": {"tokens", "memory_mask"}}
 MAX_LAYERS, MAX_HEADS, MAX_HEAD_DIM = 64, 64, 4096  # as the torch models' settings (models/transformer_decoder.py)
 
 
@@ -115,7 +121,13 @@ class OnnxTextModel:
             raise ValueError(f"{self.config_path} is not a readable export description ({error})") from None
         if not isinstance(self.config, dict) or self.config.get("format") != FORMAT_VERSION:
             found = self.config.get("format") if isinstance(self.config, dict) else None
-            raise ValueError(f"{self.config_path} has format {found!r}, this version reads {FORMAT_VERSION}: re-export it")
+            older = isinstance(found, int) and found < FORMAT_VERSION
+            raise ValueError(
+                f"{self.config_path} has format {found!r}, this version reads {FORMAT_VERSION}"
+                + (" (its decoder graphs have no memory_mask, which reads each page alike in any batch)" if older else "")
+                + f": re-export it with `make export` (python training/export_model.py --model_path "
+                f"{self.config_path.parent / 'model.pt'})"
+            )
         folder = self.config_path.parent
         source = _inside(folder, self.config.get("source") or "model.pt", "source", self.config_path, allow_missing=True)
         if source.is_file() and self.config.get("source_sha256") not in (None, compute_sha256(source)):
@@ -150,20 +162,66 @@ class OnnxTextModel:
         outputs = self.encoder.run(None, {"image": np.ascontiguousarray(image, dtype=np.float32)})
         return outputs[: 2 * self.layers], (outputs[-1] if self.has_ctc_head else None)
 
-    def start(self, memory: list[np.ndarray], max_length: int, capacity: int = FIRST_CACHE_SLOTS) -> DecoderCache:
+    def encode_each(
+        self, x: np.ndarray, sizes: list[tuple[int, int]] | None = None
+    ) -> tuple[list[np.ndarray], np.ndarray | None, np.ndarray | None]:
+        """(B, 1, H, W) padded images -> `encode`'s memory, each image's cells first, the (B, M) float32 memory mask
+        (0 for its own cells, -inf for the padding after them; None with no padding) and the CTC head's
+        log-probabilities (None without a head). `sizes`: each image's own region (H_i, W_i) at the top left of x
+        (paragraph_core.own_sizes); the encoder runs once per size, on images cropped to it (ResnetTransformer.
+        encode_each). Without `sizes`, the padded batch is read whole."""
+        groups = groups_of_equal_size(sizes) if sizes is not None else []
+        if len(groups) <= 1:
+            if groups:
+                (height, width), _ = groups[0]
+                x = x[:, :, :height, :width]
+            memory, ctc = self.encode_with_ctc(x)
+            return memory, None, ctc
+        batch = x.shape[0]
+        parts = [(rows, self.encode_with_ctc(x[rows, :, :height, :width])) for (height, width), rows in groups]
+        length = max(memory[1].shape[2] for _, (memory, _) in parts)  # values (b, h, M_g, dh)
+        memory = [np.zeros((batch, *shape), dtype=np.float32)
+                  for shape in ((self.heads, self.head_dim, length), (self.heads, length, self.head_dim)) * self.layers]
+        memory_mask = np.full((batch, length), -np.inf, dtype=np.float32)
+        for rows, (group_memory, _) in parts:
+            cells = group_memory[1].shape[2]
+            for i, (whole, part) in enumerate(zip(memory, group_memory)):
+                if i % 2 == 0:  # keys, transposed: (b, h, dh, M_g)
+                    whole[rows, :, :, :cells] = part
+                else:  # values: (b, h, M_g, dh)
+                    whole[rows, :, :cells] = part
+            memory_mask[rows, :cells] = 0.0
+        ctc = None
+        if self.has_ctc_head:
+            ctc_parts = [(rows, log_probs) for rows, (_, log_probs) in parts if log_probs is not None]
+            ctc = pad_ctc_frames(ctc_parts, batch, self._blank())
+        return memory, memory_mask, ctc
+
+    def _blank(self) -> int:
+        blank = Vocabulary(self.mapping).blank
+        assert blank is not None, "a CTC head's mapping has the blank <B>"
+        return blank
+
+    def start(
+        self, memory: list[np.ndarray], max_length: int, capacity: int = FIRST_CACHE_SLOTS, memory_mask: np.ndarray | None = None
+    ) -> DecoderCache:
         """The state of a decode of up to max_length tokens (<S> included) over this memory, its cache first
-        `capacity` slots long."""
+        `capacity` slots long; `memory_mask` (B, M): 0 where a cell may be attended to, -inf where not (None: all may)."""
         if max_length > self.config["max_output_length"]:
             raise ValueError(f"max_length {max_length} is more than the {self.config['max_output_length']} positions the "
                              "decoder was trained for")
-        return DecoderCache(self, memory, max_length, capacity)
+        return DecoderCache(self, memory, max_length, capacity, memory_mask)
 
-    def predict(self, x: np.ndarray, max_length: int | None = None, guard_lines: bool = True) -> tuple[np.ndarray, np.ndarray]:
+    def predict(
+        self, x: np.ndarray, max_length: int | None = None, guard_lines: bool = True, sizes: list[tuple[int, int]] | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
         """(B, 1, H, W) images -> (B, max_length) tokens (<S> first, <P> after <E>) and (B,) log-probabilities.
 
-        guard_lines: no line grows longer than the image's ink can hold (line_guard.py), as in the torch backend."""
+        guard_lines: no line grows longer than the image's ink can hold (line_guard.py), as in the torch backend.
+        `sizes`: as `encode_each`'s."""
         limits = line_length_limits(x, min_char_width(self.data_config)) if guard_lines else None
-        return self.decode(self.encode(x), max_length, line_limits=limits)
+        memory, memory_mask, _ = self.encode_each(x, sizes)
+        return self.decode(memory, max_length, line_limits=limits, memory_mask=memory_mask)
 
     def line_ctc_log_probs(self, x: np.ndarray) -> np.ndarray:
         """(B, 1, H, W) line images -> (B, frames, C) log-probabilities of the line CTC head."""
@@ -171,30 +229,36 @@ class OnnxTextModel:
         assert log_probs is not None, "this export has no line CTC head"
         return log_probs
 
-    def predict_ctc(self, x: np.ndarray, max_length: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    def predict_ctc(
+        self, x: np.ndarray, max_length: int | None = None, sizes: list[tuple[int, int]] | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
         """ResnetTransformer.predict_ctc: lines read by the CTC head's best path, laid out as `predict`'s."""
-        return self._ctc_best_path(self.line_ctc_log_probs(x), max_length or self.config["max_output_length"])
+        log_probs = self.encode_each(x, sizes)[2]
+        assert log_probs is not None, "this export has no line CTC head"
+        return self._ctc_best_path(log_probs, max_length or self.config["max_output_length"])
 
     def _ctc_best_path(self, log_probs: np.ndarray, max_length: int) -> tuple[np.ndarray, np.ndarray]:
         return Vocabulary(self.mapping).ctc_best_path(log_probs.argmax(axis=-1), log_probs.max(axis=-1), max_length)
 
     def predict_joint(
-        self, x: np.ndarray, max_length: int | None = None, guard_lines: bool = True, ctc_weight: float = JOINT_CTC_WEIGHT
+        self, x: np.ndarray, max_length: int | None = None, guard_lines: bool = True, ctc_weight: float = JOINT_CTC_WEIGHT,
+        sizes: list[tuple[int, int]] | None = None,
     ) -> tuple[np.ndarray, np.ndarray]:
         """ResnetTransformer.predict_joint: of the CTC best path and the attention decoder's greedy text, the
         one both models together find likelier (joint_decoding.py)."""
         max_length = max_length or self.config["max_output_length"]
-        memory, log_probs = self.encode_with_ctc(x)  # one ResNet pass for both
+        memory, memory_mask, log_probs = self.encode_each(x, sizes)  # one ResNet pass for both
         assert log_probs is not None, "this export has no line CTC head"
         limits = line_length_limits(x, min_char_width(self.data_config)) if guard_lines else None
-        attention_tokens, _ = self.decode(memory, max_length, line_limits=limits)
+        attention_tokens, _ = self.decode(memory, max_length, line_limits=limits, memory_mask=memory_mask)
         vocabulary = Vocabulary(self.mapping)
         ctc_tokens, _ = self._ctc_best_path(log_probs, max_length)
         candidates = [ctc_tokens, attention_tokens]
         assert vocabulary.blank is not None
         # Both candidates scored by the decoder in one pass of twice the batch.
+        both_masks = None if memory_mask is None else np.concatenate([memory_mask, memory_mask])
         attention_scores = np.split(self.sequence_log_likelihood([np.concatenate([m, m]) for m in memory],
-                                                                 np.concatenate(candidates)), 2)
+                                                                 np.concatenate(candidates), both_masks), 2)
         return joint_choice(
             candidates,
             [ctc_log_likelihoods(log_probs, vocabulary.texts(candidate), vocabulary.blank) for candidate in candidates],
@@ -202,24 +266,29 @@ class OnnxTextModel:
             ctc_weight,
         )
 
-    def sequence_log_likelihood(self, memory: list[np.ndarray], tokens: np.ndarray) -> np.ndarray:
+    def sequence_log_likelihood(
+        self, memory: list[np.ndarray], tokens: np.ndarray, memory_mask: np.ndarray | None = None
+    ) -> np.ndarray:
         """(B, L) texts laid out as `decode` writes them -> (B,) each one's log-probability, <E> included:
-        one teacher-forced pass (TransformerTextDecoder.sequence_log_likelihood)."""
+        one teacher-forced pass (TransformerTextDecoder.sequence_log_likelihood); `memory_mask` as `start`'s."""
         padding = self.config["padding_token"]
         written = int((tokens != padding).sum(axis=1).max())  # <S>, the text, <E>: the rest is padding
         if written < 2:
             return np.zeros(tokens.shape[0], dtype=np.float64)
         inputs, targets = tokens[:, : written - 1], tokens[:, 1:written]
-        feeds = {"tokens": np.ascontiguousarray(inputs, dtype=np.int64), **dict(zip(self.memory_names, memory))}
+        feeds = {"tokens": np.ascontiguousarray(inputs, dtype=np.int64), "memory_mask": _memory_mask(memory, memory_mask),
+                 **dict(zip(self.memory_names, memory))}
         log_probs = self.decoder_sequence.run(None, feeds)[0]  # (B, T, C)
         chosen = np.take_along_axis(log_probs, targets[..., None], axis=-1)[..., 0].astype(np.float64)
         return np.where(targets == padding, 0.0, chosen).sum(axis=1)
 
     def decode(
-        self, memory: list[np.ndarray], max_length: int | None = None, min_length: int = 0, line_limits: np.ndarray | None = None
+        self, memory: list[np.ndarray], max_length: int | None = None, min_length: int = 0, line_limits: np.ndarray | None = None,
+        memory_mask: np.ndarray | None = None,
     ) -> tuple[np.ndarray, np.ndarray]:
         """Greedy decoding, the rule of decoding._greedy_choice; `min_length` forbids stopping before it
-        (benchmarks), `line_limits` (B,) ends a text whose line would outgrow its limit (decoding._LineGuard)."""
+        (benchmarks), `line_limits` (B,) ends a text whose line would outgrow its limit (decoding._LineGuard),
+        `memory_mask` as `start`'s."""
         max_length = max_length or self.config["max_output_length"]
         if max_length < 2:
             raise ValueError(f"max_length must leave room for <S> and one token, got {max_length}")
@@ -229,7 +298,7 @@ class OnnxTextModel:
         tokens[:, 0] = start
         log_probs = np.zeros(batch, dtype=np.float32)
         finished = np.zeros(batch, dtype=bool)
-        cache = self.start(memory, max_length)
+        cache = self.start(memory, max_length, memory_mask=memory_mask)
         rows = np.arange(batch)
         line_lengths = np.zeros(batch, dtype=np.int64)
         for t in range(max_length - 1):
@@ -259,10 +328,13 @@ class DecoderCache:
     (B, h, dh, capacity) and values (B, h, capacity, dh) per layer, and a mask over the unfilled slots.
     A step's graph returns the newest token's own key and value, written here into its slot."""
 
-    def __init__(self, model: OnnxTextModel, memory: list[np.ndarray], max_length: int, capacity: int) -> None:
+    def __init__(
+        self, model: OnnxTextModel, memory: list[np.ndarray], max_length: int, capacity: int, memory_mask: np.ndarray | None = None
+    ) -> None:
         self.model, self.max_length = model, max_length
         self.batch, self.length = memory[0].shape[0], 0
         self.feeds: dict[str, np.ndarray] = dict(zip(model.memory_names, memory))
+        self.feeds["memory_mask"] = _memory_mask(memory, memory_mask)
         for name in model.cache_names:  # no slots yet: keys (B, h, dh, 0), values (B, h, 0, dh)
             shape = [self.batch, model.heads, model.head_dim, model.head_dim]
             shape[self._slot_axis(name)] = 0
@@ -301,6 +373,14 @@ class DecoderCache:
         self.feeds["cache_mask"][t] = 0
         self.length = t + 1
         return logits
+
+
+def _memory_mask(memory: list[np.ndarray], memory_mask: np.ndarray | None) -> np.ndarray:
+    """The decoder graphs' (B, M) float32 memory_mask: the given one, or zeros (every cell attended to)."""
+    if memory_mask is not None:
+        return np.ascontiguousarray(memory_mask, dtype=np.float32)
+    values = memory[1]  # (B, h, M, dh)
+    return np.zeros((values.shape[0], values.shape[2]), dtype=np.float32)
 
 
 def default_threads() -> int:

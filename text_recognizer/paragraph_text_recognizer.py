@@ -70,7 +70,8 @@ class TextModel(Protocol):
     config: Any  # its settings: a dataclass of text_recognizer/models/config.py
 
     def predict(
-        self, x: torch.Tensor, *, beam_width: int = 1, return_log_probs: bool = False, guard_lines: bool = True
+        self, x: torch.Tensor, *, beam_width: int = 1, return_log_probs: bool = False, guard_lines: bool = True,
+        sizes: Sequence[tuple[int, int]] | None = None,
     ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]: ...
 
 
@@ -250,7 +251,8 @@ class ParagraphTextRecognizer:
                     for tensor, text, confidence in zip(tensors, *self._decode(tensors))]
         pages = [list(item) if isinstance(item, (list, tuple)) else [item] for item in tensors]
         lines = [line for page in pages for line in page]
-        texts, confidences = self._decode(lines) if lines else ([], [])
+        regions = paragraph_core.line_regions([[tuple(line.shape[-2:]) for line in page] for page in pages])
+        texts, confidences = self._decode(lines, regions) if lines else ([], [])
         readings: list[tuple[list[str], list[float]] | None] = []
         start = 0
         for page in pages:
@@ -270,16 +272,19 @@ class ParagraphTextRecognizer:
         lines = page.place(texts, confidences) if page is not None else []
         return Prediction("\n".join(texts), confidence, [], lines, image_size, self.read_by)
 
-    def _decode(self, tensors: Sequence[Any]) -> tuple[list[str], list[float]]:
-        """The texts of preprocessed images, read as one batch, and each text's confidence (line_confidence)."""
+    def _decode(self, tensors: Sequence[Any], sizes: list[tuple[int, int]] | None = None) -> tuple[list[str], list[float]]:
+        """The texts of preprocessed images, read as one batch, and each text's confidence (line_confidence).
+        Each image is read on its region of the padded batch (`sizes`; by default its own size padded): it
+        reads the same in any batch (issue 34)."""
+        sizes = sizes or paragraph_core.own_sizes([tuple(tensor.shape[-2:]) for tensor in tensors])
         if self.backend == "onnx":
             batch = paragraph_core.pad_arrays(list(tensors))
             if self.ctc_decoding == paragraph_core.LINE_DECODING_CTC:
-                onnx_tokens, onnx_log_probs = self.onnx_model.predict_ctc(batch)
+                onnx_tokens, onnx_log_probs = self.onnx_model.predict_ctc(batch, sizes=sizes)
             elif self.ctc_decoding == paragraph_core.LINE_DECODING_JOINT:
-                onnx_tokens, onnx_log_probs = self.onnx_model.predict_joint(batch, guard_lines=self.guard_lines)
+                onnx_tokens, onnx_log_probs = self.onnx_model.predict_joint(batch, guard_lines=self.guard_lines, sizes=sizes)
             else:
-                onnx_tokens, onnx_log_probs = self.onnx_model.predict(batch, guard_lines=self.guard_lines)
+                onnx_tokens, onnx_log_probs = self.onnx_model.predict(batch, guard_lines=self.guard_lines, sizes=sizes)
             texts = convert_labels_to_strings(onnx_tokens, self.mapping)
             return texts, [line_confidence(text, log_prob) for text, log_prob in zip(texts, onnx_log_probs.tolist())]
         import torch
@@ -294,12 +299,13 @@ class ParagraphTextRecognizer:
             with torch.inference_mode():
                 x = pad_batch(list(tensors)).to(self.device)
                 if self.ctc_decoding == paragraph_core.LINE_DECODING_CTC:
-                    tokens, log_probs = self.model.predict_ctc(x)  # type: ignore[attr-defined]
+                    tokens, log_probs = self.model.predict_ctc(x, sizes=sizes)  # type: ignore[attr-defined]
                 elif self.ctc_decoding == paragraph_core.LINE_DECODING_JOINT:
-                    tokens, log_probs = self.model.predict_joint(x, guard_lines=self.guard_lines)  # type: ignore[attr-defined]
+                    tokens, log_probs = self.model.predict_joint(  # type: ignore[attr-defined]
+                        x, guard_lines=self.guard_lines, sizes=sizes)
                 else:
                     tokens, log_probs = self.model.predict(
-                        x, beam_width=self.beam_width, return_log_probs=True, guard_lines=self.guard_lines
+                        x, beam_width=self.beam_width, return_log_probs=True, guard_lines=self.guard_lines, sizes=sizes
                     )
         finally:
             if torch.get_num_threads() != default_threads:

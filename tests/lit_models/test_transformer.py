@@ -324,10 +324,11 @@ def test_a_line_model_is_validated_one_line_at_a_time_in_the_recognizers_boxes(m
     for line in range(3):  # page 0: three lines of bars, the first near the top edge; page 1: blank
         pages[0, :, 4 + line * pitch : 4 + line * pitch + 14, 10 : 150 - 30 * line] = 1.0
     assert line_boxes(pages[0, 0].numpy())[0][0] < 0  # the first box reaches above the page
-    seen = []
+    seen, regions = [], []
 
-    def predict(lines):
+    def predict(lines, sizes=None):
         seen.append(lines.clone())
+        regions.append(sizes)
         return torch.tensor(lit.vocabulary.encode(["ab"] * len(lines), 6))
 
     monkeypatch.setattr(lit.model, "predict", predict)
@@ -339,6 +340,7 @@ def test_a_line_model_is_validated_one_line_at_a_time_in_the_recognizers_boxes(m
         lit.validation_step((pages, y), 1)
     (batch,) = seen
     assert batch.shape[0] == 3  # three lines; the blank page has none (it reads as empty text, as in the recognizer)
+    assert regions == [[tuple(batch.shape[-2:])] * 3]  # each line on its page's region (here: the whole batch)
     top, bottom, left, right = line_boxes(pages[0, 0].numpy())[0]
     first = batch[0, 0, : bottom - top, : right - left]
     assert first[: -top].max() == 0 and first[-top:].max() == 1  # black above the page, the bar's ink inside

@@ -212,3 +212,20 @@ def test_every_decoder_keeps_the_same_line_guard():
     assert torch.allclose(greedy_log_probs, beam_log_probs, atol=1e-4)
     wide, _ = beam_search_decode(decoder, memory, MAX_LENGTH, beam_width=3, line_limits=limits)
     assert [max(line_lengths(decoder, row)) for row in wide.tolist()] == [3, 9, 17]
+
+
+def test_masked_memory_padding_reads_as_the_memory_alone():
+    """A text's memory padded with junk cells and masked decodes as the memory without them, by every decoder."""
+    decoder, length = make_decoder(torch.float64), 12
+    memory = torch.randn(2, 7, 32, dtype=torch.float64)
+    padded = torch.cat([memory, 5 * torch.randn(2, 5, 32, dtype=torch.float64)], dim=1)  # (2, 12, 32)
+    mask = torch.zeros(2, 12, dtype=torch.bool)
+    mask[:, 7:] = True
+    assert not torch.equal(greedy_decode(decoder, padded, length)[0], greedy_decode(decoder, memory, length)[0])
+    for decode in (greedy_decode, naive_greedy_decode, lambda *a, **k: beam_search_decode(*a, beam_width=3, **k)):
+        alone_tokens, alone_log_probs = decode(decoder, memory, length)
+        tokens, log_probs = decode(decoder, padded, length, memory_mask=mask)
+        assert torch.equal(tokens, alone_tokens)
+        assert torch.allclose(log_probs, alone_log_probs, atol=1e-9)
+    scores = decoder.sequence_log_likelihood(padded, alone_tokens, mask)
+    assert torch.allclose(scores, decoder.sequence_log_likelihood(memory, alone_tokens), atol=1e-9)

@@ -35,6 +35,7 @@ from text_recognizer.models.image_to_text_transformer import (
     line_decoding,
 )
 from text_recognizer.stems.paragraph import READ_BY_LINES, line_boxes, pad_batch
+from text_recognizer.stems.paragraph_core import line_regions
 from text_recognizer.util import positive_int
 from text_recognizer.vocabulary import trim_padding
 
@@ -174,8 +175,9 @@ class TransformerLitModel(ImageToTextLitModel):
         """(B, length) tokens of each page read one line at a time, as the recognizer reads for a model
         trained on lines only: the lines cut by line_boxes (a page without ink has none and reads as empty
         text, as in the recognizer), read as one batch with the line guard, and each page's texts joined by
-        newlines."""
-        lines, counts = [], []
+        newlines. Each page's lines are read on their page's region of the padded batch, as the recognizer reads
+        them: the CER does not depend on which pages share a batch."""
+        lines, counts, sizes = [], [], []
         for image in x:
             height, width = image.shape[1:]
             boxes = line_boxes(image[0].float().cpu().numpy())
@@ -184,13 +186,15 @@ class TransformerLitModel(ImageToTextLitModel):
                 beyond = (max(-left, 0), max(right - width, 0), max(-top, 0), max(bottom - height, 0))
                 lines.append(torch.nn.functional.pad(line, beyond))
             counts.append(len(boxes))
+            sizes.append([(line.shape[-2], line.shape[-1]) for line in lines[len(lines) - len(boxes) :]])
         texts: list[str] = []
         if lines:  # else every page of the batch is blank
             batch = pad_batch(lines)
+            regions = line_regions(sizes)  # each page's lines as the recognizer pads them
             if line_decoding(self.model) == LINE_DECODING_CTC:
-                tokens, _ = self.model.predict_ctc(batch)  # type: ignore[operator]
+                tokens, _ = self.model.predict_ctc(batch, sizes=regions)  # type: ignore[operator]
             else:
-                tokens = self.model.predict(batch)  # type: ignore[operator]
+                tokens = self.model.predict(batch, sizes=regions)  # type: ignore[operator]
             texts = self.vocabulary.decode(tokens)
         pages, start = [], 0
         for count in counts:

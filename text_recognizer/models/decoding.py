@@ -12,6 +12,9 @@ Every decoder returns (tokens, log_probs): tokens (B, max_length) start with <S>
 <E> included. `min_length` forbids <E>/<P> before position min_length - 1 (benchmarks use it to
 force a length). `line_limits` (B,) caps the characters of each text's lines (line_guard.py): once
 a line holds its limit, the text ends there (<E>, at no cost to its log_prob), as a loop would.
+`memory_mask` (B, M), True at the memory cells that are padding (of images of several sizes batched
+together), keeps the cross-attention off them: their weight is exactly zero, so a text reads the same
+whatever it is batched with (issue 34).
 """
 from __future__ import annotations
 
@@ -39,7 +42,9 @@ class TextDecoder(Protocol):
 
     def output_logits(self, x: torch.Tensor) -> torch.Tensor: ...  # (..., dim) last layer's output -> (..., C)
 
-    def sequence_logits(self, memory: torch.Tensor, y: torch.Tensor) -> torch.Tensor: ...  # teacher-forced (B, Sy, C)
+    def sequence_logits(  # teacher-forced (B, Sy, C)
+        self, memory: torch.Tensor, y: torch.Tensor, memory_mask: torch.Tensor | None = None
+    ) -> torch.Tensor: ...
 
 
 class _Layer:
@@ -87,9 +92,12 @@ class _Layer:
         kv = F.linear(memory, *self.cross_kv).view(batch, length, 2, self.heads, self.head_dim)  # (B, M, 2, h, dh)
         return kv.permute(2, 0, 3, 1, 4).contiguous()
 
-    def attend(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, out: tuple) -> torch.Tensor:
-        """(B, h, 1, dh) query over (B, h, S, dh) keys/values -> (B, 1, d) after the output projection."""
-        attended = F.scaled_dot_product_attention(q, k, v, dropout_p=self.attention_dropout)  # (B, h, 1, dh)
+    def attend(
+        self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, out: tuple, allowed: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """(B, h, 1, dh) query over (B, h, S, dh) keys/values, only where `allowed` (B, 1, 1, S) if given ->
+        (B, 1, d) after the output projection."""
+        attended = F.scaled_dot_product_attention(q, k, v, attn_mask=allowed, dropout_p=self.attention_dropout)  # (B, h, 1, dh)
         return F.linear(attended.reshape(q.shape[0], 1, self.dim), *out)  # heads side by side, as nn.MultiheadAttention
 
     def self_attention(self, x: torch.Tensor, kv_cache: torch.Tensor, t: int) -> torch.Tensor:
@@ -98,9 +106,9 @@ class _Layer:
         past = kv_cache[:, :, :, : t + 1]  # (2, B, h, t + 1, dh)
         return self.attend(qkv[:, 0].unsqueeze(2), past[0], past[1], self.self_out)
 
-    def cross_attention(self, x: torch.Tensor, memory_kv: torch.Tensor) -> torch.Tensor:
+    def cross_attention(self, x: torch.Tensor, memory_kv: torch.Tensor, allowed: torch.Tensor | None = None) -> torch.Tensor:
         q = F.linear(x, *self.cross_q).view(x.shape[0], self.heads, 1, self.head_dim)  # (B, h, 1, dh)
-        return self.attend(q, memory_kv[0], memory_kv[1], self.cross_out)
+        return self.attend(q, memory_kv[0], memory_kv[1], self.cross_out, allowed)
 
     def feed_forward(self, x: torch.Tensor) -> torch.Tensor:
         return F.linear(self.drop(self.activation(F.linear(x, *self.linear1))), *self.linear2)
@@ -119,16 +127,24 @@ class _Layer:
         x = self.norm(1, x + self.drop(cross_attention(x)))
         return self.norm(2, x + self.drop(self.feed_forward(x)))
 
-    def step(self, x: torch.Tensor, kv_cache: torch.Tensor, memory_kv: torch.Tensor, t: int) -> torch.Tensor:
-        """The layer applied to the newest token only: (B, 1, d) -> (B, 1, d)."""
-        return self.residual_blocks(x, lambda h: self.self_attention(h, kv_cache, t), lambda h: self.cross_attention(h, memory_kv))
+    def step(
+        self, x: torch.Tensor, kv_cache: torch.Tensor, memory_kv: torch.Tensor, t: int, allowed: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """The layer applied to the newest token only: (B, 1, d) -> (B, 1, d); `allowed` (B, 1, 1, M): the memory
+        cells it may attend to (None: all)."""
+        return self.residual_blocks(x, lambda h: self.self_attention(h, kv_cache, t),
+                                    lambda h: self.cross_attention(h, memory_kv, allowed))
 
 
 class _Cache:
     """Keys/values per layer: of the memory (computed once) and of the decoded tokens (filled step by step)."""
 
-    def __init__(self, decoder: TextDecoder, memory: torch.Tensor, max_length: int) -> None:
+    def __init__(
+        self, decoder: TextDecoder, memory: torch.Tensor, max_length: int, memory_mask: torch.Tensor | None = None
+    ) -> None:
         self.decoder = decoder
+        # (B, 1, 1, M) True where a cell may be attended to: broadcast over the heads and the query
+        self.allowed = None if memory_mask is None else ~memory_mask[:, None, None, :]
         self.layers = [_Layer(cast(nn.TransformerDecoderLayer, layer)) for layer in decoder.layers]
         self.memory_kv = [layer.memory_keys_values(memory) for layer in self.layers]  # (2, B, h, M, dh) each
         batch, heads, _, head_dim = self.memory_kv[0].shape[1:]
@@ -139,7 +155,7 @@ class _Cache:
         """(B, 1) token at position t -> (B, C) logits for position t + 1."""
         x = self.decoder.embed(token, offset=t)  # (B, 1, d)
         for layer, kv_cache, memory_kv in zip(self.layers, self.self_kv, self.memory_kv):
-            x = layer.step(x, kv_cache, memory_kv, t)
+            x = layer.step(x, kv_cache, memory_kv, t, self.allowed)
         return _scores_dtype(self.decoder.output_logits(x[:, 0]))
 
     def reorder(self, source: torch.Tensor, length: int) -> None:
@@ -224,6 +240,7 @@ def greedy_decode(
     max_length: int,
     min_length: int = 0,
     line_limits: torch.Tensor | None = None,
+    memory_mask: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Batched greedy decoding with cached keys and values: one token per step through each layer."""
     batch = memory.shape[0]
@@ -231,7 +248,7 @@ def greedy_decode(
     log_probs = torch.zeros(batch, dtype=_scores_dtype(memory).dtype, device=memory.device)
     finished = torch.zeros(batch, dtype=torch.bool, device=memory.device)
     guard = _LineGuard(decoder, line_limits)
-    cache = _Cache(decoder, memory, max_length)
+    cache = _Cache(decoder, memory, max_length, memory_mask)
     for t in range(max_length - 1):
         logits = cache.step_logits(tokens[:, t : t + 1], t)
         _greedy_choice(decoder, logits, tokens, log_probs, finished, t, min_length, guard)
@@ -247,6 +264,7 @@ def naive_greedy_decode(
     max_length: int,
     min_length: int = 0,
     line_limits: torch.Tensor | None = None,
+    memory_mask: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """The reference's decoding (whole prefix re-run at every step), kept to test the cached one against."""
     batch = memory.shape[0]
@@ -255,7 +273,7 @@ def naive_greedy_decode(
     finished = torch.zeros(batch, dtype=torch.bool, device=memory.device)
     guard = _LineGuard(decoder, line_limits)
     for t in range(max_length - 1):
-        logits = _scores_dtype(decoder.sequence_logits(memory, tokens[:, : t + 1])[:, -1])  # (B, C)
+        logits = _scores_dtype(decoder.sequence_logits(memory, tokens[:, : t + 1], memory_mask)[:, -1])  # (B, C)
         _greedy_choice(decoder, logits, tokens, log_probs, finished, t, min_length, guard)
         if finished.all():
             break
@@ -270,6 +288,7 @@ def beam_search_decode(
     beam_width: int,
     min_length: int = 0,
     line_limits: torch.Tensor | None = None,
+    memory_mask: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Beam search (cached) keeping the `beam_width` most probable prefixes; returns the most probable text.
 
@@ -280,6 +299,7 @@ def beam_search_decode(
     batch, width, classes = memory.shape[0], beam_width, decoder.num_classes
     device = memory.device
     memory = memory.repeat_interleave(width, dim=0)  # (B * K, M, d): beams of a text are adjacent rows
+    memory_mask = None if memory_mask is None else memory_mask.repeat_interleave(width, dim=0)
     tokens = _start(decoder, batch * width, max_length, device)
     scores = torch.zeros(batch, width, dtype=_scores_dtype(memory).dtype, device=device)
     scores[:, 1:] = float("-inf")  # the K beams start identical: only the first one is expanded
@@ -288,7 +308,7 @@ def beam_search_decode(
     only_padding[decoder.padding_token] = 0.0  # a finished beam continues with <P> at no cost
     first_row = torch.arange(batch, device=device).unsqueeze(1) * width  # (B, 1)
     guard = _LineGuard(decoder, None if line_limits is None else line_limits.repeat_interleave(width))
-    cache = _Cache(decoder, memory, max_length)
+    cache = _Cache(decoder, memory, max_length, memory_mask)
     for t in range(max_length - 1):
         logits = cache.step_logits(tokens[:, t : t + 1], t)  # (B * K, C)
         _forbid_stopping(decoder, logits, t + 1, min_length)

@@ -5,6 +5,7 @@ inference does; the Lightning module and the recognizer use nothing else.
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import torch
@@ -30,6 +31,15 @@ class ImageToTextTransformer(nn.Module):
         """(B, 1, H, W) images -> (B, M, tf_dim) memory."""
         raise NotImplementedError
 
+    def encode_each(
+        self, x: torch.Tensor, sizes: Sequence[tuple[int, int]] | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """(B, 1, H, W) padded images -> (B, M, tf_dim) memory and its (B, M) padding mask (True: padding, never
+        attended to; None: no padding). `sizes`: each image's own region (H_i, W_i) at the top left of x, as it is
+        padded alone (paragraph_core.own_sizes); a model that reads each image on its own region (ResnetTransformer)
+        reads it alike in any batch. This one reads the batch whole."""
+        return self.encode(x), None
+
     def decode(self, memory: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         """Teacher-forced logits (B, C, Sy): position i scores the token that follows y[:, :i + 1]."""
         return self.decoder(memory, y)
@@ -45,16 +55,19 @@ class ImageToTextTransformer(nn.Module):
         beam_width: int = 1,
         return_log_probs: bool = False,
         guard_lines: bool = True,
+        sizes: Sequence[tuple[int, int]] | None = None,
     ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
         """(B, max_length) tokens: <S> first, <P> after <E> (greedy, or beam search when beam_width > 1).
 
         With return_log_probs, also each text's total log-probability (B,), a confidence. With
         guard_lines, no line grows longer than the image's ink can hold (line_guard.py): a decoder
-        that loops stops there instead of at max_length."""
+        that loops stops there instead of at max_length. With `sizes` (encode_each), each image is read on its own
+        region of the padded batch: what it reads does not depend on what it is batched with."""
         limits = self.line_limits(x) if guard_lines else None
         with torch.inference_mode():
-            memory = self.encode(x)
-        return self.decoder.generate(memory, max_length, beam_width, return_log_probs, line_limits=limits)
+            memory, memory_mask = self.encode_each(x, sizes)
+        return self.decoder.generate(memory, max_length, beam_width, return_log_probs, line_limits=limits,
+                                     memory_mask=memory_mask)
 
     def line_limits(self, x: torch.Tensor) -> torch.Tensor:
         """(B,) the most characters a line of each image's ink can hold (line_guard.py)."""

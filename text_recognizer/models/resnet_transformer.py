@@ -14,11 +14,16 @@ The line CTC head (`add_ctc_head`, made by --ctc_weight) reads each feature colu
 rows): trained on single lines, it is a second way to read a line (`predict_ctc`), one pass with no
 loop to lose its place in; `predict_joint` reads each line both ways and keeps the likelier text. Its
 weights travel in the model file; a model without them has none.
+
+Given `sizes` (each image's own region of a padded batch), the predict methods read each image on its own
+region: images of one size are encoded together, cropped to it, and the decoder and the CTC head see none
+of the padding (text_recognizer/batch_regions.py): an image reads the same in any batch.
 """
 from __future__ import annotations
 
 import argparse
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,6 +32,7 @@ import torch
 import torchvision
 from torch import nn
 
+from text_recognizer.batch_regions import groups_of_equal_size, pad_ctc_frames
 from text_recognizer.joint_decoding import JOINT_CTC_WEIGHT, ctc_log_likelihoods, joint_choice
 from text_recognizer.models import decoding
 from text_recognizer.models.config import setting
@@ -120,12 +126,15 @@ class ResnetTransformer(ImageToTextTransformer):
         columns = features.amax(dim=2).transpose(1, 2)  # (B, w, dim): the strongest row of each column
         return self.ctc_head(columns).reshape(columns.shape[0], -1, len(self.data_config["mapping"]))
 
-    def predict_ctc(self, x: torch.Tensor, max_length: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    def predict_ctc(
+        self, x: torch.Tensor, max_length: int | None = None, sizes: Sequence[tuple[int, int]] | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """Line images -> (B, max_length) tokens laid out as `predict`'s (<S>, the line, <E>, <P>...) by
         the CTC head's best path, and each text's log-probability: the sum over the frames that wrote a
-        character of that character's log-probability."""
+        character of that character's log-probability. `sizes`: as `encode_each`'s."""
         with torch.inference_mode():
-            log_probs = self.ctc_log_probs(self.feature_map(x))
+            groups = self.features_each(x, sizes)
+            log_probs = self.ctc_log_probs_each(groups, x.shape[0])
         tokens, totals = self._ctc_best_path(log_probs, max_length or self.data_config["output_dims"][0])
         return torch.from_numpy(tokens).to(x.device), torch.from_numpy(totals).to(x.device)
 
@@ -137,18 +146,20 @@ class ResnetTransformer(ImageToTextTransformer):
         return Vocabulary(self.data_config["mapping"]).ctc_best_path(log_probs.argmax(-1), log_probs.max(-1), max_length)
 
     def predict_joint(
-        self, x: torch.Tensor, max_length: int | None = None, guard_lines: bool = True, ctc_weight: float = JOINT_CTC_WEIGHT
+        self, x: torch.Tensor, max_length: int | None = None, guard_lines: bool = True, ctc_weight: float = JOINT_CTC_WEIGHT,
+        sizes: Sequence[tuple[int, int]] | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Line images -> (B, max_length) tokens laid out as `predict`'s and each text's joint score: of the
         CTC head's best path and the attention decoder's greedy text, the one that both models together
-        find likelier (joint_decoding.py; the ResNet runs once for both)."""
+        find likelier (joint_decoding.py; the ResNet runs once for both). `sizes`: as `encode_each`'s."""
         max_length = max_length or self.data_config["output_dims"][0]
         with torch.inference_mode():
-            features = self.feature_map(x)
-            ctc_log_probs = self.ctc_log_probs(features)
-            memory = self.memory(features)
+            groups = self.features_each(x, sizes)
+            ctc_log_probs = self.ctc_log_probs_each(groups, x.shape[0])
+            memory, memory_mask = self.memory_each(groups, x.shape[0])
         limits = self.line_limits(x) if guard_lines else None
-        attention_tokens, _ = decoding.greedy_decode(self.decoder, memory, max_length, line_limits=limits)
+        attention_tokens, _ = decoding.greedy_decode(self.decoder, memory, max_length, line_limits=limits,
+                                                     memory_mask=memory_mask)
         vocabulary = Vocabulary(self.data_config["mapping"])
         assert vocabulary.blank is not None, "a CTC head's mapping has the blank <B>"
         ctc_tokens, _ = self._ctc_best_path(ctc_log_probs, max_length)
@@ -156,7 +167,8 @@ class ResnetTransformer(ImageToTextTransformer):
         # Both candidates scored by the decoder in one teacher-forced pass of twice the batch, cut to the
         # longest text (a pass over all max_length positions took 4x the whole attention read).
         both = torch.from_numpy(trim_padding(np.concatenate(candidates), self.decoder.padding_token)).to(x.device)
-        attention_scores = self.decoder.sequence_log_likelihood(torch.cat([memory, memory]), both).cpu().numpy()
+        both_masks = None if memory_mask is None else torch.cat([memory_mask, memory_mask])
+        attention_scores = self.decoder.sequence_log_likelihood(torch.cat([memory, memory]), both, both_masks).cpu().numpy()
         tokens, scores = joint_choice(
             candidates,
             [ctc_log_likelihoods(ctc_log_probs, vocabulary.texts(candidate), vocabulary.blank) for candidate in candidates],
@@ -188,3 +200,51 @@ class ResnetTransformer(ImageToTextTransformer):
     def encode(self, x: torch.Tensor) -> torch.Tensor:
         """(B, 1, 576, 640) images -> (B, 360, tf_dim) memory (at /32)."""
         return self.memory(self.feature_map(x))
+
+    def encode_each(
+        self, x: torch.Tensor, sizes: Sequence[tuple[int, int]] | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """(B, 1, H, W) padded images -> (B, M, tf_dim) memory, each image's cells first, and the (B, M) mask of
+        the padding after them (None without `sizes`: the padded batch read whole, as training reads it).
+        `sizes`: each image's own region (H_i, W_i) at the top left of x, as it is padded alone
+        (paragraph_core.own_sizes)."""
+        return self.memory_each(self.features_each(x, sizes), x.shape[0])
+
+    def features_each(
+        self, x: torch.Tensor, sizes: Sequence[tuple[int, int]] | None
+    ) -> list[tuple[list[int], torch.Tensor]]:
+        """(rows of x, their (b, tf_dim, h, w) features) per group of images of one own size, each group cropped
+        to it: the ResNet's edges then see what they see when the image is alone (batch_regions.py). Without
+        `sizes`, one group: the whole batch as it is padded."""
+        if sizes is None:
+            return [(list(range(x.shape[0])), self.feature_map(x))]
+        if len(sizes) != x.shape[0]:
+            raise ValueError(f"{len(sizes)} sizes for a batch of {x.shape[0]} images")
+        return [(rows, self.feature_map(x[rows, :, :height, :width]))
+                for (height, width), rows in groups_of_equal_size(sizes)]
+
+    def memory_each(
+        self, groups: list[tuple[list[int], torch.Tensor]], batch: int
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """`features_each`'s groups -> (B, M, tf_dim) memory and its (B, M) padding mask (None for one group)."""
+        if len(groups) == 1:
+            return self.memory(groups[0][1]), None
+        memories = [(rows, self.memory(features)) for rows, features in groups]  # (b, h * w, tf_dim) each
+        first = memories[0][1]
+        length = max(memory.shape[1] for _, memory in memories)
+        memory = first.new_zeros((batch, length, first.shape[2]))
+        padding = torch.ones((batch, length), dtype=torch.bool, device=first.device)
+        for rows, group_memory in memories:
+            index = torch.tensor(rows, device=first.device)
+            memory[index, : group_memory.shape[1]] = group_memory
+            padding[index, : group_memory.shape[1]] = False
+        return memory, padding
+
+    def ctc_log_probs_each(self, groups: list[tuple[list[int], torch.Tensor]], batch: int) -> np.ndarray:
+        """`features_each`'s groups -> (B, frames, C) log-probabilities of the CTC head, each row's own frames
+        followed by frames certain of the blank (batch_regions.pad_ctc_frames)."""
+        if len(groups) == 1:
+            return self.ctc_log_probs(groups[0][1])
+        blank = Vocabulary(self.data_config["mapping"]).blank
+        assert blank is not None, "a CTC head's mapping has the blank <B>"
+        return pad_ctc_frames([(rows, self.ctc_log_probs(features)) for rows, features in groups], batch, blank)

@@ -86,8 +86,9 @@ class TransformerTextDecoder(nn.Module):
             x = self.transformer.norm(x)
         return self.fc(x)
 
-    def sequence_logits(self, memory: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        """Teacher-forced (B, Sy, C) logits: position i predicts token i + 1 from tokens <= i."""
+    def sequence_logits(self, memory: torch.Tensor, y: torch.Tensor, memory_mask: torch.Tensor | None = None) -> torch.Tensor:
+        """Teacher-forced (B, Sy, C) logits: position i predicts token i + 1 from tokens <= i; `memory_mask` (B, M)
+        True at the memory cells that are padding, never attended to (decoding.py)."""
         length = y.shape[1]
         causal_mask = generate_square_subsequent_mask(length, device=y.device)  # (Sy, Sy)
         output = self.transformer(
@@ -95,14 +96,17 @@ class TransformerTextDecoder(nn.Module):
             memory,
             tgt_mask=causal_mask,
             tgt_key_padding_mask=y == self.padding_token,  # (B, Sy): <P> is never attended to
+            memory_key_padding_mask=memory_mask,
         )  # (B, Sy, dim)
         return self.fc(output)  # (B, Sy, C); nn.TransformerDecoder applied its own final norm
 
-    def sequence_log_likelihood(self, memory: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
+    def sequence_log_likelihood(
+        self, memory: torch.Tensor, tokens: torch.Tensor, memory_mask: torch.Tensor | None = None
+    ) -> torch.Tensor:
         """(B, L) texts laid out as `generate` writes them (<S>, text, <E>, <P>...) -> (B,) the log-probability
         of each, <E> included: the figure `generate` returns for its own texts, for any text."""
         with torch.inference_mode():
-            log_probs = torch.log_softmax(self.sequence_logits(memory, tokens[:, :-1]).float(), dim=-1)
+            log_probs = torch.log_softmax(self.sequence_logits(memory, tokens[:, :-1], memory_mask).float(), dim=-1)
         targets = tokens[:, 1:]
         chosen = log_probs.gather(-1, targets.unsqueeze(-1)).squeeze(-1)
         return (chosen * (targets != self.padding_token)).sum(dim=1)
@@ -118,13 +122,16 @@ class TransformerTextDecoder(nn.Module):
         beam_width: int = 1,
         return_log_probs: bool = False,
         line_limits: torch.Tensor | None = None,
+        memory_mask: torch.Tensor | None = None,
     ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
         """(B, max_length) tokens (<S> first, <P> after <E>), and with return_log_probs each text's
         total log-probability (B,) (its <E> included). beam_width=1 is greedy decoding; `line_limits`
-        (B,) caps the characters per line (decoding.py)."""
+        (B,) caps the characters per line, `memory_mask` (B, M) hides the memory's padding (decoding.py)."""
         max_length = max_length or self.max_output_length
         if beam_width == 1:
-            tokens, log_probs = decoding.greedy_decode(self, memory, max_length, line_limits=line_limits)
+            tokens, log_probs = decoding.greedy_decode(self, memory, max_length, line_limits=line_limits,
+                                                       memory_mask=memory_mask)
         else:
-            tokens, log_probs = decoding.beam_search_decode(self, memory, max_length, beam_width, line_limits=line_limits)
+            tokens, log_probs = decoding.beam_search_decode(self, memory, max_length, beam_width, line_limits=line_limits,
+                                                            memory_mask=memory_mask)
         return (tokens, log_probs) if return_log_probs else tokens

@@ -9,11 +9,12 @@ writes, beside the model (or in --output_dir):
   layer i: the cross-attention keys (transposed) and values, computed once per image; for a model with a
   line CTC head also ctc_log_probs (B, frames, classes), the head's, from the same ResNet pass.
 - decoder_step.onnx: token (B,) at position (1,), cache_mask (C,) (0 for the C cache slots filled so
-  far, -inf for the rest), cache_key_i (B, heads, head_dim, C), cache_value_i (B, heads, C, head_dim) and
+  far, -inf for the rest), memory_mask (B, M) (0 for an image's own memory cells, -inf for the padding of a
+  batch of images of several sizes: see text_recognizer/batch_regions.py), cache_key_i (B, heads, head_dim, C), cache_value_i (B, heads, C, head_dim) and
   the memory keys/values -> logits (B, classes) for the next position and new_key_i (B, heads, head_dim, 1)
   and new_value_i (B, heads, 1, head_dim), the token's own, which the caller writes into its cache slot. Feeding only the
   newest token keeps decoding linear in the output length, and a step copies nothing of the cache.
-- decoder_sequence.onnx: tokens (B, T) and the memory keys/values -> log_probs (B, T, classes), teacher
+- decoder_sequence.onnx: tokens (B, T), memory_mask and the memory keys/values -> log_probs (B, T, classes), teacher
   forced: joint reading scores whole candidate texts with it in one pass.
 - onnx_model.json: the mapping, the special tokens, the sizes and the preprocessing settings the
   ONNX backend of ParagraphTextRecognizer needs (it reads no torch file).
@@ -90,20 +91,23 @@ class DecoderStepGraph(nn.Module):
         self.embedding = decoder.embedding.weight.detach() * math.sqrt(decoder.dim)
         self.positions = sinusoid_table(decoder.max_output_length, decoder.dim).to(self.embedding.dtype)
 
-    def forward(self, token: torch.Tensor, position: torch.Tensor, cache_mask: torch.Tensor, *cache: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    def forward(self, token: torch.Tensor, position: torch.Tensor, cache_mask: torch.Tensor, memory_mask: torch.Tensor,
+                *cache: torch.Tensor) -> tuple[torch.Tensor, ...]:
         count = len(self.layers)
         past, memory = cache[: 2 * count], cache[2 * count :]
         x = self.embedding[token] + self.positions[position]  # (B, d)
+        memory_mask = memory_mask[:, None, None, :]  # (B, 1, 1, M): added to every head's scores
         news: list[torch.Tensor] = []
         for i, layer in enumerate(self.layers):
-            x, key, value = layer(x, cache_mask, past[2 * i], past[2 * i + 1], memory[2 * i], memory[2 * i + 1])
+            x, key, value = layer(x, cache_mask, past[2 * i], past[2 * i + 1], memory[2 * i], memory[2 * i + 1], memory_mask)
             news += [key, value]
         return (self.decoder.output_logits(x), *news)
 
 
 class _StepLayer:
     """One decoder layer for export. Called: decoding._Layer.step on (B, d) rows against cache_key (B, h, dh, C), cache_value (B, h, C, dh), cache_mask
-    (C,) (0 where filled, -inf where not), memory_key (B, h, dh, M), memory_value (B, h, M, dh); returns the
+    (C,) (0 where filled, -inf where not), memory_key (B, h, dh, M), memory_value (B, h, M, dh), memory_mask
+    (B, 1, 1, M) (0 for an image's own cells, -inf for padding); returns the
     layer's output and the token's own key (B, h, dh, 1) and value (B, h, 1, dh). `sequence`: all positions at
     once (the teacher-forced graph)."""
 
@@ -127,13 +131,17 @@ class _StepLayer:
         attended = torch.matmul(cached, cache_value) + own * value  # (B, h, 1, dh)
         return nn.functional.linear(attended.reshape(-1, self.layer.dim), *self.layer.self_out), key, value
 
-    def cross_attention(self, h: torch.Tensor, memory_key: torch.Tensor, memory_value: torch.Tensor) -> torch.Tensor:
+    def cross_attention(self, h: torch.Tensor, memory_key: torch.Tensor, memory_value: torch.Tensor,
+                        memory_mask: torch.Tensor) -> torch.Tensor:
         q = nn.functional.linear(h, *self.cross_query).reshape(self.rows)
-        attended = torch.matmul(torch.softmax(torch.matmul(q, memory_key), dim=-1), memory_value)  # (B, h, 1, dh)
+        scores = torch.matmul(q, memory_key) + memory_mask  # (B, h, 1, M)
+        attended = torch.matmul(torch.softmax(scores, dim=-1), memory_value)  # (B, h, 1, dh)
         return nn.functional.linear(attended.reshape(-1, self.layer.dim), *self.layer.cross_out)
 
-    def sequence(self, x: torch.Tensor, causal: torch.Tensor, memory_key: torch.Tensor, memory_value: torch.Tensor) -> torch.Tensor:
-        """The layer over all T positions of (B, T, d) at once, `causal` (T, T) added to the self-attention's scores."""
+    def sequence(self, x: torch.Tensor, causal: torch.Tensor, memory_key: torch.Tensor, memory_value: torch.Tensor,
+                 memory_mask: torch.Tensor) -> torch.Tensor:
+        """The layer over all T positions of (B, T, d) at once, `causal` (T, T) added to the self-attention's scores,
+        `memory_mask` (B, 1, 1, M) to the cross-attention's."""
         layer, batch, length = self.layer, x.shape[0], x.shape[1]
         heads = (batch, length, layer.heads, layer.head_dim)
 
@@ -145,13 +153,14 @@ class _StepLayer:
 
         def cross_attention(h: torch.Tensor) -> torch.Tensor:
             q = nn.functional.linear(h, *self.cross_query).reshape(heads).transpose(1, 2)  # (B, h, T, dh)
-            attended = torch.matmul(torch.softmax(torch.matmul(q, memory_key), dim=-1), memory_value)
+            attended = torch.matmul(torch.softmax(torch.matmul(q, memory_key) + memory_mask, dim=-1), memory_value)
             return nn.functional.linear(attended.transpose(1, 2).reshape(batch, length, layer.dim), *layer.cross_out)
 
         return layer.residual_blocks(x, self_attention, cross_attention)
 
     def __call__(self, x: torch.Tensor, cache_mask: torch.Tensor, cache_key: torch.Tensor, cache_value: torch.Tensor,
-                 memory_key: torch.Tensor, memory_value: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+                 memory_key: torch.Tensor, memory_value: torch.Tensor,
+                 memory_mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         own: list[torch.Tensor] = []  # the token's key and value, made inside the self-attention
 
         def self_attention(h: torch.Tensor) -> torch.Tensor:
@@ -159,7 +168,7 @@ class _StepLayer:
             own.extend((key, value))
             return attended
 
-        x = self.layer.residual_blocks(x, self_attention, lambda h: self.cross_attention(h, memory_key, memory_value))
+        x = self.layer.residual_blocks(x, self_attention, lambda h: self.cross_attention(h, memory_key, memory_value, memory_mask))
         return x, own[0], own[1]
 
 
@@ -173,12 +182,13 @@ class DecoderSequenceGraph(nn.Module):
         step = DecoderStepGraph(model)
         self.decoder, self.embedding, self.positions, self.layers = model.decoder, step.embedding, step.positions, step.layers
 
-    def forward(self, tokens: torch.Tensor, *memory: torch.Tensor) -> torch.Tensor:
+    def forward(self, tokens: torch.Tensor, memory_mask: torch.Tensor, *memory: torch.Tensor) -> torch.Tensor:
         length = tokens.shape[1]
         x = self.embedding[tokens] + self.positions[:length]  # (B, T, d)
         causal = torch.full((length, length), float("-inf")).triu(1)  # position i sees tokens <= i
+        memory_mask = memory_mask[:, None, None, :]  # (B, 1, 1, M)
         for i, layer in enumerate(self.layers):
-            x = layer.sequence(x, causal, memory[2 * i], memory[2 * i + 1])
+            x = layer.sequence(x, causal, memory[2 * i], memory[2 * i + 1], memory_mask)
         return torch.log_softmax(self.decoder.output_logits(x), dim=-1)
 
 
@@ -261,6 +271,7 @@ def export(model_path: str | Path, output_dir: str | Path | None = None, check: 
     token = torch.randint(0, len(config["mapping"]), (EXAMPLE_BATCH,))
     position = torch.tensor([EXAMPLE_CAPACITY - 1])
     cache_mask = torch.zeros(EXAMPLE_CAPACITY)
+    memory_mask = torch.zeros(EXAMPLE_BATCH, memory_kv[1].shape[2])  # (B, M): nothing masked
     cache_kv = tuple(torch.rand(EXAMPLE_BATCH, heads, *sizes) for _ in range(count)
                      for sizes in ((head_dim, EXAMPLE_CAPACITY), (EXAMPLE_CAPACITY, head_dim)))
     step = DecoderStepGraph(model).eval()
@@ -269,21 +280,24 @@ def export(model_path: str | Path, output_dir: str | Path | None = None, check: 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         step_program = torch.onnx.export(
-            step, (token, position, cache_mask, *cache_kv, *memory_kv), opset_version=OPSET, dynamo=True,
+            step, (token, position, cache_mask, memory_mask, *cache_kv, *memory_kv), opset_version=OPSET, dynamo=True,
             external_data=False, verbose=False,
-            input_names=["token", "position", "cache_mask", *_names("cache", count), *_names("memory", count)],
+            input_names=["token", "position", "cache_mask", "memory_mask", *_names("cache", count), *_names("memory", count)],
             output_names=["logits", *_names("new", count)],
-            # forward(token, position, cache_mask, *cache)
-            dynamic_shapes=({0: batch}, None, {0: capacity}, tuple([key_shape, value_shape] * count + memory_shapes)),
+            # forward(token, position, cache_mask, memory_mask, *cache)
+            dynamic_shapes=({0: batch}, None, {0: capacity}, {0: batch, 1: memory_length},
+                            tuple([key_shape, value_shape] * count + memory_shapes)),
         )
     length = torch.export.Dim("length", min=1, max=config["max_output_length"])
     tokens = torch.randint(0, len(config["mapping"]), (EXAMPLE_BATCH, EXAMPLE_CAPACITY))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         sequence_program = torch.onnx.export(
-            DecoderSequenceGraph(model).eval(), (tokens, *memory_kv), opset_version=OPSET, dynamo=True,
-            external_data=False, verbose=False, input_names=["tokens", *_names("memory", count)], output_names=["log_probs"],
-            dynamic_shapes=({0: batch, 1: length}, tuple(memory_shapes)),  # forward(tokens, *memory)
+            DecoderSequenceGraph(model).eval(), (tokens, memory_mask, *memory_kv), opset_version=OPSET, dynamo=True,
+            external_data=False, verbose=False, input_names=["tokens", "memory_mask", *_names("memory", count)],
+            output_names=["log_probs"],
+            # forward(tokens, memory_mask, *memory)
+            dynamic_shapes=({0: batch, 1: length}, {0: batch, 1: memory_length}, tuple(memory_shapes)),
         )
     assert encoder_program is not None and step_program is not None and sequence_program is not None
     programs = [(encoder_program, config["encoder"]), (step_program, config["decoder_step"]),
@@ -301,7 +315,8 @@ def export(model_path: str | Path, output_dir: str | Path | None = None, check: 
 
 
 def check_export(model: ResnetTransformer, json_path: Path, tolerance: float = 1e-3) -> float:
-    """Run both graphs next to the torch model on a random page and a few decoding steps."""
+    """Run the graphs next to the torch model on a random page and a few decoding steps, the second page's last
+    memory cells masked (as the padding of a batch of images of several sizes is)."""
     import numpy as np
 
     graphs = onnx_model.OnnxTextModel(json_path)
@@ -313,18 +328,22 @@ def check_export(model: ResnetTransformer, json_path: Path, tolerance: float = 1
         # (keys, values) per layer; the encoder's keys are transposed
         expected_kv = [(kv[0].transpose(2, 3), kv[1]) for kv in (layer.memory_keys_values(memory) for layer in layers)]
         tokens = torch.tensor([[model.decoder.start_token, 5, 9, 11]] * 2)
-        expected_logits = model.decoder.sequence_logits(memory, tokens)  # (B, 4, C)
+        padding = torch.zeros(memory.shape[:2], dtype=torch.bool)
+        padding[1, -3:] = True
+        expected_logits = model.decoder.sequence_logits(memory, tokens, padding)  # (B, 4, C)
+    memory_mask = np.where(padding.numpy(), -np.inf, 0.0).astype(np.float32)
     got_kv = graphs.encode(image.numpy())
     worst = max(
         float(np.abs(got_kv[2 * i + j] - expected_kv[i][j].numpy()).max()) for i in range(len(layers)) for j in range(2)
     )
-    cache = graphs.start(got_kv, tokens.shape[1], capacity=2)  # it grows on the third step: checked too
+    cache = graphs.start(got_kv, tokens.shape[1], capacity=2, memory_mask=memory_mask)  # it grows on the third step: checked too
     for t in range(tokens.shape[1]):
         logits = cache.step(tokens[:, t].numpy())
         worst = max(worst, float(np.abs(logits - expected_logits[:, t].numpy()).max()))
     with torch.inference_mode():
-        expected_totals = model.decoder.sequence_log_likelihood(memory, tokens).numpy()
-    worst = max(worst, float(np.abs(graphs.sequence_log_likelihood(got_kv, tokens.numpy()) - expected_totals).max()))
+        expected_totals = model.decoder.sequence_log_likelihood(memory, tokens, padding).numpy()
+    got_totals = graphs.sequence_log_likelihood(got_kv, tokens.numpy(), memory_mask)
+    worst = max(worst, float(np.abs(got_totals - expected_totals).max()))
     if graphs.has_ctc_head:
         with torch.inference_mode():
             expected_ctc = torch.log_softmax(model.ctc_logits(model.feature_map(image)), dim=-1).numpy()
