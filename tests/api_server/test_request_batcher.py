@@ -3,7 +3,7 @@ import asyncio
 
 import numpy as np
 
-from api_server.batching import Batcher, batch_size_of
+from text_recognizer.api_server.batching import Batcher, batch_size_of
 
 
 def test_a_page_read_by_lines_is_grouped_by_its_lines_padded_together():
