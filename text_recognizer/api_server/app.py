@@ -45,7 +45,7 @@ from text_recognizer.api_server.responses import Recognition, recognition
 from text_recognizer.metadata import iam_paragraphs as metadata
 from text_recognizer.paragraph_text_recognizer import ParagraphTextRecognizer, PreparedPage
 from text_recognizer.result_formats import MEDIA_TYPES, XML_FORMATS, render
-from text_recognizer.run_files import DEFAULT_MODEL_PATH, MODEL_CARD_FILE, RUN_COMMAND_FILE
+from text_recognizer.run_files import MODEL_CARD_FILE, RUN_COMMAND_FILE, default_model_path
 from text_recognizer.stems.paragraph_core import READ_BY_LINES
 from text_recognizer.util import decode_image, enable_heif
 
@@ -59,7 +59,7 @@ IMAGE_TYPES = ("image/png", "image/jpeg", "image/tiff", "image/bmp", "image/gif"
 
 @dataclass
 class Settings:
-    model_path: Path = DEFAULT_MODEL_PATH
+    model_path: Path = dataclasses.field(default_factory=default_model_path)
     backend: str = "auto"  # onnx when the exported graphs are beside the model, else torch
     max_body_bytes: int = 20 << 20  # a whole request; larger ones get 413 before they are read
     max_pixels: int = 40_000_000  # width x height of an upload (a decompression-bomb guard); 413 above
