@@ -36,11 +36,11 @@ test: install browser  ## Install if needed (the browser too), then run the test
 	WANDB_MODE=disabled $(PYTHON) -m pytest $(PYTEST_ARGS)
 
 lint: install  ## Static checks: ruff and mypy.
-	$(PYTHON) -m ruff check text_recognizer training tests api_server
-	$(PYTHON) -m mypy text_recognizer training api_server
+	$(PYTHON) -m ruff check text_recognizer training tests
+	$(PYTHON) -m mypy text_recognizer training
 
 serve: install  ## Serve the API and web page on 127.0.0.1:8000 (ARGS="--backend=onnx --port=8001 ...").
-	$(PYTHON) -m api_server $(ARGS)
+	$(PYTHON) -m text_recognizer.api_server $(ARGS)
 
 export: install  ## Export the shipped model to ONNX beside it (ARGS="--model_path ...").
 	$(PYTHON) training/export_model.py $(ARGS)

@@ -62,7 +62,7 @@ def offline_test_paragraphs(root: Path, count: int) -> tuple[list[Path], list[st
 
 class ServerThread:
     """A uvicorn server for `app` on a free 127.0.0.1 port, in a thread of this process, with the protocol
-    python -m api_server uses (a deadline for request headers); `options` go to uvicorn.Config."""
+    python -m text_recognizer.api_server uses (a deadline for request headers); `options` go to uvicorn.Config."""
 
     def __init__(self, app, **options) -> None:
         import socket
@@ -74,7 +74,7 @@ class ServerThread:
             probe.bind(("127.0.0.1", 0))
             self.port = probe.getsockname()[1]
         self.url = f"http://127.0.0.1:{self.port}"
-        from api_server.connections import HeaderDeadlineProtocol
+        from text_recognizer.api_server.connections import HeaderDeadlineProtocol
 
         config = {"host": "127.0.0.1", "port": self.port, "log_level": "warning", "http": HeaderDeadlineProtocol, **options}
         self.server = uvicorn.Server(uvicorn.Config(app, **config))

@@ -103,7 +103,7 @@ def test_joint_reading_needs_a_ctc_head(tmp_path):
 def test_the_server_reads_a_line_model_jointly_unless_told_and_says_how(tmp_path, monkeypatch):
     from fastapi.testclient import TestClient
 
-    from api_server.__main__ import ENV_PREFIX, app_from_environment
+    from text_recognizer.api_server.__main__ import ENV_PREFIX, app_from_environment
 
     path = save_ctc_line_model(tmp_path / "ctc.pt")
     monkeypatch.setenv(ENV_PREFIX + "MODEL_PATH", str(path))

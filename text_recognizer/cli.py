@@ -6,7 +6,7 @@ Each command runs the main() of a documented script with the same flags (its --h
     text-recognizer train          python training/run_experiment.py
     text-recognizer select         python training/save_best_model.py
     text-recognizer export         python training/export_model.py
-    text-recognizer serve          python -m api_server (make serve)
+    text-recognizer serve          python -m text_recognizer.api_server (make serve)
 
 A command's module is imported only when it runs: reading never loads the training stack.
 """
@@ -19,9 +19,7 @@ from collections.abc import Callable
 from typing import Any, NamedTuple
 
 PROG = "text-recognizer"
-# The server is not part of the package yet (it is its own top-level folder in the clone); when it moves
-# into the package, this line is what changes.
-SERVER_MODULE = "api_server.__main__"
+SERVER_MODULE = "text_recognizer.api_server.__main__"  # python -m text_recognizer.api_server
 
 
 class Command(NamedTuple):
@@ -38,7 +36,8 @@ COMMANDS = {
                       "write the best run's model into the artifacts (training/save_best_model.py)", "train", True),
     "export": Command("text_recognizer.training.export_model", "export a paragraph model to ONNX (training/export_model.py)",
                       "train", True),
-    "serve": Command(SERVER_MODULE, "serve the REST API and web page (python -m api_server)", "serve", False),
+    "serve": Command(SERVER_MODULE, "serve the REST API and web page (python -m text_recognizer.api_server)", "serve",
+                     True),
 }
 
 
@@ -58,9 +57,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _missing_module_message(name: str, command: Command, error: ModuleNotFoundError) -> str:
     missing = (error.name or "").split(".")[0]
-    if missing == SERVER_MODULE.split(".")[0]:
-        return (f"`{PROG} serve`: the server ({missing}) is not installed with this package; run it from a clone "
-                "of the project (`make serve` or `python -m api_server`)")
     hint = f": pip install 'text_recognizer[{command.extra}]'" if command.extra else ""
     return f"`{PROG} {name}` needs {missing or error}, which is not installed{hint}"
 

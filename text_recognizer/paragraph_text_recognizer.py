@@ -26,7 +26,7 @@ from PIL import Image
 
 from text_recognizer.metadata import iam_paragraphs as metadata
 from text_recognizer.page_result import LineResult, PageGeometry, Prediction
-from text_recognizer.run_files import DEFAULT_MODEL_PATH
+from text_recognizer.run_files import default_model_path
 from text_recognizer.stems import paragraph_core
 from text_recognizer.stems.page_normalize import NormalizedPage, normalize_page
 from text_recognizer.util import ORIGINAL_SIZE, ImageSource, positive_int, read_image_pil
@@ -110,7 +110,7 @@ class ParagraphTextRecognizer:
     ) -> None:
         """`threads`: CPU threads of the model's operations (None: the libraries' default, one per core).
         Fewer pay when other work shares the cores: a server's request handling, another worker."""
-        path = Path(model_path) if model_path is not None else DEFAULT_MODEL_PATH
+        path = Path(model_path) if model_path is not None else default_model_path()
         if backend not in BACKENDS:
             raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
         if read_by is not None and read_by not in paragraph_core.READ_BY:
@@ -372,7 +372,7 @@ def main(argv: list[str] | None = None) -> int:
                                      "JSON, PAGE XML, ALTO or hOCR, with each line's box and confidence).")
     parser.add_argument("files", nargs="+", help="image paths, folders (every image in them, by name), quoted glob "
                         "patterns ('scans/*.jpg') or URLs (PNG, JPEG, ...)")
-    parser.add_argument("--model_path", default=None, help=f"model.pt or .ckpt (default: {DEFAULT_MODEL_PATH})")
+    parser.add_argument("--model_path", default=None, help=f"model.pt or .ckpt (default: {default_model_path()})")
     parser.add_argument("--beam_width", type=positive_int, default=1, help="1 = greedy decoding")
     parser.add_argument("--format", choices=FORMATS, default="text", help="text: the text (several files: each after "
                         "a '==> FILE <==' line); json: one JSON object per file, with its lines' boxes and confidences; "

@@ -11,12 +11,16 @@ readers (the recognizer, export_model, the API server):
     text_recognizer/artifacts/paragraph_text_recognizer/
         model.pt, config.json, run_command.txt   what the recognizer loads (and the run it came from)
         MODEL_CARD.md                            its training data, figures, limits and licences
+
+Installed from a wheel (not a clone), the package's artifacts folder is inside site-packages: the shipped
+model is read from there, but `select` and `export` write into the user's data folder instead
+(~/.local/share/text_recognizer/artifacts on Linux), and reading prefers a paragraph model found there.
 """
 from __future__ import annotations
 
 from pathlib import Path
 
-from text_recognizer.metadata.shared import PROJECT_DIRNAME, in_clone
+from text_recognizer.metadata.shared import PROJECT_DIRNAME, in_clone, user_data_dirname
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 # Runs go to the clone's training/logs; an installed package (no clone, site-packages no place for runs)
@@ -37,6 +41,21 @@ MODEL_CARD_FILE = "MODEL_CARD.md"  # what the model is for and how well it reads
 PARAGRAPH_RECOGNIZER_DIR = "paragraph_text_recognizer"
 LINE_RECOGNIZER_DIR = "line_text_recognizer"
 DEFAULT_MODEL_PATH = ARTIFACTS_DIR / PARAGRAPH_RECOGNIZER_DIR / MODEL_FILE  # the shipped paragraph model
+
+
+def default_artifacts_dir() -> Path:
+    """Where `select` writes a model and `export` its graphs when not told: the package's artifacts in a
+    clone; installed, the user's data folder. Not site-packages, which a user may not be able to write and
+    which the next pip install replaces; not the working directory, for reading would then find a selected
+    model only from the folder it was selected in; not the data cache (~/.cache), which may be emptied."""
+    return ARTIFACTS_DIR if in_clone() else user_data_dirname() / "artifacts"
+
+
+def default_model_path() -> Path:
+    """The paragraph model that reading loads when none is named (read at each call): one that `select`
+    (or `export`) wrote into default_artifacts_dir(), else the shipped one. In a clone they are the same."""
+    selected = default_artifacts_dir() / PARAGRAPH_RECOGNIZER_DIR / MODEL_FILE
+    return selected if selected.is_file() else DEFAULT_MODEL_PATH
 
 
 def recognizer_dirname(data_class: str) -> str:

@@ -63,7 +63,7 @@ def main(argv: list[str] | None = None) -> int:
         log_dir = DEMO_DIRNAME / "logs"
         flags = [*TRAINING_FLAGS, f"--log_dir={log_dir}"]
         result = run_experiment.run(run_experiment.build_parser(flags).parse_args(flags),
-                                    command=["training/run_experiment.py", *flags])
+                                    command=["python", "training/run_experiment.py", *flags])
         print(f"test metrics: {result['test_metrics']} ({time.perf_counter() - started:.0f} s)")
 
         step(3, "selecting the best demo run with save_best_model")

@@ -8,7 +8,7 @@ from fastapi.testclient import TestClient
 from PIL import Image
 from serving_fixtures import shared_paragraphs, shared_small_model
 
-from api_server.app import Settings, create_app
+from text_recognizer.api_server.app import Settings, create_app
 from text_recognizer.paragraph_text_recognizer import ParagraphTextRecognizer
 
 
@@ -62,7 +62,7 @@ def test_health_model_and_page(client, model_path):
 
 
 def test_worker_settings_come_from_the_environment_threads_included(model_path, monkeypatch):
-    from api_server.__main__ import ENV_PREFIX, app_from_environment
+    from text_recognizer.api_server.__main__ import ENV_PREFIX, app_from_environment
 
     for name, value in {"MODEL_PATH": str(model_path), "BACKEND": "onnx", "THREADS": "1"}.items():
         monkeypatch.setenv(ENV_PREFIX + name, value)
@@ -263,7 +263,7 @@ def test_the_model_description_holds_its_model_card(recognizer):
 @pytest.mark.parametrize("workers", ["1", "2"])
 def test_a_bad_model_is_one_line_and_exit_1_before_any_worker_starts(tmp_path, capsys, workers):
     """Issue 35: with --workers 2 uvicorn respawned workers that each died with a traceback, forever."""
-    from api_server.__main__ import main
+    from text_recognizer.api_server.__main__ import main
 
     bad = tmp_path / "model.pt"
     bad.write_bytes(b"not a model at all")

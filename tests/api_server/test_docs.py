@@ -6,7 +6,7 @@ import pytest
 from fastapi.testclient import TestClient
 from serving_fixtures import shared_small_model
 
-from api_server.app import Settings, create_app
+from text_recognizer.api_server.app import Settings, create_app
 from text_recognizer.paragraph_text_recognizer import ParagraphTextRecognizer
 
 

@@ -8,8 +8,8 @@ import pytest
 from PIL import Image
 from serving_fixtures import ServerThread, shared_paragraphs, shared_small_model
 
-from api_server import load_test
-from api_server.app import Settings, create_app
+from text_recognizer.api_server import load_test
+from text_recognizer.api_server.app import Settings, create_app
 from text_recognizer.paragraph_text_recognizer import ParagraphTextRecognizer
 
 CONCURRENT_REQUESTS = 50

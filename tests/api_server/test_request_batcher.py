@@ -3,7 +3,7 @@ import asyncio
 
 import numpy as np
 
-from api_server.batching import Batcher
+from text_recognizer.api_server.batching import Batcher
 
 
 def test_requests_of_any_size_share_a_batch():

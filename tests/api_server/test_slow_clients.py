@@ -11,7 +11,7 @@ import pytest
 from PIL import Image, ImageDraw
 from serving_fixtures import ServerThread, shared_small_model
 
-from api_server.app import Settings, create_app
+from text_recognizer.api_server.app import Settings, create_app
 from text_recognizer.paragraph_text_recognizer import ParagraphTextRecognizer
 
 DEADLINE_S = 1.0

@@ -259,3 +259,17 @@ def test_a_checkpoint_that_fails_to_reach_the_disk_leaves_the_old_one_whole(tmp_
     with pytest.raises(DiskFullError, match="the disk is full"):
         AtomicCheckpointIO().save_checkpoint({"epoch": 2, "weights": torch.zeros(1000)}, path)
     assert torch.load(path, weights_only=True) == {"epoch": 1} and [p.name for p in tmp_path.iterdir()] == ["last.ckpt"]
+
+
+def test_run_command_txt_records_the_command_as_it_was_typed(monkeypatch, tmp_path):
+    """An installed user reruns `text-recognizer train ...`; a clone's user `python training/run_experiment.py ...`."""
+    from text_recognizer import cli
+    from text_recognizer.training import run_experiment
+
+    commands = []
+    monkeypatch.setattr(run_experiment, "run", lambda args, command=None: commands.append(command))
+    assert cli.main(["train", *SMALL]) == 0
+    assert main(SMALL) == 0
+    assert commands == [["text-recognizer", "train", *SMALL], ["python", "training/run_experiment.py", *SMALL]]
+    run_experiment._write_run_files(tmp_path, parse(SMALL), commands[0])
+    assert (tmp_path / "run_command.txt").read_text() == "text-recognizer train " + " ".join(SMALL) + "\n"

@@ -23,7 +23,7 @@ def local_runs(tmp_path_factory):
     results = []
     for lr in ("1e-7", "3e-3"):
         argv = [*SMALL, f"--lr={lr}", f"--log_dir={log_dir}"]
-        results.append(run(build_parser(argv).parse_args(argv), command=["training/run_experiment.py", *argv]))
+        results.append(run(build_parser(argv).parse_args(argv), command=["python", "training/run_experiment.py", *argv]))
     return log_dir, results
 
 
@@ -252,7 +252,7 @@ def test_a_second_stage_started_from_a_run_folder_loads_that_runs_best_epoch(loc
     trained = {}
     for name, extra in (("from_stage_1", [f"--load_checkpoint={stage_1['run_dir']}"]), ("from_scratch", [])):
         argv = [*SMALL, "--max_epochs=1", f"--log_dir={tmp_path / name}", *extra]
-        trained[name] = run(build_parser(argv).parse_args(argv), command=["training/run_experiment.py", *argv])
+        trained[name] = run(build_parser(argv).parse_args(argv), command=["python", "training/run_experiment.py", *argv])
     config = json.loads((Path(trained["from_stage_1"]["run_dir"]) / "config.json").read_text())
     assert config["load_checkpoint"] == str(stage_1["best_checkpoint"])  # the best epoch's, not last.ckpt
     first = read_checkpoint(stage_1["best_checkpoint"])["state_dict"]

@@ -30,6 +30,16 @@ def user_cache_dirname() -> Path:
     return Path(platformdirs.user_cache_dir(APP_NAME))
 
 
+def user_data_dirname() -> Path:
+    """The user's data folder for the package (what they made, not a cache): platformdirs' where installed,
+    else $XDG_DATA_HOME (or ~/.local/share) / text_recognizer, which is what platformdirs answers on Linux."""
+    try:
+        import platformdirs
+    except ImportError:
+        return Path(os.environ.get("XDG_DATA_HOME") or "~/.local/share").expanduser() / APP_NAME
+    return Path(platformdirs.user_data_dir(APP_NAME))
+
+
 def data_dirname() -> Path:
     """The folder of downloads and caches (read at each call): $TEXT_RECOGNIZER_DATA_DIR, else the clone's
     data/, else (an installed package, where data/ would be inside site-packages) the user's cache folder."""

@@ -27,6 +27,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import shutil
 import sys
 import warnings
 from pathlib import Path
@@ -41,7 +42,7 @@ from text_recognizer.model_file import build_model, model_config, read_checkpoin
 from text_recognizer.models import decoding
 from text_recognizer.models.resnet_transformer import ResnetTransformer
 from text_recognizer.models.transformer_util import sinusoid_table
-from text_recognizer.run_files import DEFAULT_MODEL_PATH, RUN_COMMAND_FILE
+from text_recognizer.run_files import PACKAGE_DIR, RUN_COMMAND_FILE, default_artifacts_dir, default_model_path
 from text_recognizer.stems import paragraph_core
 from text_recognizer.util import atomic_path, compute_sha256
 
@@ -353,14 +354,32 @@ def check_export(model: ResnetTransformer, json_path: Path, tolerance: float = 1
     return worst
 
 
+def default_output_dir(model_path: Path) -> Path:
+    """Beside the model, where the ONNX backend looks for the graphs; but a model inside the package of an
+    installed wheel (site-packages: perhaps not writable, replaced by the next pip install) is first copied
+    with its files into default_artifacts_dir(), which reading then prefers (run_files.default_model_path)."""
+    folder = model_path.resolve().parent
+    if not folder.is_relative_to(PACKAGE_DIR) or default_artifacts_dir().resolve().is_relative_to(PACKAGE_DIR):
+        return model_path.parent  # a clone's artifacts, or a model of the user's own
+    copy = default_artifacts_dir() / folder.name
+    copy.mkdir(parents=True, exist_ok=True)
+    for source in folder.iterdir():
+        if source.is_file():
+            shutil.copy2(source, copy / source.name)
+    print(f"copied {folder} into {copy} (reading uses that copy now) to write the graphs beside it")
+    return copy
+
+
 def main(argv: list[str] | None = None, prog: str | None = None) -> int:
     """`prog` names the command in the usage line (default: the script's name)."""
     parser = argparse.ArgumentParser(prog=prog, description=__doc__.split("\n\n")[0])
-    parser.add_argument("--model_path", default=str(DEFAULT_MODEL_PATH), help="model.pt or a Lightning .ckpt")
-    parser.add_argument("--output_dir", default=None, help="where to write the graphs (default: beside the model)")
+    parser.add_argument("--model_path", default=str(default_model_path()), help="model.pt or a Lightning .ckpt")
+    parser.add_argument("--output_dir", default=None, help="where to write the graphs (default: beside the model; "
+                        "for the shipped model of an installed package, a copy of it in the user's artifacts folder)")
     args = parser.parse_args(argv)
     try:
-        json_path = export(args.model_path, args.output_dir)
+        output_dir = args.output_dir if args.output_dir is not None else default_output_dir(Path(args.model_path))
+        json_path = export(args.model_path, output_dir)
     except (FileNotFoundError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1

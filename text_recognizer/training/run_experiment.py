@@ -184,7 +184,8 @@ def _loggers(args: argparse.Namespace, log_dir: Path) -> list:
 
 def run(args: argparse.Namespace, command: list[str] | None = None) -> dict[str, Any]:
     """Train and test as the flags say; returns the test metrics, the best checkpoint path, the run folder
-    and the trained LightningModule."""
+    and the trained LightningModule. `command`: the command line that started the run, word by word, as
+    run_command.txt records it (default: `python training/run_experiment.py` and this process's flags)."""
     import pytorch_lightning as pl
 
     check_flags(args)  # seed, log folder, a resumed checkpoint's model flags: before any data work or run folder
@@ -254,8 +255,20 @@ def _write_run_files(run_dir: Path, args: argparse.Namespace, command: list[str]
     """The run's flags and command beside the checkpoints, for save_best_model on local runs."""
     run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / CONFIG_FILE).write_text(json.dumps(vars(args), indent=2, sort_keys=True) + "\n")
-    argv = command if command is not None else ["training/run_experiment.py", *sys.argv[1:]]
-    (run_dir / RUN_COMMAND_FILE).write_text("python " + shlex.join(argv) + "\n")
+    words = command if command is not None else invoked_command(sys.argv[1:])
+    (run_dir / RUN_COMMAND_FILE).write_text(shlex.join(words) + "\n")
+
+
+def invoked_command(argv: list[str], prog: str | None = None) -> list[str]:
+    """The command line as the user typed it, so that it can be run again: the console command
+    (`text-recognizer train ...`, whose main() is given prog) or else the documented script.
+
+    >>> invoked_command(["--lr=1e-3"], prog="text-recognizer train")
+    ['text-recognizer', 'train', '--lr=1e-3']
+    >>> invoked_command(["--lr=1e-3"])
+    ['python', 'training/run_experiment.py', '--lr=1e-3']
+    """
+    return [*(prog.split() if prog else ["python", "training/run_experiment.py"]), *argv]
 
 
 def main(argv: list[str] | None = None, prog: str | None = None) -> int:
@@ -264,7 +277,7 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> int:
     parser = build_parser(argv, prog)
     args = parser.parse_args(argv)
     try:
-        run(args, command=None if argv is None else ["training/run_experiment.py", *argv])
+        run(args, command=invoked_command(sys.argv[1:] if argv is None else argv, prog))
     except (TrainerFlagError, NonFiniteLossError, DataUnavailableError, DiskFullError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2 if isinstance(error, TrainerFlagError) else 1

@@ -1,4 +1,5 @@
-"""Pick the best run of a data class and write its model into text_recognizer/artifacts/.
+"""Pick the best run of a data class and write its model into text_recognizer/artifacts/ (installed from a
+wheel, not in a clone: into the user's artifacts folder, run_files.default_artifacts_dir()).
 
     python training/save_best_model.py --entity=E --project=P --trained_data_class=IAMOriginalAndSyntheticParagraphs
     python training/save_best_model.py --local --trained_data_class=IAMParagraphs --metric=val_cer
@@ -34,6 +35,7 @@ from text_recognizer.run_files import (
     MODEL_FILE,
     RUN_COMMAND_FILE,
     best_checkpoint,
+    default_artifacts_dir,
     recognizer_dirname,
     run_dir_of,
 )
@@ -289,7 +291,8 @@ def write_artifacts(choice: RunChoice, artifacts_dir: Path, data_class: str, hal
     text goes there."""
     final = Path(artifacts_dir) / recognizer_dirname(data_class)
     content = read_checkpoint(choice.checkpoint)  # before touching anything: fails on a bad checkpoint
-    if Path(artifacts_dir).resolve() == Path(ARTIFACTS_DIR).resolve() and not reads_text(content["model_class"]):
+    recognizers = {Path(ARTIFACTS_DIR).resolve(), default_artifacts_dir().resolve()}  # the folders reading loads from
+    if Path(artifacts_dir).resolve() in recognizers and not reads_text(content["model_class"]):
         # A FakeImageData run once replaced the shipped paragraph recognizer with a CNN, which it then refused.
         raise SelectionError(f"run {choice.name} trained a {content['model_class']}, which cannot read text: {final} "
                              "is the text recognizer's model (ResnetTransformer, LineCNNTransformer); pass "
@@ -313,7 +316,8 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
     parser.add_argument("--mode", type=str, default=MODE, choices=("min", "max"), help="whether lower or higher is better")
     parser.add_argument("--local", nargs="?", const=str(DEFAULT_LOG_DIR), default=None, metavar="LOG_DIR",
                         help=f"select among local runs instead of W&B (LOG_DIR defaults to {DEFAULT_LOG_DIR})")
-    parser.add_argument("--artifacts_dir", type=str, default=str(ARTIFACTS_DIR), help="where to write the model folder")
+    parser.add_argument("--artifacts_dir", type=str, default=str(default_artifacts_dir()),
+                        help="where to write the model folder (reading loads a paragraph model from the default one)")
     parser.add_argument("--full_precision", action="store_true", help="keep float32 weights instead of half precision")
     return parser
 

@@ -8,8 +8,8 @@ socket and a file descriptor. Here every connection must deliver a request's hea
 app's Settings.header_deadline_s of opening, or of the answer to its previous request; else it is
 closed. The body has its own deadline in the app (Settings.body_deadline_s, 408).
 
-Run with `uvicorn.Config(..., http=HeaderDeadlineProtocol)` (python -m api_server does). The deadline
-comes from the app's lifespan state (api_server.app.HEADER_DEADLINE_STATE), so every worker process uses
+Run with `uvicorn.Config(..., http=HeaderDeadlineProtocol)` (python -m text_recognizer.api_server does). The
+deadline comes from the app's lifespan state (app.HEADER_DEADLINE_STATE), so every worker process uses
 its own app's settings; an app that does not say gets DEFAULT_HEADER_DEADLINE_S.
 """
 from __future__ import annotations
@@ -19,7 +19,7 @@ from typing import Any
 
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
-from api_server.app import HEADER_DEADLINE_STATE, Settings
+from text_recognizer.api_server.app import HEADER_DEADLINE_STATE, Settings
 
 DEFAULT_HEADER_DEADLINE_S = Settings.header_deadline_s
 

@@ -1,4 +1,5 @@
-"""python -m api_server [--model_path ...] [--backend auto|torch|onnx] [--host 127.0.0.1] [--port 8000] [--workers 1]
+"""python -m text_recognizer.api_server, or text-recognizer serve: [--model_path ...] [--backend auto|torch|onnx]
+[--host 127.0.0.1] [--port 8000] [--workers 1]
 
 Several workers are separate processes, each with its own model; they get their settings from the
 environment (uvicorn starts them by import string), which is why the flags are passed that way.
@@ -19,7 +20,7 @@ SETTING_FLAGS = {"model_path": Path, "backend": str, "max_in_flight": int, "max_
 
 
 def app_from_environment():  # uvicorn's factory: one call per worker process
-    from api_server.app import Settings, create_app
+    from text_recognizer.api_server.app import Settings, create_app
 
     values = {}
     for name, kind in SETTING_FLAGS.items():
@@ -29,14 +30,14 @@ def app_from_environment():  # uvicorn's factory: one call per worker process
     return create_app(Settings(**values))
 
 
-def main(argv: list[str] | None = None) -> int:
-    from api_server.app import Settings
+def main(argv: list[str] | None = None, prog: str | None = None) -> int:
+    from text_recognizer.api_server.app import Settings
     from text_recognizer.paragraph_text_recognizer import BACKENDS
     from text_recognizer.stems.paragraph_core import LINE_DECODINGS
     from text_recognizer.util import positive_float, positive_int
 
     defaults = Settings()
-    parser = argparse.ArgumentParser(description="Serve the paragraph recognizer: REST API and web page.")
+    parser = argparse.ArgumentParser(prog=prog, description="Serve the paragraph recognizer: REST API and web page.")
     parser.add_argument("--model_path", default=str(defaults.model_path), help="model.pt (its ONNX export beside it for onnx)")
     parser.add_argument("--backend", choices=("auto", *BACKENDS), default=defaults.backend,
                         help="auto: onnx when training/export_model.py has written the graphs beside the model")
@@ -83,9 +84,9 @@ def main(argv: list[str] | None = None) -> int:
     import uvicorn
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    # The h11 protocol with a deadline for request headers (uvicorn has none): api_server.connections.
-    uvicorn.run("api_server.__main__:app_from_environment", factory=True, host=args.host, port=args.port, workers=args.workers,
-                http="api_server.connections:HeaderDeadlineProtocol")
+    # The h11 protocol with a deadline for request headers (uvicorn has none): connections.py.
+    uvicorn.run("text_recognizer.api_server.__main__:app_from_environment", factory=True, host=args.host,
+                port=args.port, workers=args.workers, http="text_recognizer.api_server.connections:HeaderDeadlineProtocol")
     return 0
 
 

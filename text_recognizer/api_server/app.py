@@ -1,4 +1,4 @@
-"""The REST API and the web page: `create_app(Settings(...))`, or `python -m api_server` (make serve).
+"""The REST API and the web page: `create_app(Settings(...))`, or `text-recognizer serve` (make serve).
 
 POST /v1/recognize  an image as a multipart upload (field "image"); JSON {"image_base64": ...} or
                     {"url": ...} only when Settings.allow_json / allow_urls enable them.
@@ -40,16 +40,16 @@ from PIL import Image
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from api_server.batching import Batcher, Overloaded
-from api_server.responses import Recognition, recognition
+from text_recognizer.api_server.batching import Batcher, Overloaded
+from text_recognizer.api_server.responses import Recognition, recognition
 from text_recognizer.metadata import iam_paragraphs as metadata
 from text_recognizer.paragraph_text_recognizer import ParagraphTextRecognizer, PreparedPage
 from text_recognizer.result_formats import MEDIA_TYPES, XML_FORMATS, render
-from text_recognizer.run_files import DEFAULT_MODEL_PATH, MODEL_CARD_FILE, RUN_COMMAND_FILE
+from text_recognizer.run_files import MODEL_CARD_FILE, RUN_COMMAND_FILE, default_model_path
 from text_recognizer.stems.paragraph_core import READ_BY_LINES
 from text_recognizer.util import decode_image, enable_heif
 
-logger = logging.getLogger("api_server")
+logger = logging.getLogger("text_recognizer.api_server")
 DOCS_ASSETS_URL = "/docs-assets"  # Swagger UI's files (docs_assets())
 HEADER_DEADLINE_STATE = "header_deadline_s"  # the lifespan state's key that api_server.connections reads
 ResponseFormat = Literal["json", "text", "page", "alto", "hocr"]  # result_formats.FORMATS; JSON is the API's own
@@ -59,7 +59,7 @@ IMAGE_TYPES = ("image/png", "image/jpeg", "image/tiff", "image/bmp", "image/gif"
 
 @dataclass
 class Settings:
-    model_path: Path = DEFAULT_MODEL_PATH
+    model_path: Path = dataclasses.field(default_factory=default_model_path)
     backend: str = "auto"  # onnx when the exported graphs are beside the model, else torch
     max_body_bytes: int = 20 << 20  # a whole request; larger ones get 413 before they are read
     max_pixels: int = 40_000_000  # width x height of an upload (a decompression-bomb guard); 413 above

@@ -1,4 +1,5 @@
-"""Latency and throughput of a running server: `python -m api_server.load_test FILE... [--url] [--clients 1 4 16]`.
+"""Latency and throughput of a running server:
+`python -m text_recognizer.api_server.load_test FILE... [--url] [--clients 1 4 16]`.
 
 Each client sends its requests one after another (a new one as soon as the last is answered); the
 table gives p50 and p95 latency and requests per second for each number of concurrent clients.
