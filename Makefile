@@ -9,6 +9,8 @@ PYTHON := $(VENV)/bin/python
 # import. The project's own pip calls therefore ignore every pip configuration file.
 PIP := env -u PIP_FIND_LINKS PIP_CONFIG_FILE=/dev/null $(PYTHON) -m pip
 STAMP := $(VENV)/.installed
+SCHEMAS := $(VENV)/schemas
+OCRD_VALIDATORS := 2.67.1
 LOCKS := requirements/prod.txt requirements/dev.txt
 PYTEST_ARGS ?=
 
@@ -22,6 +24,9 @@ $(STAMP): $(LOCKS) pyproject.toml
 	$(PIP) install --quiet --upgrade pip
 	$(PIP) install --quiet -r requirements/prod.txt -r requirements/dev.txt
 	$(PIP) install --quiet --no-deps --no-build-isolation -e .
+	@# PAGE 2019's published XSD, which the tests validate PAGE output against: the ocrd-validators wheel ships
+	@# it, but its dependencies pin pydantic 1, which FastAPI cannot share; so the wheel is kept, not installed.
+	$(PIP) download --quiet --no-deps --dest $(SCHEMAS) ocrd-validators==$(OCRD_VALIDATORS)
 	@touch $(STAMP)
 
 # The web page's test drives Debian's chromium through its chromedriver (selenium, headless). As root

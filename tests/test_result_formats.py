@@ -1,6 +1,8 @@
 """PAGE XML, ALTO and hOCR: well-formed, escaped, and holding what kraken and eScriptorium read."""
 import importlib.util
 import json
+import sys
+import zipfile
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -27,14 +29,21 @@ def parse(document: str) -> etree._Element:
     return etree.fromstring(document.encode("utf-8"))
 
 
+SCHEMA_WHEELS = Path(sys.prefix) / "schemas"  # where `make install` keeps the ocrd-validators wheel (Makefile)
+
+
 def page_schema() -> etree.XMLSchema | None:
-    """PAGE 2019's published XSD, as the ocrd-validators wheel ships it, when that package is on the path
-    (its dependencies pin pydantic 1, which the server's FastAPI cannot share, so it is no requirement)."""
+    """PAGE 2019's published XSD, as the ocrd-validators wheel ships it: from the package when it is on the
+    path, else read out of the wheel that `make install` downloads (its dependencies pin pydantic 1, which
+    the server's FastAPI cannot share, so it is kept, not installed)."""
     spec = importlib.util.find_spec("ocrd_validators")
-    if spec is None or not spec.submodule_search_locations:
-        return None
-    path = Path(next(iter(spec.submodule_search_locations))) / "page.xsd"
-    return etree.XMLSchema(etree.parse(str(path))) if path.exists() else None
+    if spec is not None and spec.submodule_search_locations:
+        path = Path(next(iter(spec.submodule_search_locations))) / "page.xsd"
+        return etree.XMLSchema(etree.parse(str(path))) if path.exists() else None
+    for wheel in sorted(SCHEMA_WHEELS.glob("ocrd_validators-*.whl")):
+        with zipfile.ZipFile(wheel) as archive:  # page.xsd imports nothing but the XML namespace: one file
+            return etree.XMLSchema(etree.fromstring(archive.read("ocrd_validators/page.xsd")))
+    return None
 
 
 def test_text_and_json(prediction):
@@ -63,7 +72,7 @@ def test_page_xml_holds_what_kraken_reads(prediction):
 def test_page_xml_is_valid_against_the_published_schema(prediction):
     schema = page_schema()
     if schema is None:
-        pytest.skip("the PAGE 2019 XSD (the ocrd-validators wheel) is not installed")
+        pytest.skip(f"the PAGE 2019 XSD: no ocrd-validators wheel in {SCHEMA_WHEELS} (make install downloads it)")
     for shown in (prediction, Prediction("", 1.0, ["no text found"], [], (10, 10))):
         document = etree.fromstring(render(shown, "page", "x.png", CREATED).encode())
         assert schema.validate(document), schema.error_log
