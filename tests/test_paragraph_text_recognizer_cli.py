@@ -87,3 +87,16 @@ def test_xml_formats_of_several_files_need_output_and_write_one_file_each(model_
     assert sorted(p.name for p in out.iterdir()) == ["a.alto.xml", "b.alto.xml"]
     lines = etree.parse(str(out / "a.alto.xml")).findall(f".//{{{ALTO_NS}}}TextLine")
     assert len(lines) == 3
+
+
+def test_a_blank_page_among_others_is_read_empty_with_a_warning_on_stderr(model_path, scans, tmp_path, capsys):
+    """Issue 35: a blank page printed nothing at all in text format; it says why, and the other pages read."""
+    blank = tmp_path / "blank.png"
+    Image.new("L", (300, 200), 255).save(blank)
+    assert main(["--model_path", model_path, str(blank), str(scans / "b.png")]) == 0
+    captured = capsys.readouterr()
+    assert f"==> {blank} <==" in captured.out and f"==> {scans / 'b.png'} <==" in captured.out
+    assert captured.err.strip().splitlines() == [f"warning: {blank}: no text found"]
+    assert main(["--model_path", model_path, "--json", str(blank)]) == 0
+    captured = capsys.readouterr()
+    assert json.loads(captured.out)["warnings"] == ["no text found"] and captured.err == ""  # JSON carries it already

@@ -414,6 +414,9 @@ def main(argv: list[str] | None = None) -> int:
         failed += 1
 
     def write(filename: str, prediction: Prediction) -> None:
+        if args.format != "json":  # JSON carries its warnings; text and XML would show a blank page as nothing at all
+            for warning in prediction.warnings:
+                progress.write(f"warning: {filename}: {warning}", file=sys.stderr)
         if args.format == "json":
             result = json.dumps({"file": filename, **as_json(prediction)})
         else:
