@@ -267,7 +267,7 @@ def _damage(folder: Path, case: str) -> None:
     ('decoder_sequence="gone.onnx"', "decoder_sequence='gone.onnx' is missing"),
     ("truncated graph", "encoder.onnx cannot be loaded by onnxruntime"),
     ("bit-flipped graph", "encoder.onnx cannot be loaded by onnxruntime"),
-    ("swapped graphs", "is not a encoder graph"),
+    ("swapped graphs", "is not the encoder graph the description names it as"),
     ("external data outside", "encoder.onnx cannot be loaded by onnxruntime.*escapes model directory"),
     ("num_layers=", "num_layers must be an integer, got None"),
     ("num_layers=100000000", "num_layers=100000000 is outside 1..64"),

@@ -58,8 +58,9 @@ def _session(path: Path, threads: int | None, role: str = "encoder") -> Any:
                          "with training/export_model.py") from None
     missing = GRAPH_INPUTS.get(role, set()) - {node.name for node in session.get_inputs()}
     if missing:
-        raise ValueError(f"{path} is not a {role} graph (it lacks the inputs {sorted(missing)}): the export folder is "
-                         "mixed up; re-export the model with training/export_model.py")
+        raise ValueError(f"{path} is not the {role} graph the description names it as (it lacks the inputs "
+                         f"{sorted(missing)}): the export folder is mixed up; re-export the model with "
+                         "training/export_model.py")
     return session
 
 
