@@ -91,7 +91,7 @@ def test_beam_search_and_pages_read_whole_are_batch_independent_too(model_path, 
 
 @pytest.mark.slow  # the export takes 15-30 s
 def test_a_page_reads_the_same_alone_and_in_any_batch_on_onnx(model_path, pages):
-    from training.export_model import export
+    from text_recognizer.training.export_model import export
 
     export(model_path)
     for decoding in (LINE_DECODING_JOINT, LINE_DECODING_CTC, LINE_DECODING_ATTENTION):

@@ -99,9 +99,9 @@ def test_training_system_learns_checkpoints_and_reloads(tmp_path):
 
 
 def test_last_checkpoint_follows_the_run_even_when_the_best_does_not_move(tmp_path):
-    # lr 0: val_loss never improves, so the best checkpoint stays at epoch 0. Lightning's own save_last
-    # would then never rewrite last.ckpt; a resume must still start from the final epoch.
-    result = run(parse([*SMALL, "--max_epochs=3", "--lr=0", f"--log_dir={tmp_path}"]))
+    # lr 1e-30 (0 is refused): float32 weights do not move, so val_loss never improves and the best checkpoint
+    # stays at epoch 0. Lightning's own save_last would then never rewrite last.ckpt; a resume must still start from the final epoch.
+    result = run(parse([*SMALL, "--max_epochs=3", "--lr=1e-30", f"--log_dir={tmp_path}"]))
     assert Path(result["best_checkpoint"]).name.startswith("epoch=000")
     last = torch.load(Path(result["run_dir"]) / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True)
     assert last["epoch"] == 2
