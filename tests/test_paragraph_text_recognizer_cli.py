@@ -1,6 +1,8 @@
 """The script: --format, a header per file in text mode, folders, glob patterns, --output for XML formats."""
 import argparse
 import json
+import subprocess
+import sys
 
 import pytest
 from lxml import etree
@@ -100,3 +102,22 @@ def test_a_blank_page_among_others_is_read_empty_with_a_warning_on_stderr(model_
     assert main(["--model_path", model_path, "--json", str(blank)]) == 0
     captured = capsys.readouterr()
     assert json.loads(captured.out)["warnings"] == ["no text found"] and captured.err == ""  # JSON carries it already
+
+
+def test_a_reader_that_stops_early_gets_no_traceback():
+    """`text-recognizer read scans/ | head`: head closes the pipe after a few lines, and the rest of the
+    output has nowhere to go; that ends the command quietly (exit 1), without a BrokenPipeError traceback."""
+    code = ("import sys, text_recognizer.paragraph_text_recognizer as cli\n"
+            "def many_lines(argv):\n"
+            "    for _ in range(200_000):\n"
+            "        print('a line of text read from a page')\n"
+            "    return 0\n"
+            "cli._read_files = many_lines\n"
+            "sys.exit(cli.main([]))\n")
+    process = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert process.stdout is not None and process.stderr is not None
+    process.stdout.read(100)
+    process.stdout.close()
+    errors = process.stderr.read().decode()
+    assert process.wait(timeout=60) == 1
+    assert "Traceback" not in errors and "BrokenPipeError" not in errors

@@ -15,6 +15,7 @@ import argparse
 import glob
 import json
 import math
+import os
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -362,6 +363,17 @@ def output_names(files: Sequence[str], suffix: str) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """`_read_files`, quiet when its reader goes away: `... | head` closes the pipe early, which is no error
+    worth a traceback (the rest of the output has nowhere to go)."""
+    try:
+        return _read_files(argv)
+    except BrokenPipeError:
+        # stdout's buffer is flushed again at exit: point it at devnull so that flush cannot raise a second time
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
+
+
+def _read_files(argv: list[str] | None = None) -> int:
     """Writes each readable file's result in order (text, a JSON line, or a PAGE/ALTO/hOCR document), and
     each unreadable one on stderr with its name; exits 1 if any file failed, after reading all the others."""
     from tqdm import tqdm
