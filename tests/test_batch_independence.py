@@ -4,14 +4,11 @@ not change what a page reads, on both backends and by every decoding.
 A small random model is the sharpest witness: nothing it reads is sure, so the least change in what it sees
 (padding in its memory, in its CTC frames, at the edge of its convolutions) changes its tokens.
 """
-import argparse
-
 import numpy as np
 import pytest
+from model_fixtures import save_tiny_paragraph_model
 from PIL import Image
 
-from text_recognizer.metadata import iam_paragraphs as metadata
-from text_recognizer.model_file import save_model_file
 from text_recognizer.paragraph_text_recognizer import ParagraphTextRecognizer
 from text_recognizer.stems.paragraph_core import (
     LINE_DECODING_ATTENTION,
@@ -29,18 +26,8 @@ CONFIDENCE_TOLERANCE = 1e-4  # the issue's: float noise only
 
 def save_random_line_model(path):
     """A random ResnetTransformer at /8 with a random line CTC head, trained (so to say) on lines."""
-    import torch
-
-    from text_recognizer.models import ResnetTransformer
-
-    torch.manual_seed(0)
-    config = {"input_dims": metadata.DIMS, "output_dims": (OUTPUT_LENGTH, 1), "mapping": metadata.MAPPING,
-              "read_by": READ_BY_LINES}
-    model = ResnetTransformer(config, argparse.Namespace(**ARGS))
-    model.add_ctc_head()
-    save_model_file({"model_class": "ResnetTransformer", "data_config": {**config, "input_dims": list(metadata.DIMS)},
-                     "model_config": ARGS, "state_dict": model.state_dict()}, path, half=False)
-    return path
+    return save_tiny_paragraph_model(path, OUTPUT_LENGTH, read_by=READ_BY_LINES, ctc_head=True, seed=0, half=False,
+                                     **ARGS)
 
 
 def page(widths, seed, thickness=1.0):

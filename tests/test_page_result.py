@@ -1,30 +1,21 @@
 """Line boxes come back in the image as the user gave it: scaled, padded, reduced on decode or not."""
-import argparse
 
 import numpy as np
 import pytest
+from model_fixtures import save_tiny_paragraph_model
 from PIL import Image, ImageDraw, ImageOps
 
-from text_recognizer.metadata import iam_paragraphs as metadata
-from text_recognizer.model_file import save_model_file
-from text_recognizer.models import ResnetTransformer
 from text_recognizer.page_result import PageGeometry
 from text_recognizer.paragraph_text_recognizer import NO_TEXT_FOUND, ParagraphTextRecognizer
 from text_recognizer.stems.paragraph_core import TARGET_LINE_PITCH
 
-ARGS = {"tf_dim": 16, "tf_fc_dim": 16, "tf_layers": 1, "tf_nhead": 2}
 PITCH = round(TARGET_LINE_PITCH)
 LINES = 4
 
 
 @pytest.fixture(scope="module")
 def model_path(tmp_path_factory):
-    config = {"input_dims": list(metadata.DIMS), "output_dims": [12, 1], "mapping": metadata.MAPPING}
-    model = ResnetTransformer({**config, "input_dims": metadata.DIMS}, argparse.Namespace(**ARGS))
-    path = tmp_path_factory.mktemp("model") / "model.pt"
-    save_model_file({"model_class": "ResnetTransformer", "data_config": config, "model_config": ARGS,
-                     "state_dict": model.state_dict()}, path)
-    return path
+    return save_tiny_paragraph_model(tmp_path_factory.mktemp("model") / "model.pt", output_length=12)
 
 
 @pytest.fixture(scope="module")

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from model_fixtures import cnn_content, save_crafted_model_file
+from model_fixtures import cnn_content, save_crafted_model_file, save_tiny_paragraph_model
 from PIL import Image, ImageDraw, ImageOps
 
 from text_recognizer.metadata import iam_paragraphs as metadata
@@ -23,12 +23,7 @@ ARGS = {"tf_dim": 16, "tf_fc_dim": 16, "tf_layers": 1, "tf_nhead": 2}
 @pytest.fixture(scope="module")
 def model_path(tmp_path_factory):
     # A short maximum output keeps random-weight decoding fast.
-    config = {"input_dims": list(metadata.DIMS), "output_dims": [24, 1], "mapping": metadata.MAPPING}
-    model = ResnetTransformer({**config, "input_dims": metadata.DIMS}, argparse.Namespace(**ARGS))
-    path = tmp_path_factory.mktemp("model") / "model.pt"
-    save_model_file({"model_class": "ResnetTransformer", "data_config": config, "model_config": ARGS,
-                     "state_dict": model.state_dict()}, path)
-    return path
+    return save_tiny_paragraph_model(tmp_path_factory.mktemp("model") / "model.pt", output_length=24)
 
 
 @pytest.fixture(scope="module")

@@ -1,32 +1,21 @@
 """The script: --format, a header per file in text mode, folders, glob patterns, --output for XML formats."""
-import argparse
 import json
 import subprocess
 import sys
 
 import pytest
 from lxml import etree
+from model_fixtures import save_tiny_paragraph_model
 from PIL import Image, ImageDraw
 
-from text_recognizer.metadata import iam_paragraphs as metadata
-from text_recognizer.model_file import save_model_file
-from text_recognizer.models import ResnetTransformer
 from text_recognizer.paragraph_text_recognizer import expand_inputs, main, output_names
 from text_recognizer.result_formats import ALTO_NS, PAGE_NS
 from text_recognizer.stems.paragraph_core import TARGET_LINE_PITCH
 
-ARGS = {"tf_dim": 16, "tf_fc_dim": 16, "tf_layers": 1, "tf_nhead": 2}
-
 
 @pytest.fixture(scope="module")
 def model_path(tmp_path_factory):
-    config = {"input_dims": list(metadata.DIMS), "output_dims": [8, 1], "mapping": metadata.MAPPING,
-              "read_by": "lines"}
-    model = ResnetTransformer({**config, "input_dims": metadata.DIMS}, argparse.Namespace(**ARGS))
-    path = tmp_path_factory.mktemp("model") / "model.pt"
-    save_model_file({"model_class": "ResnetTransformer", "data_config": config, "model_config": ARGS,
-                     "state_dict": model.state_dict()}, path)
-    return str(path)
+    return str(save_tiny_paragraph_model(tmp_path_factory.mktemp("model") / "model.pt", output_length=8, read_by="lines"))
 
 
 @pytest.fixture(scope="module")
